@@ -1,0 +1,52 @@
+//! The application: database, configuration, clock and keys, built once and passed down.
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::{self, Db, Timestamp};
+use crate::error::Result;
+use crate::identity::bootstrap;
+use crate::identity::tokens::KeyRing;
+
+/// Everything a request, a job or a CLI command needs. Cheap to clone; never global.
+#[derive(Clone)]
+pub struct App {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub keys: Arc<KeyRing>,
+}
+
+impl App {
+    /// Connects, applies pending migrations, loads the signing keys and bootstraps the admin.
+    pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
+        let db = Db::connect(&config.database_url(), config.db_pool_size)?;
+        let applied = db::run_migrations(&db).await?;
+        for name in &applied {
+            tracing::info!(migration = %name, "applied migration");
+        }
+        let now = Timestamp(clock.now());
+        let ttl = TimeDelta::seconds(i64::from(config.access_token_ttl_seconds));
+        let keys = KeyRing::load(&db, now, config.public_url(), ttl).await?;
+        let app = Self {
+            db,
+            config: Arc::new(config),
+            clock,
+            keys: Arc::new(keys),
+        };
+        bootstrap::run(&app).await?;
+        Ok(app)
+    }
+
+    /// Now, by the application's clock.
+    pub fn now(&self) -> Timestamp {
+        Timestamp(self.clock.now())
+    }
+
+    pub fn session_ttl(&self) -> TimeDelta {
+        TimeDelta::days(i64::from(self.config.session_ttl_days))
+    }
+}

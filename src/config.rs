@@ -1,0 +1,117 @@
+//! Configuration from command-line flags and `PORTCULLIS_*` environment variables.
+//!
+//! Every setting is a flag with a matching environment variable; nothing needs to be set for
+//! `cargo run` to work. The variables:
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `PORTCULLIS_DATABASE_URL` (or `DATABASE_URL`) | `sqlite://portcullis.db` | `sqlite://<path>` or `postgres://…` |
+//! | `PORTCULLIS_LISTEN` | `127.0.0.1:8080` | address the HTTP server binds |
+//! | `PORTCULLIS_PUBLIC_URL` | `http://<listen>` | URL clients reach the gateway at; token issuer |
+//! | `PORTCULLIS_LOG` | `info` | tracing filter, e.g. `portcullis=debug,info` |
+//! | `PORTCULLIS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
+//! | `PORTCULLIS_ADMIN_EMAIL` / `PORTCULLIS_ADMIN_PASSWORD` | unset | bootstrap super-administrator |
+//! | `PORTCULLIS_ACCESS_TOKEN_TTL_SECONDS` | `600` | lifetime of access tokens |
+//! | `PORTCULLIS_SESSION_TTL_DAYS` | `30` | lifetime of a login session and its refresh tokens |
+//! | `PORTCULLIS_DB_POOL_SIZE` | `16` | database connections per instance |
+//! | `PORTCULLIS_CORS_ORIGINS` | unset | comma-separated origins allowed to call the API from a browser |
+//! | `PORTCULLIS_MAX_BODY_BYTES` | `1048576` | largest accepted request body |
+
+use std::net::SocketAddr;
+
+use clap::{Args, ValueEnum};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Settings shared by every sub-command.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Database URL: `sqlite://<path>` (embedded default) or `postgres://user@host/db`.
+    #[arg(long, global = true, env = "PORTCULLIS_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Address to listen on.
+    #[arg(long, global = true, env = "PORTCULLIS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Public URL of the gateway (issuer of tokens, links in output).
+    #[arg(long, global = true, env = "PORTCULLIS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Log filter in `tracing` syntax.
+    #[arg(long, global = true, env = "PORTCULLIS_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Log line format.
+    #[arg(long, global = true, env = "PORTCULLIS_LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+
+    /// Email of the bootstrap super-administrator, created at start if no such user exists.
+    #[arg(long, global = true, env = "PORTCULLIS_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+
+    /// Password of the bootstrap super-administrator (used only when creating it).
+    #[arg(long, global = true, env = "PORTCULLIS_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, global = true, env = "PORTCULLIS_ACCESS_TOKEN_TTL_SECONDS", default_value_t = 600)]
+    pub access_token_ttl_seconds: u32,
+
+    /// Lifetime of a login session and its refresh tokens, in days.
+    #[arg(long, global = true, env = "PORTCULLIS_SESSION_TTL_DAYS", default_value_t = 30)]
+    pub session_ttl_days: u32,
+
+    /// Database connections per instance.
+    #[arg(long, global = true, env = "PORTCULLIS_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: usize,
+
+    /// Origins allowed to call the API from a browser (comma-separated).
+    #[arg(long, global = true, env = "PORTCULLIS_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, global = true, env = "PORTCULLIS_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    /// The database URL, falling back to plain `DATABASE_URL`, then to the embedded SQLite file.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .or_else(|| std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty()))
+            .unwrap_or_else(|| "sqlite://portcullis.db".to_owned())
+    }
+
+    /// The URL clients use to reach this gateway, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// A configuration for tests and embedding: defaults everywhere, the given database.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: Some(database_url.into()),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            log: "info".to_owned(),
+            log_format: LogFormat::Pretty,
+            admin_email: None,
+            admin_password: None,
+            access_token_ttl_seconds: 600,
+            session_ttl_days: 30,
+            db_pool_size: 8,
+            cors_origins: Vec::new(),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The only room that knows there are two database backends: pools, connections, transactions.
+//!
+//! One `table!` schema serves PostgreSQL and SQLite through portable SQL types (`types`). A
+//! connection is an enum over the two backends, and [`with_conn!`] expands the same query body
+//! once per backend, so every query in this room is written once and compiled twice.
+
+mod error;
+mod migrate;
+pub mod models;
+mod page;
+pub mod schema;
+pub mod types;
+
+pub mod api_keys;
+pub mod memberships;
+pub mod organizations;
+pub mod sessions;
+pub mod signing_keys;
+pub mod users;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use diesel::connection::{Instrumentation, InstrumentationEvent};
+use diesel::{ConnectionError, SqliteConnection};
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, TransactionManager};
+use futures_util::FutureExt as _;
+
+pub use migrate::{latest_migration, migration_names, revert_all_migrations, run_migrations};
+pub use page::{Direction, Page, PageOf};
+pub use types::{Id, Timestamp};
+
+use crate::error::{Error, Result};
+
+/// SQLite behind diesel's synchronous driver, run on tokio's blocking pool.
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// Expands `$body` once per backend with `$c` bound to the concrete connection.
+///
+/// ```ignore
+/// with_conn!(conn, |c| users::table.find(id).first::<UserRow>(c).await)
+/// ```
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Postgres($c) => {
+                let $c: &mut ::diesel_async::AsyncPgConnection = &mut *$c;
+                $body
+            }
+            $crate::db::DbConn::Sqlite($c) => {
+                let $c: &mut $crate::db::SqliteConn = &mut *$c;
+                $body
+            }
+        }
+    };
+}
+pub use with_conn;
+
+/// Which database product a pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Clone)]
+enum Pools {
+    Postgres(Pool<AsyncPgConnection>),
+    Sqlite(Pool<SqliteConn>),
+}
+
+/// A handle on the database: cheap to clone, shared by everything in one process.
+#[derive(Clone)]
+pub struct Db {
+    pools: Pools,
+    url: Arc<str>,
+    statements: Arc<AtomicU64>,
+}
+
+/// One pooled connection to either backend.
+pub enum DbConn {
+    Postgres(Object<AsyncPgConnection>),
+    Sqlite(Object<SqliteConn>),
+}
+
+impl Db {
+    /// Opens a pool for `url` (`postgres://…` or `sqlite://<path>`). Connections are made lazily.
+    pub fn connect(url: &str, pool_size: usize) -> Result<Self> {
+        let statements = Arc::new(AtomicU64::new(0));
+        let pools = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let counter = statements.clone();
+            let mut config = ManagerConfig::<AsyncPgConnection>::default();
+            config.custom_setup = Box::new(move |url| {
+                let counter = counter.clone();
+                async move {
+                    let mut conn = AsyncPgConnection::establish(url).await?;
+                    conn.set_instrumentation(StatementCounter(counter));
+                    Ok(conn)
+                }
+                .boxed()
+            });
+            let manager = AsyncDieselConnectionManager::new_with_config(url, config);
+            Pools::Postgres(build_pool(manager, pool_size)?)
+        } else if let Some(path) = sqlite_path(url) {
+            let counter = statements.clone();
+            let mut config = ManagerConfig::<SqliteConn>::default();
+            config.custom_setup = Box::new(move |path| {
+                let counter = counter.clone();
+                let path = path.to_owned();
+                async move {
+                    let mut conn = SqliteConn::establish(&path).await?;
+                    conn.batch_execute(SQLITE_PRAGMAS)
+                        .await
+                        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                    conn.set_instrumentation(StatementCounter(counter));
+                    Ok(conn)
+                }
+                .boxed()
+            });
+            let manager = AsyncDieselConnectionManager::new_with_config(path, config);
+            Pools::Sqlite(build_pool(manager, pool_size)?)
+        } else {
+            return Err(Error::bad_input(
+                "databaseUrl",
+                "expected a URL starting with postgres:// or sqlite://",
+            ));
+        };
+        Ok(Self {
+            pools,
+            url: url.into(),
+            statements,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pools {
+            Pools::Postgres(_) => Backend::Postgres,
+            Pools::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A connection from the pool.
+    pub async fn conn(&self) -> Result<DbConn> {
+        let conn = match &self.pools {
+            Pools::Postgres(pool) => DbConn::Postgres(pool.get().await.map_err(Error::internal)?),
+            Pools::Sqlite(pool) => DbConn::Sqlite(pool.get().await.map_err(Error::internal)?),
+        };
+        Ok(conn)
+    }
+
+    /// SQL statements sent to the database by this handle since it was opened.
+    pub fn statements_executed(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn().await?;
+        with_conn!(&mut conn, |c| c.batch_execute("SELECT 1").await)?;
+        Ok(())
+    }
+}
+
+impl DbConn {
+    /// Runs `work` inside one transaction: committed if it returns `Ok`, rolled back otherwise.
+    ///
+    /// On SQLite the transaction begins `IMMEDIATE`, taking the write lock up front: a deferred
+    /// transaction that later writes can fail with SQLITE_BUSY instead of waiting its turn.
+    pub async fn transaction<T, F>(&mut self, work: F) -> Result<T>
+    where
+        F: AsyncFnOnce(&mut DbConn) -> Result<T>,
+    {
+        self.begin().await?;
+        match work(self).await {
+            Ok(value) => {
+                self.commit().await?;
+                Ok(value)
+            }
+            Err(error) => {
+                if let Err(rollback) = self.rollback().await {
+                    tracing::warn!(error = ?rollback, "rollback failed");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn begin(&mut self) -> Result<()> {
+        match self {
+            DbConn::Postgres(c) => {
+                <AsyncPgConnection as AsyncConnection>::TransactionManager::begin_transaction(
+                    &mut **c,
+                )
+                .await?
+            }
+            DbConn::Sqlite(c) => {
+                c.spawn_blocking(|inner| {
+                    diesel::connection::AnsiTransactionManager::begin_transaction_sql(
+                        inner,
+                        "BEGIN IMMEDIATE",
+                    )
+                })
+                .await?
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        with_conn!(self, |c| {
+            TransactionManagerOf::commit(c).await?;
+        });
+        Ok(())
+    }
+
+    async fn rollback(&mut self) -> Result<()> {
+        with_conn!(self, |c| {
+            TransactionManagerOf::rollback(c).await?;
+        });
+        Ok(())
+    }
+}
+
+/// Names the transaction manager of whichever connection type it is called with.
+struct TransactionManagerOf;
+
+impl TransactionManagerOf {
+    async fn commit<C: AsyncConnection>(conn: &mut C) -> diesel::QueryResult<()> {
+        C::TransactionManager::commit_transaction(conn).await
+    }
+
+    async fn rollback<C: AsyncConnection>(conn: &mut C) -> diesel::QueryResult<()> {
+        C::TransactionManager::rollback_transaction(conn).await
+    }
+}
+
+/// WAL for concurrent readers, enforced foreign keys, and waiting (not failing) on a busy writer.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+/// `sqlite://path`, `sqlite:path` or `sqlite::memory:` → the path diesel opens.
+fn sqlite_path(url: &str) -> Option<&str> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .filter(|path| !path.is_empty())
+}
+
+fn build_pool<C>(manager: AsyncDieselConnectionManager<C>, size: usize) -> Result<Pool<C>>
+where
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C>,
+{
+    Pool::builder(manager)
+        .max_size(size.max(1))
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .create_timeout(Some(Duration::from_secs(10)))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .context("building the database pool")
+        .map_err(Error::internal)
+}
+
+/// Counts statements as diesel starts them, so tests can prove that relations are batched.
+struct StatementCounter(Arc<AtomicU64>);
+
+impl Instrumentation for StatementCounter {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::StartQuery { .. } = event {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Row structs: what a table holds, read and written as whole rows. Not GraphQL types.
+
+use diesel::{Insertable, Queryable, Selectable};
+
+use crate::db::types::{Id, Timestamp};
+
+use crate::db::schema::{
+    api_keys, memberships, organizations, refresh_tokens, sessions, signing_keys, users,
+};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: Id,
+    /// Stored lower-cased, so uniqueness is case-insensitive on both backends.
+    pub email: String,
+    pub display_name: String,
+    /// Argon2id PHC string; `None` for accounts that cannot log in with a password.
+    pub password_hash: Option<String>,
+    /// `active` or `disabled`.
+    pub status: String,
+    pub super_admin: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = organizations)]
+pub struct OrganizationRow {
+    pub id: Id,
+    pub slug: String,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = memberships)]
+pub struct MembershipRow {
+    pub id: Id,
+    pub organization_id: Id,
+    pub user_id: Id,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    pub id: Id,
+    pub user_id: Id,
+    /// How the session was opened: `password` (later also `passkey`).
+    pub auth_method: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: Timestamp,
+    pub last_refreshed_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub revoked_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshTokenRow {
+    pub id: Id,
+    pub session_id: Id,
+    /// SHA-256 of the secret part of the token.
+    pub secret_hash: Vec<u8>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_keys)]
+pub struct ApiKeyRow {
+    pub id: Id,
+    pub user_id: Id,
+    pub name: String,
+    /// The public, displayable start of the key (`pck_…`), unique, used to find the row.
+    pub prefix: String,
+    /// SHA-256 of the whole key.
+    pub secret_hash: Vec<u8>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = signing_keys)]
+pub struct SigningKeyRow {
+    pub id: Id,
+    /// JOSE algorithm name; `EdDSA` (Ed25519).
+    pub algorithm: String,
+    /// PKCS#8 document of the private key.
+    pub private_key: Vec<u8>,
+    /// Raw 32-byte Ed25519 public key.
+    pub public_key: Vec<u8>,
+    pub created_at: Timestamp,
+    pub retired_at: Option<Timestamp>,
+}

@@ -1,0 +1,121 @@
+//! The tables, declared once for both backends with the portable types of `db::types`.
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    users (id) {
+        id -> PortableUuid,
+        email -> Text,
+        display_name -> Text,
+        password_hash -> Nullable<Text>,
+        status -> Text,
+        super_admin -> Bool,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    organizations (id) {
+        id -> PortableUuid,
+        slug -> Text,
+        name -> Text,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    memberships (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        user_id -> PortableUuid,
+        created_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    sessions (id) {
+        id -> PortableUuid,
+        user_id -> PortableUuid,
+        auth_method -> Text,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        created_at -> PortableTimestamp,
+        last_refreshed_at -> PortableTimestamp,
+        expires_at -> PortableTimestamp,
+        revoked_at -> Nullable<PortableTimestamp>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    refresh_tokens (id) {
+        id -> PortableUuid,
+        session_id -> PortableUuid,
+        secret_hash -> Binary,
+        created_at -> PortableTimestamp,
+        expires_at -> PortableTimestamp,
+        used_at -> Nullable<PortableTimestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    api_keys (id) {
+        id -> PortableUuid,
+        user_id -> PortableUuid,
+        name -> Text,
+        prefix -> Text,
+        secret_hash -> Binary,
+        created_at -> PortableTimestamp,
+        expires_at -> Nullable<PortableTimestamp>,
+        last_used_at -> Nullable<PortableTimestamp>,
+        revoked_at -> Nullable<PortableTimestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    signing_keys (id) {
+        id -> PortableUuid,
+        algorithm -> Text,
+        private_key -> Binary,
+        public_key -> Binary,
+        created_at -> PortableTimestamp,
+        retired_at -> Nullable<PortableTimestamp>,
+    }
+}
+
+diesel::joinable!(memberships -> organizations (organization_id));
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(api_keys -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    organizations,
+    memberships,
+    sessions,
+    refresh_tokens,
+    api_keys,
+    signing_keys,
+);

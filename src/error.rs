@@ -1,0 +1,152 @@
+//! The one error type of the gateway and how it reaches clients as a GraphQL `extensions.code`.
+
+use std::fmt;
+
+use async_graphql::ErrorExtensions as _;
+
+/// Every failure a caller can see. Internal detail is logged, never returned.
+///
+/// Deliberately not `Display`: async-graphql converts any `Display` type into an error without
+/// extensions, so leaving it out makes the compiler route every error through `From` below,
+/// which attaches `extensions.code`.
+#[derive(Debug)]
+pub enum Error {
+    /// No valid credentials (or bad ones) for an operation that needs them.
+    Unauthenticated(String),
+    /// The caller is known but may not do this.
+    Forbidden,
+    /// Input failed validation; `field` names the offending input field.
+    BadUserInput { field: String, message: String },
+    /// The object does not exist (or the caller may not know that it does).
+    NotFound(&'static str),
+    /// The change would break a uniqueness or state rule; `field` names the input at fault.
+    Conflict { field: String, message: String },
+    /// Too many attempts; try again after the given number of seconds.
+    RateLimited { retry_after_secs: u64 },
+    /// Anything unexpected: the detail goes to the log, the caller sees a generic message.
+    Internal(anyhow::Error),
+}
+
+/// The stable codes clients switch on (`extensions.code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    Unauthenticated,
+    Forbidden,
+    BadUserInput,
+    NotFound,
+    Conflict,
+    RateLimited,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::NotFound => "NOT_FOUND",
+            Self::Conflict => "CONFLICT",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::Unauthenticated(message.into())
+    }
+
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadUserInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(error.into())
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Self::Forbidden => ErrorCode::Forbidden,
+            Self::BadUserInput { .. } => ErrorCode::BadUserInput,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict { .. } => ErrorCode::Conflict,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The message shown to the caller.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Unauthenticated(message) => message.clone(),
+            Self::Forbidden => "you are not allowed to perform this operation".to_owned(),
+            Self::BadUserInput { field, message } | Self::Conflict { field, message } => {
+                format!("{field}: {message}")
+            }
+            Self::NotFound(what) => format!("{what} not found"),
+            Self::RateLimited { retry_after_secs } => {
+                format!("too many attempts; retry in {retry_after_secs} s")
+            }
+            Self::Internal(_) => "internal error".to_owned(),
+        }
+    }
+
+    /// The input field at fault, for BAD_USER_INPUT and CONFLICT.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::BadUserInput { field, .. } | Self::Conflict { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+impl From<async_graphql::Error> for Error {
+    /// Errors raised by async-graphql itself while parsing arguments are input errors.
+    fn from(error: async_graphql::Error) -> Self {
+        Self::bad_input("input", error.message)
+    }
+}
+
+impl From<Error> for async_graphql::Error {
+    fn from(error: Error) -> Self {
+        if let Error::Internal(source) = &error {
+            tracing::error!(error = ?source, "internal error");
+        }
+        let code = error.code();
+        let field = error.field().map(str::to_owned);
+        let retry_after = match &error {
+            Error::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
+        async_graphql::Error::new(error.message()).extend_with(|_, extensions| {
+            extensions.set("code", code.as_str());
+            if let Some(field) = field {
+                extensions.set("field", field);
+            }
+            if let Some(seconds) = retry_after {
+                extensions.set("retryAfterSeconds", seconds);
+            }
+        })
+    }
+}

@@ -1,0 +1,53 @@
+//! Per-request DataLoaders: relations resolve in one batched statement per type, not one per row.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::{DataLoader, Loader, NoCache};
+
+use crate::app::App;
+use crate::db::models::{OrganizationRow, UserRow};
+use crate::db::{Id, organizations, users};
+
+/// Loads users by id.
+pub struct UserLoader(App);
+
+/// Loads organizations by id.
+pub struct OrganizationLoader(App);
+
+impl Loader<Id> for UserLoader {
+    type Value = UserRow;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Id]) -> Result<HashMap<Id, UserRow>, Self::Error> {
+        let mut conn = self.0.db.conn().await?;
+        let rows = users::find_many(&mut conn, keys).await?;
+        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+    }
+}
+
+impl Loader<Id> for OrganizationLoader {
+    type Value = OrganizationRow;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Id]) -> Result<HashMap<Id, OrganizationRow>, Self::Error> {
+        let mut conn = self.0.db.conn().await?;
+        let rows = organizations::find_many(&mut conn, keys).await?;
+        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+    }
+}
+
+/// The loaders of one request or WebSocket connection. They batch but do not cache: a batch
+/// already loads each key once, and a long-lived connection must not serve stale rows.
+pub struct Loaders {
+    pub users: DataLoader<UserLoader, NoCache>,
+    pub organizations: DataLoader<OrganizationLoader, NoCache>,
+}
+
+impl Loaders {
+    pub fn new(app: &App) -> Self {
+        Self {
+            users: DataLoader::new(UserLoader(app.clone()), tokio::spawn),
+            organizations: DataLoader::new(OrganizationLoader(app.clone()), tokio::spawn),
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The GraphQL API: schema assembly and per-request data. Resolvers live one file per domain.
+
+mod api_keys;
+mod context;
+mod ids;
+mod loaders;
+mod organizations;
+mod pagination;
+mod sessions;
+mod subscription;
+mod users;
+
+use async_graphql::{Data, MergedObject, Schema};
+
+pub use context::RequestContext;
+pub use loaders::Loaders;
+pub use pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+
+/// Queries.
+#[derive(MergedObject, Default)]
+pub struct Query(users::UserQuery, organizations::OrganizationQuery, sessions::SessionQuery);
+
+/// Mutations.
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    users::UserMutation,
+    organizations::OrganizationMutation,
+    sessions::SessionMutation,
+    api_keys::ApiKeyMutation,
+);
+
+pub type GatewaySchema = Schema<Query, Mutation, subscription::Subscription>;
+
+/// Deepest query accepted; far beyond what the schema's real paths need.
+const MAX_DEPTH: usize = 16;
+/// Largest query accepted, in async-graphql complexity units (one per field by default).
+const MAX_COMPLEXITY: usize = 2_000;
+
+/// Builds the schema. It holds no per-request state: callers attach [`request_data`].
+pub fn schema() -> GatewaySchema {
+    Schema::build(Query::default(), Mutation::default(), subscription::Subscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// The SDL of the schema, as written to `schema.graphql`.
+pub fn sdl() -> String {
+    schema().sdl()
+}
+
+/// The data one request (or one WebSocket connection) runs with.
+pub fn request_data(context: RequestContext) -> Data {
+    let mut data = Data::default();
+    data.insert(Loaders::new(&context.app));
+    data.insert(context);
+    data
+}

@@ -1,0 +1,216 @@
+//! GraphQL types and resolvers for organizations and memberships.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::context::ContextExt;
+use super::ids::{parse_id, to_id};
+use super::loaders::Loaders;
+use super::pagination::{PageArgs, Paged, connection};
+use super::users::User;
+use crate::db::models::{MembershipRow, OrganizationRow};
+use crate::db::organizations::OrganizationFilter as RowFilter;
+use crate::error::Error;
+use crate::identity::organizations::{self, OrganizationChanges};
+
+/// A tenant: users belong to organizations through memberships.
+pub struct Organization(pub OrganizationRow);
+
+/// A user's membership of an organization.
+pub struct Membership(pub MembershipRow);
+
+#[Object]
+impl Organization {
+    /// Stable identifier (a UUIDv7).
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    /// Unique, URL-friendly handle: 2–63 lowercase letters, digits and inner hyphens.
+    async fn slug(&self) -> &str {
+        &self.0.slug
+    }
+
+    /// Name shown to people.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at.0
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at.0
+    }
+
+    /// The organization's members, oldest membership first.
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Paged<Membership>> {
+        let page = PageArgs::new(first, after, last, before).page()?;
+        let result = organizations::members(ctx.app()?, ctx.actor()?, self.0.id, &page).await?;
+        Ok(connection(&page, result, |row| row.id, Membership))
+    }
+}
+
+#[Object]
+impl Membership {
+    /// Stable identifier of the membership.
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    /// The member.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let loaders = ctx.data::<Loaders>()?;
+        let user = loaders.users.load_one(self.0.user_id).await?;
+        Ok(User(user.ok_or(Error::NotFound("user"))?))
+    }
+
+    /// The organization.
+    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
+        let loaders = ctx.data::<Loaders>()?;
+        let organization = loaders.organizations.load_one(self.0.organization_id).await?;
+        Ok(Organization(organization.ok_or(Error::NotFound("organization"))?))
+    }
+
+    /// When the user joined.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at.0
+    }
+}
+
+/// Narrows `organizations`.
+#[derive(InputObject, Default)]
+pub struct OrganizationFilter {
+    /// Case-insensitive text found in the slug or name.
+    search: Option<String>,
+    /// Only organizations this user belongs to.
+    member_id: Option<ID>,
+}
+
+#[derive(InputObject)]
+pub struct CreateOrganizationInput {
+    /// Unique handle: 2–63 lowercase letters, digits and inner hyphens.
+    slug: String,
+    /// Name shown to people (1–100 characters).
+    name: String,
+}
+
+#[derive(InputObject)]
+pub struct UpdateOrganizationInput {
+    /// The organization to change.
+    id: ID,
+    /// New slug.
+    slug: Option<String>,
+    /// New name.
+    name: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct MemberInput {
+    /// The organization.
+    organization_id: ID,
+    /// The user.
+    user_id: ID,
+}
+
+/// The organization created or changed by a mutation.
+#[derive(SimpleObject)]
+pub struct OrganizationPayload {
+    organization: Organization,
+}
+
+/// The membership created or removed by a mutation.
+#[derive(SimpleObject)]
+pub struct MembershipPayload {
+    membership: Membership,
+}
+
+#[derive(Default)]
+pub struct OrganizationQuery;
+
+#[Object]
+impl OrganizationQuery {
+    /// An organization by id; null if it does not exist or you may not see it.
+    async fn organization(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Organization>> {
+        let id = parse_id("id", &id)?;
+        Ok(organizations::get(ctx.app()?, ctx.actor()?, id).await?.map(Organization))
+    }
+
+    /// An organization by slug; null if it does not exist or you may not see it.
+    async fn organization_by_slug(&self, ctx: &Context<'_>, slug: String) -> async_graphql::Result<Option<Organization>> {
+        let found = organizations::get_by_slug(ctx.app()?, ctx.actor()?, slug.trim()).await?;
+        Ok(found.map(Organization))
+    }
+
+    /// All organizations, oldest first.
+    async fn organizations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<OrganizationFilter>,
+    ) -> async_graphql::Result<Paged<Organization>> {
+        let page = PageArgs::new(first, after, last, before).page()?;
+        let filter = filter.unwrap_or_default();
+        let filter = RowFilter {
+            search: filter.search.filter(|s| !s.trim().is_empty()).map(|s| s.trim().to_owned()),
+            member_id: filter.member_id.as_ref().map(|id| parse_id("memberId", id)).transpose()?,
+        };
+        let result = organizations::list(ctx.app()?, ctx.actor()?, &filter, &page).await?;
+        Ok(connection(&page, result, |row| row.id, Organization))
+    }
+}
+
+#[derive(Default)]
+pub struct OrganizationMutation;
+
+#[Object]
+impl OrganizationMutation {
+    /// Creates an organization.
+    async fn create_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateOrganizationInput,
+    ) -> async_graphql::Result<OrganizationPayload> {
+        let row = organizations::create(ctx.app()?, ctx.actor()?, &input.slug, &input.name).await?;
+        Ok(OrganizationPayload { organization: Organization(row) })
+    }
+
+    /// Changes an organization's slug or name.
+    async fn update_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateOrganizationInput,
+    ) -> async_graphql::Result<OrganizationPayload> {
+        let id = parse_id("id", &input.id)?;
+        let changes = OrganizationChanges { slug: input.slug, name: input.name };
+        let row = organizations::update(ctx.app()?, ctx.actor()?, id, changes).await?;
+        Ok(OrganizationPayload { organization: Organization(row) })
+    }
+
+    /// Adds a user to an organization.
+    async fn add_member(&self, ctx: &Context<'_>, input: MemberInput) -> async_graphql::Result<MembershipPayload> {
+        let organization_id = parse_id("organizationId", &input.organization_id)?;
+        let user_id = parse_id("userId", &input.user_id)?;
+        let row = organizations::add_member(ctx.app()?, ctx.actor()?, organization_id, user_id).await?;
+        Ok(MembershipPayload { membership: Membership(row) })
+    }
+
+    /// Removes a user from an organization; returns the membership as it was.
+    async fn remove_member(&self, ctx: &Context<'_>, input: MemberInput) -> async_graphql::Result<MembershipPayload> {
+        let organization_id = parse_id("organizationId", &input.organization_id)?;
+        let user_id = parse_id("userId", &input.user_id)?;
+        let row = organizations::remove_member(ctx.app()?, ctx.actor()?, organization_id, user_id).await?;
+        Ok(MembershipPayload { membership: Membership(row) })
+    }
+}

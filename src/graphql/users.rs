@@ -1,0 +1,215 @@
+//! GraphQL types and resolvers for user accounts.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::context::ContextExt;
+use super::ids::{parse_id, to_id};
+use super::organizations::Membership;
+use super::pagination::{PageArgs, Paged, connection};
+use crate::db::models::UserRow;
+use crate::db::users::UserFilter as RowFilter;
+use crate::identity::{organizations, users};
+
+/// A person who can sign in to the gateway.
+pub struct User(pub UserRow);
+
+/// Whether an account may sign in.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum UserStatus {
+    /// The account works normally.
+    Active,
+    /// The account cannot sign in; its sessions were ended and its API keys stop working.
+    Disabled,
+}
+
+impl UserStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => users::ACTIVE,
+            Self::Disabled => users::DISABLED,
+        }
+    }
+}
+
+/// A user account.
+#[Object]
+impl User {
+    /// Stable identifier (a UUIDv7).
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    /// Sign-in email, lower-cased; unique across the gateway.
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+
+    /// Name shown to people.
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
+    /// Whether the account may sign in.
+    async fn status(&self) -> UserStatus {
+        if self.0.status == users::DISABLED {
+            UserStatus::Disabled
+        } else {
+            UserStatus::Active
+        }
+    }
+
+    /// True for gateway-wide administrators.
+    async fn super_admin(&self) -> bool {
+        self.0.super_admin
+    }
+
+    /// Whether the account has a password (accounts without one cannot use `login`).
+    async fn has_password(&self) -> bool {
+        self.0.password_hash.is_some()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at.0
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at.0
+    }
+
+    /// The organizations this user belongs to, oldest membership first.
+    async fn memberships(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Paged<Membership>> {
+        let page = PageArgs::new(first, after, last, before).page()?;
+        let result = organizations::memberships_of(ctx.app()?, ctx.actor()?, self.0.id, &page).await?;
+        Ok(connection(&page, result, |row| row.id, Membership))
+    }
+}
+
+/// Narrows `users`.
+#[derive(InputObject, Default)]
+pub struct UserFilter {
+    /// Case-insensitive text found in the email or display name.
+    search: Option<String>,
+    /// Only users with this status.
+    status: Option<UserStatus>,
+}
+
+#[derive(InputObject)]
+pub struct CreateUserInput {
+    /// Sign-in email; must be unique (case-insensitively).
+    email: String,
+    /// Name shown to people (1–100 characters).
+    display_name: String,
+    /// Initial password (8–256 characters). Without one the user cannot log in with a password.
+    password: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateUserInput {
+    /// The user to change.
+    id: ID,
+    /// New email.
+    email: Option<String>,
+    /// New display name.
+    display_name: Option<String>,
+    /// New password (8–256 characters).
+    password: Option<String>,
+    /// Your current password: required when changing your own password.
+    current_password: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct UserIdInput {
+    /// The user to act on.
+    id: ID,
+}
+
+/// The user created or changed by a mutation.
+#[derive(SimpleObject)]
+pub struct UserPayload {
+    /// The user as it is now.
+    user: User,
+}
+
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// A user by id; null if it does not exist or you may not see it.
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
+        let id = parse_id("id", &id)?;
+        Ok(users::get(ctx.app()?, ctx.actor()?, id).await?.map(User))
+    }
+
+    /// All users, oldest first.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<UserFilter>,
+    ) -> async_graphql::Result<Paged<User>> {
+        let page = PageArgs::new(first, after, last, before).page()?;
+        let filter = filter.unwrap_or_default();
+        let filter = RowFilter {
+            search: filter.search.filter(|s| !s.trim().is_empty()).map(|s| s.trim().to_owned()),
+            status: filter.status.map(|s| s.as_str().to_owned()),
+        };
+        let result = users::list(ctx.app()?, ctx.actor()?, &filter, &page).await?;
+        Ok(connection(&page, result, |row| row.id, User))
+    }
+}
+
+#[derive(Default)]
+pub struct UserMutation;
+
+#[Object]
+impl UserMutation {
+    /// Creates a user account.
+    async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> async_graphql::Result<UserPayload> {
+        let new = users::NewUser {
+            email: input.email,
+            display_name: input.display_name,
+            password: input.password,
+        };
+        let user = users::create(ctx.app()?, ctx.actor()?, new).await?;
+        Ok(UserPayload { user: User(user) })
+    }
+
+    /// Changes a user's email, display name or password.
+    async fn update_user(&self, ctx: &Context<'_>, input: UpdateUserInput) -> async_graphql::Result<UserPayload> {
+        let id = parse_id("id", &input.id)?;
+        let changes = users::UserChanges {
+            email: input.email,
+            display_name: input.display_name,
+            password: input.password,
+            current_password: input.current_password,
+        };
+        let user = users::update(ctx.app()?, ctx.actor()?, id, changes).await?;
+        Ok(UserPayload { user: User(user) })
+    }
+
+    /// Disables an account: it cannot sign in, its sessions end and its API keys stop working.
+    async fn disable_user(&self, ctx: &Context<'_>, input: UserIdInput) -> async_graphql::Result<UserPayload> {
+        let id = parse_id("id", &input.id)?;
+        let user = users::disable(ctx.app()?, ctx.actor()?, id).await?;
+        Ok(UserPayload { user: User(user) })
+    }
+
+    /// Re-enables a disabled account.
+    async fn enable_user(&self, ctx: &Context<'_>, input: UserIdInput) -> async_graphql::Result<UserPayload> {
+        let id = parse_id("id", &input.id)?;
+        let user = users::enable(ctx.app()?, ctx.actor()?, id).await?;
+        Ok(UserPayload { user: User(user) })
+    }
+}

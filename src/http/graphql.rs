@@ -1,0 +1,330 @@
+//! `/graphql` over HTTP, following the GraphQL-over-HTTP specification, and over WebSocket.
+//!
+//! Media types: `application/graphql-response+json` when the client accepts it, otherwise
+//! `application/json`; anything else is 406. With the former, a request that fails before
+//! execution (unparsable, invalid) is answered 400 and without a `data` entry; with the latter it
+//! is 200, as the specification asks for legacy clients. Mutations are refused over GET (405).
+
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, BatchResponse, Request as GqlRequest, Response as GqlResponse, Variables};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::http::header::{ACCEPT, ALLOW, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{HttpState, principal};
+use crate::graphql::{RequestContext, request_data};
+use crate::identity::authenticate::{authenticate, bearer_credential};
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// The response media type the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MediaType {
+    GraphqlResponseJson,
+    Json,
+}
+
+impl MediaType {
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Self::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
+            Self::Json => "application/json; charset=utf-8",
+        })
+    }
+
+    /// Negotiates from `Accept`; `None` when nothing we produce is acceptable.
+    fn negotiate(headers: &HeaderMap) -> Option<Self> {
+        let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) else {
+            return Some(Self::Json);
+        };
+        let types: Vec<String> = accept
+            .split(',')
+            .filter_map(|item| item.split(';').next())
+            .map(|t| t.trim().to_ascii_lowercase())
+            .collect();
+        if types.iter().any(|t| t == GRAPHQL_RESPONSE_JSON) {
+            Some(Self::GraphqlResponseJson)
+        } else if types.is_empty() || types.iter().any(|t| t == JSON || t == "*/*" || t == "application/*") {
+            Some(Self::Json)
+        } else {
+            None
+        }
+    }
+}
+
+/// `POST /graphql`: a JSON request body (or a batch: a JSON array of them).
+pub(crate) async fn post(State(state): State<HttpState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Some(media) = MediaType::negotiate(&parts.headers) else {
+        return not_acceptable();
+    };
+    let body: Bytes = match axum::body::to_bytes(body, state.app.config.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return request_failure(media, StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large");
+        }
+    };
+    let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence != JSON {
+        return request_failure(
+            media,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "requests must be sent as Content-Type: application/json",
+        );
+    }
+    let body: Value = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(error) => return request_failure(media, StatusCode::BAD_REQUEST, &format!("the body is not valid JSON: {error}")),
+    };
+    let batch = match body {
+        Value::Array(items) if !items.is_empty() => items
+            .into_iter()
+            .map(parse_params)
+            .collect::<Result<Vec<_>, _>>()
+            .map(BatchRequest::Batch),
+        Value::Array(_) => Err("a batch must hold at least one request".to_owned()),
+        single => parse_params(single).map(BatchRequest::Single),
+    };
+    match batch {
+        Ok(batch) => execute(state, &parts, media, batch).await,
+        Err(message) => request_failure(media, StatusCode::BAD_REQUEST, &message),
+    }
+}
+
+/// `GET /graphql`: a query in the URL (`?query=…&variables=…`), or a WebSocket upgrade.
+pub(crate) async fn get(State(state): State<HttpState>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    if is_websocket_upgrade(&parts.headers) {
+        return websocket(state, parts).await;
+    }
+    let Some(media) = MediaType::negotiate(&parts.headers) else {
+        return not_acceptable();
+    };
+    let params = match query_params(parts.uri.query().unwrap_or("")) {
+        Ok(params) => params,
+        Err(message) => return request_failure(media, StatusCode::BAD_REQUEST, &message),
+    };
+    let request = match parse_params(params) {
+        Ok(request) => request,
+        Err(message) => return request_failure(media, StatusCode::BAD_REQUEST, &message),
+    };
+    if is_mutation(&request) {
+        let mut response = request_failure(
+            media,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mutations must be sent with POST",
+        );
+        response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(state, &parts, media, BatchRequest::Single(request)).await
+}
+
+/// Authenticates the caller, runs the operation(s) and shapes the HTTP response.
+async fn execute(state: HttpState, parts: &Parts, media: MediaType, batch: BatchRequest) -> Response {
+    let principal = match principal::from_headers(&state.app, &parts.headers).await {
+        Ok(principal) => principal,
+        Err(error) => {
+            let error: async_graphql::Error = error.into();
+            return request_failure(media, StatusCode::INTERNAL_SERVER_ERROR, &error.message);
+        }
+    };
+    let context = RequestContext {
+        app: state.app.clone(),
+        principal,
+        client: principal::client_info(parts),
+    };
+    let batch = match batch {
+        BatchRequest::Single(mut request) => {
+            request.data = request_data(context);
+            BatchRequest::Single(request)
+        }
+        BatchRequest::Batch(requests) => BatchRequest::Batch(
+            requests
+                .into_iter()
+                .map(|mut request| {
+                    request.data = request_data(context.clone());
+                    request
+                })
+                .collect(),
+        ),
+    };
+    let response = state.schema.execute_batch(batch).await;
+    respond(media, response)
+}
+
+fn respond(media: MediaType, response: BatchResponse) -> Response {
+    let (body, request_error) = match response {
+        BatchResponse::Single(one) => {
+            let failed = is_request_error(&one);
+            (response_json(one), failed)
+        }
+        BatchResponse::Batch(many) => (Value::Array(many.into_iter().map(response_json).collect()), false),
+    };
+    let status = if request_error && media == MediaType::GraphqlResponseJson {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    json_response(media, status, &body)
+}
+
+/// A request error: the operation never ran (it did not parse or validate), so there is no data.
+fn is_request_error(response: &GqlResponse) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty())
+}
+
+fn response_json(response: GqlResponse) -> Value {
+    let request_error = is_request_error(&response);
+    let mut value = serde_json::to_value(&response).unwrap_or_else(|_| json!({}));
+    if request_error && let Value::Object(map) = &mut value {
+        map.remove("data");
+    }
+    value
+}
+
+/// Validates the parameters of one request (§ "Request Parameters") into an async-graphql request.
+fn parse_params(params: Value) -> Result<GqlRequest, String> {
+    let Value::Object(mut map) = params else {
+        return Err("a request must be a JSON object".to_owned());
+    };
+    let query = match map.remove("query") {
+        Some(Value::String(query)) => query,
+        Some(_) => return Err("`query` must be a string".to_owned()),
+        None => return Err("`query` is required".to_owned()),
+    };
+    let mut request = GqlRequest::new(query);
+    match map.remove("operationName") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(name)) => request = request.operation_name(name),
+        Some(_) => return Err("`operationName` must be a string".to_owned()),
+    }
+    match map.remove("variables") {
+        None | Some(Value::Null) => {}
+        Some(variables @ Value::Object(_)) => request = request.variables(Variables::from_json(variables)),
+        Some(_) => return Err("`variables` must be an object".to_owned()),
+    }
+    match map.remove("extensions") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(extensions)) => {
+            for (key, value) in extensions {
+                let value = async_graphql::Value::from_json(value).map_err(|e| e.to_string())?;
+                request.extensions.insert(key, value);
+            }
+        }
+        Some(_) => return Err("`extensions` must be an object".to_owned()),
+    }
+    Ok(request)
+}
+
+/// The URL parameters of a GET request, with `variables` and `extensions` decoded from JSON.
+fn query_params(query: &str) -> Result<Value, String> {
+    let mut map = serde_json::Map::new();
+    for (key, value) in url_decoded_pairs(query) {
+        let value = match key.as_str() {
+            "variables" | "extensions" => {
+                serde_json::from_str(&value).map_err(|_| format!("`{key}` must be a JSON object"))?
+            }
+            _ => Value::String(value),
+        };
+        map.insert(key, value);
+    }
+    Ok(Value::Object(map))
+}
+
+fn url_decoded_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    form_urlencoded::parse(query.as_bytes()).map(|(key, value)| (key.into_owned(), value.into_owned()))
+}
+
+/// True when the operation that would run is a mutation (or subscription: not for GET either).
+fn is_mutation(request: &GqlRequest) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false; // execution reports the syntax error
+    };
+    let operation = match (&request.operation_name, document.operations.iter().count()) {
+        (Some(name), _) => document.operations.iter().find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str())),
+        (None, 1) => document.operations.iter().next(),
+        (None, _) => None,
+    };
+    operation.is_some_and(|(_, op)| op.node.ty != OperationType::Query)
+}
+
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Upgrades to `graphql-transport-ws` or legacy `graphql-ws`. The client authenticates in
+/// `connection_init` with `{"authorization": "Bearer …"}` (or with the upgrade request's own
+/// `Authorization` header); rejected credentials refuse the connection.
+async fn websocket(state: HttpState, mut parts: Parts) -> Response {
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+        Ok(protocol) => protocol,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let client = principal::client_info(&parts);
+    let header_credential = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            let schema = state.schema.clone();
+            let app = state.app.clone();
+            GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let from_payload = ["authorization", "Authorization"]
+                        .iter()
+                        .find_map(|key| payload.get(*key).and_then(Value::as_str).map(str::to_owned));
+                    let header = from_payload.or(header_credential);
+                    let credential = header.as_deref().map(|h| bearer_credential(h).unwrap_or(h));
+                    let principal = authenticate(&app, credential).await?;
+                    if let crate::identity::Principal::Anonymous { rejected: Some(reason) } = &principal {
+                        return Err(async_graphql::Error::new(reason.clone()));
+                    }
+                    Ok(request_data(RequestContext { app, principal, client }))
+                })
+                .serve()
+        })
+}
+
+fn json_response(media: MediaType, status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, media.content_type());
+    response
+}
+
+/// A failure before any GraphQL ran: an `errors` list and no `data`.
+fn request_failure(media: MediaType, status: StatusCode, message: &str) -> Response {
+    json_response(media, status, &json!({ "errors": [{ "message": message }] }))
+}
+
+fn not_acceptable() -> Response {
+    let mut response = request_failure(
+        MediaType::Json,
+        StatusCode::NOT_ACCEPTABLE,
+        "acceptable response types: application/graphql-response+json, application/json",
+    );
+    *response.status_mut() = StatusCode::NOT_ACCEPTABLE;
+    response
+}
+

@@ -1,0 +1,38 @@
+//! Liveness and readiness probes.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use super::HttpState;
+use crate::db;
+
+/// The process is up.
+pub(crate) async fn live() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// The database answers and has every migration this binary ships.
+pub(crate) async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
+    let database = state.app.db.ping().await;
+    let migrations = db::latest_migration(&state.app.db).await;
+    match (database, migrations) {
+        (Ok(()), Ok((latest, true))) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "database": "ok", "migration": latest })),
+        ),
+        (Ok(()), Ok((latest, false))) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "database": "ok", "migration": format!("{latest} pending") })),
+        ),
+        (database, _) => {
+            let detail = if database.is_ok() { "migration check failed" } else { "unreachable" };
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "not ready", "database": detail })),
+            )
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! HTTP: the axum router, its middleware and the server loop. The only room that imports axum.
+
+mod graphiql;
+mod graphql;
+mod health;
+mod jwks;
+mod principal;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, Request, header};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::graphql::{self as gql, GatewaySchema};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// How long in-flight requests and live WebSockets get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct HttpState {
+    pub app: App,
+    pub schema: GatewaySchema,
+}
+
+/// The complete HTTP surface of the gateway.
+pub fn router(app: App) -> Router {
+    let state = HttpState {
+        schema: gql::schema(),
+        app: app.clone(),
+    };
+    let router = Router::new()
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphiql", get(graphiql::page))
+        .route("/", get(graphiql::redirect))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/.well-known/jwks.json", get(jwks::keys))
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(app.config.max_body_bytes));
+    let router = match cors(&app.config.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let request_id = request
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains for a bounded time.
+pub async fn serve(app: App, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = stop_tx.send(());
+    };
+    let server = axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(signal);
+    let server = tokio::spawn(async move { server.await });
+    tokio::pin!(server);
+    tokio::select! {
+        finished = &mut server => return finished.map_err(Error::internal)?.map_err(Error::internal),
+        _ = stop_rx => {}
+    }
+    tracing::info!("shutting down: draining connections");
+    match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+        Ok(finished) => finished.map_err(Error::internal)?.map_err(Error::internal),
+        Err(_) => {
+            tracing::warn!("connections still open after the grace period; closing them");
+            server.abort();
+            Ok(())
+        }
+    }
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .max_age(Duration::from_secs(600)),
+    )
+}

@@ -1,0 +1,42 @@
+//! Who is calling, and from where, as far as HTTP headers and the socket tell.
+
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, USER_AGENT};
+use axum::http::request::Parts;
+
+use crate::app::App;
+use crate::error::Result;
+use crate::identity::authenticate::{authenticate, bearer_credential};
+use crate::identity::{ClientInfo, Principal};
+
+/// The principal named by the `Authorization` header (anonymous without one).
+pub(crate) async fn from_headers(app: &App, headers: &HeaderMap) -> Result<Principal> {
+    let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match header {
+        None => Ok(Principal::ANONYMOUS),
+        Some(value) => match bearer_credential(value) {
+            Some(credential) => authenticate(app, Some(credential)).await,
+            None => Ok(Principal::Anonymous {
+                rejected: Some("the Authorization header must be `Bearer <token>`".to_owned()),
+            }),
+        },
+    }
+}
+
+/// Address and user agent of the client.
+pub(crate) fn client_info(parts: &Parts) -> ClientInfo {
+    ClientInfo {
+        ip: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string()),
+        user_agent: parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(512).collect()),
+    }
+}

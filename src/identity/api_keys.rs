@@ -1,0 +1,79 @@
+//! API keys for integrators: shown once, stored as a hash, found by their public prefix.
+//!
+//! A key is `pck_` + 12 characters of public lookup prefix + 43 characters of secret (256 bits).
+//! The prefix identifies the key in listings; the SHA-256 of the whole key is what is stored.
+
+use super::secrets;
+use crate::app::App;
+use crate::db::models::ApiKeyRow;
+use crate::db::{Id, Page, PageOf, Timestamp, api_keys};
+use crate::error::{Error, Result};
+use crate::identity::access::{self, Action, Resource};
+use crate::identity::{Actor, validate};
+
+pub const KEY_PREFIX: &str = "pck_";
+const LOOKUP_CHARS: usize = 12;
+
+/// A new key: its row and the secret, which is never shown again.
+#[derive(Debug, Clone)]
+pub struct CreatedKey {
+    pub key: ApiKeyRow,
+    pub secret: String,
+}
+
+pub async fn create(app: &App, actor: &Actor, name: &str, expires_at: Option<Timestamp>) -> Result<CreatedKey> {
+    access::check(actor, Action::ApiKeyCreate, Resource::User(actor.user_id()))?;
+    let name = validate::name("name", name, 100)?;
+    let now = app.now();
+    if let Some(at) = expires_at
+        && at <= now
+    {
+        return Err(Error::bad_input("expiresAt", "must be in the future"));
+    }
+    let lookup = secrets::encode(&secrets::random_bytes::<9>()?);
+    let secret = format!("{KEY_PREFIX}{lookup}{}", secrets::encode(&secrets::random_bytes::<32>()?));
+    let key = ApiKeyRow {
+        id: Id::new_v7(),
+        user_id: actor.user_id(),
+        name,
+        prefix: format!("{KEY_PREFIX}{lookup}"),
+        secret_hash: secrets::sha256(secret.as_bytes()),
+        created_at: now,
+        expires_at,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    let mut conn = app.db.conn().await?;
+    api_keys::insert(&mut conn, &key).await?;
+    Ok(CreatedKey { key, secret })
+}
+
+pub async fn revoke(app: &App, actor: &Actor, id: Id) -> Result<ApiKeyRow> {
+    let mut conn = app.db.conn().await?;
+    let mut key = match api_keys::find(&mut conn, id).await? {
+        Some(k) if access::allows(actor, Action::ApiKeyRevoke, Resource::User(k.user_id)) => k,
+        _ => return Err(Error::NotFound("API key")),
+    };
+    let now = app.now();
+    if api_keys::revoke(&mut conn, id, now).await? {
+        key.revoked_at = Some(now);
+    }
+    Ok(key)
+}
+
+pub async fn list(app: &App, actor: &Actor, user_id: Id, page: &Page) -> Result<PageOf<ApiKeyRow>> {
+    access::check(actor, Action::ApiKeyList, Resource::User(user_id))?;
+    let mut conn = app.db.conn().await?;
+    api_keys::list_for_user(&mut conn, user_id, page).await
+}
+
+/// The public prefix of a presented key, if it has the shape of one.
+pub(crate) fn prefix_of(presented: &str) -> Option<&str> {
+    let end = KEY_PREFIX.len() + LOOKUP_CHARS;
+    (presented.starts_with(KEY_PREFIX) && presented.len() > end).then(|| &presented[..end])
+}
+
+/// Whether `presented` is the key stored as `row`.
+pub(crate) fn matches(row: &ApiKeyRow, presented: &str) -> bool {
+    secrets::hashes_match(&secrets::sha256(presented.as_bytes()), &row.secret_hash)
+}

@@ -1,0 +1,93 @@
+//! Turns the bearer credential of a request into a [`Principal`].
+
+use chrono::TimeDelta;
+
+use super::api_keys;
+use crate::app::App;
+use crate::db::{self, sessions};
+use crate::error::{Error, Result};
+use crate::identity::users::ACTIVE;
+use crate::identity::{Actor, AuthMethod, Principal};
+
+/// How stale `last_used_at` of an API key may get before a request refreshes it; bounds the writes
+/// that busy keys cause.
+const KEY_TOUCH_INTERVAL: TimeDelta = TimeDelta::seconds(60);
+
+/// Resolves `Authorization: Bearer …` (an access token or an API key). Rejected credentials give an
+/// anonymous principal that remembers why, so that operations needing a caller can say so.
+pub async fn authenticate(app: &App, bearer: Option<&str>) -> Result<Principal> {
+    let Some(credential) = bearer.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(Principal::ANONYMOUS);
+    };
+    let outcome = if credential.starts_with(api_keys::KEY_PREFIX) {
+        by_api_key(app, credential).await
+    } else {
+        by_access_token(app, credential).await
+    };
+    match outcome {
+        Ok(actor) => Ok(Principal::Authenticated(actor)),
+        Err(Error::Unauthenticated(reason)) => Ok(Principal::Anonymous {
+            rejected: Some(reason),
+        }),
+        Err(other) => Err(other),
+    }
+}
+
+/// Extracts the credential from an `Authorization` header value (`Bearer <credential>`).
+pub fn bearer_credential(header: &str) -> Option<&str> {
+    let (scheme, credential) = header.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(credential.trim())
+}
+
+async fn by_access_token(app: &App, token: &str) -> Result<Actor> {
+    let now = app.now();
+    let claims = app.keys.verify(token, &app.db, now).await?;
+    let mut conn = app.db.conn().await?;
+    let (session, user) = sessions::find_with_user(&mut conn, claims.sid)
+        .await?
+        .filter(|(session, _)| session.user_id == claims.sub)
+        .ok_or_else(|| Error::unauthenticated("invalid access token"))?;
+    if session.revoked_at.is_some() {
+        return Err(Error::unauthenticated("session revoked"));
+    }
+    if user.status != ACTIVE {
+        return Err(Error::unauthenticated("account disabled"));
+    }
+    Ok(Actor {
+        user,
+        method: AuthMethod::Password,
+        session_id: Some(session.id),
+        api_key_id: None,
+    })
+}
+
+async fn by_api_key(app: &App, presented: &str) -> Result<Actor> {
+    let invalid = || Error::unauthenticated("invalid API key");
+    let prefix = api_keys::prefix_of(presented).ok_or_else(invalid)?;
+    let mut conn = app.db.conn().await?;
+    let (key, user) = db::api_keys::find_by_prefix_with_user(&mut conn, prefix)
+        .await?
+        .ok_or_else(invalid)?;
+    if !api_keys::matches(&key, presented) {
+        return Err(invalid());
+    }
+    let now = app.now();
+    if key.revoked_at.is_some() {
+        return Err(Error::unauthenticated("API key revoked"));
+    }
+    if key.expires_at.is_some_and(|at| at <= now) {
+        return Err(Error::unauthenticated("API key expired"));
+    }
+    if user.status != ACTIVE {
+        return Err(Error::unauthenticated("account disabled"));
+    }
+    if key.last_used_at.is_none_or(|at| at + KEY_TOUCH_INTERVAL <= now) {
+        db::api_keys::touch(&mut conn, key.id, now).await?;
+    }
+    Ok(Actor {
+        user,
+        method: AuthMethod::ApiKey,
+        session_id: None,
+        api_key_id: Some(key.id),
+    })
+}

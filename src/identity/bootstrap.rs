@@ -1,0 +1,44 @@
+//! First start: create the configured super-administrator, or say how to.
+
+use crate::app::App;
+use crate::db::users;
+use crate::error::Result;
+use crate::identity::users::{NewUser, insert};
+use crate::identity::validate;
+
+/// Creates `PORTCULLIS_ADMIN_EMAIL` as super-administrator unless that user exists. Idempotent, and
+/// never touches an existing account's password.
+pub async fn run(app: &App) -> Result<()> {
+    let config = &app.config;
+    match (&config.admin_email, &config.admin_password) {
+        (Some(email), Some(password)) => {
+            let email = validate::email("PORTCULLIS_ADMIN_EMAIL", email)?;
+            let mut conn = app.db.conn().await?;
+            if users::find_by_email(&mut conn, &email).await?.is_some() {
+                tracing::debug!(%email, "bootstrap administrator already exists");
+                return Ok(());
+            }
+            drop(conn);
+            let new = NewUser {
+                email: email.clone(),
+                display_name: "Administrator".to_owned(),
+                password: Some(password.clone()),
+            };
+            insert(app, new, true).await?;
+            tracing::info!(%email, "created the bootstrap super-administrator");
+        }
+        (None, None) => {
+            let mut conn = app.db.conn().await?;
+            if users::count_all(&mut conn).await? == 0 {
+                tracing::warn!(
+                    "no users yet: restart with PORTCULLIS_ADMIN_EMAIL and PORTCULLIS_ADMIN_PASSWORD \
+                     set to create the first super-administrator"
+                );
+            }
+        }
+        _ => tracing::warn!(
+            "set both PORTCULLIS_ADMIN_EMAIL and PORTCULLIS_ADMIN_PASSWORD to bootstrap an administrator"
+        ),
+    }
+    Ok(())
+}

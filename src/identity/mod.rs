@@ -1,0 +1,19 @@
+//! Identity: users, organizations, memberships, passwords, sessions, API keys and signing keys.
+//!
+//! Every function here that acts for a caller takes the caller's [`Actor`] and asks
+//! [`access::check`] first; the GraphQL layer only parses input and maps results.
+
+pub mod access;
+pub mod api_keys;
+pub mod authenticate;
+pub mod bootstrap;
+pub mod organizations;
+mod passwords;
+pub mod principal;
+mod secrets;
+pub mod sessions;
+pub mod tokens;
+pub mod users;
+mod validate;
+
+pub use principal::{Actor, AuthMethod, ClientInfo, Principal};

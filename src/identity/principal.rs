@@ -1,0 +1,78 @@
+//! Who is calling: an authenticated actor, or anonymous (possibly with rejected credentials).
+
+use crate::db::Id;
+use crate::db::models::UserRow;
+use crate::error::{Error, Result};
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// An access token from a password login.
+    Password,
+    /// An API key.
+    ApiKey,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::ApiKey => "api_key",
+        }
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user: UserRow,
+    pub method: AuthMethod,
+    /// The login session behind an access token.
+    pub session_id: Option<Id>,
+    /// The API key used, when authenticated by one.
+    pub api_key_id: Option<Id>,
+}
+
+impl Actor {
+    pub fn user_id(&self) -> Id {
+        self.user.id
+    }
+}
+
+/// The caller of one request.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// No credentials, or credentials that were rejected (with the reason, reported when an
+    /// operation needs authentication, so that e.g. `refreshSession` still works with a stale
+    /// access token in the header).
+    Anonymous { rejected: Option<String> },
+    Authenticated(Actor),
+}
+
+impl Principal {
+    pub const ANONYMOUS: Principal = Principal::Anonymous { rejected: None };
+
+    /// The authenticated actor, or UNAUTHENTICATED saying why not.
+    pub fn actor(&self) -> Result<&Actor> {
+        match self {
+            Self::Authenticated(actor) => Ok(actor),
+            Self::Anonymous { rejected: Some(reason) } => Err(Error::unauthenticated(reason.clone())),
+            Self::Anonymous { rejected: None } => Err(Error::unauthenticated("authentication required")),
+        }
+    }
+
+    /// Like [`actor`](Self::actor), but `None` for a caller who presented no credentials.
+    pub fn optional_actor(&self) -> Result<Option<&Actor>> {
+        match self {
+            Self::Anonymous { rejected: None } => Ok(None),
+            other => other.actor().map(Some),
+        }
+    }
+}
+
+/// What the server knows of the client's connection, recorded on sessions.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}

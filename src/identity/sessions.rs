@@ -1,0 +1,192 @@
+//! Login sessions: password login, rotating single-use refresh tokens with reuse detection, logout.
+//!
+//! A refresh token is `prt_` + base64url(16-byte token id ‖ 32-byte secret); only SHA-256 of the
+//! secret is stored. Each refresh consumes its token and issues the next one in the same session.
+//! Presenting a consumed token means it leaked (or a client raced itself): the whole session, and
+//! so every token descended from that login, is revoked.
+
+use uuid::Uuid;
+
+use super::secrets;
+use crate::app::App;
+use crate::db::models::{RefreshTokenRow, SessionRow, UserRow};
+use crate::db::{Id, Page, PageOf, Timestamp, sessions, users};
+use crate::error::{Error, Result};
+use crate::identity::access::{self, Action, Resource};
+use crate::identity::{Actor, AuthMethod, ClientInfo, passwords, users::ACTIVE};
+
+const REFRESH_PREFIX: &str = "prt_";
+
+/// What a successful login or refresh hands the client.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub access_token: String,
+    pub access_token_expires_at: Timestamp,
+    pub refresh_token: String,
+    pub session: SessionRow,
+    pub user: UserRow,
+}
+
+/// Checks email and password and opens a session. Every failure is the same UNAUTHENTICATED error,
+/// and an unknown email costs as much time as a wrong password, so accounts cannot be enumerated.
+pub async fn login(app: &App, email: &str, password: String, client: &ClientInfo) -> Result<Grant> {
+    let failed = || Error::unauthenticated("invalid email or password");
+    let email = email.trim().to_lowercase();
+    let mut conn = app.db.conn().await?;
+    let user = users::find_by_email(&mut conn, &email).await?;
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let password_ok = passwords::verify(password, stored).await?;
+    let user = match user {
+        Some(user) if password_ok && user.status == ACTIVE => user,
+        _ => return Err(failed()),
+    };
+    let now = app.now();
+    let session = SessionRow {
+        id: Id::new_v7(),
+        user_id: user.id,
+        auth_method: AuthMethod::Password.as_str().to_owned(),
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        created_at: now,
+        last_refreshed_at: now,
+        expires_at: now + app.session_ttl(),
+        revoked_at: None,
+        revoked_reason: None,
+    };
+    let (refresh_token, token_row) = new_refresh_token(&session, now)?;
+    conn.transaction(async |tx| {
+        sessions::insert(tx, &session).await?;
+        sessions::insert_refresh_token(tx, &token_row).await
+    })
+    .await?;
+    let access = app.keys.issue(user.id, session.id, now)?;
+    Ok(Grant {
+        access_token: access.token,
+        access_token_expires_at: access.expires_at,
+        refresh_token,
+        session,
+        user,
+    })
+}
+
+/// What a refresh attempt found, decided inside the transaction and acted on after it commits.
+enum Refresh {
+    Granted(Box<(SessionRow, UserRow)>, String),
+    Rejected(&'static str),
+    /// The token was already used: the session has been revoked, and that must persist.
+    Reused,
+}
+
+/// Exchanges a refresh token for a new access token and the next refresh token.
+pub async fn refresh(app: &App, presented: &str) -> Result<Grant> {
+    let (token_id, secret) = parse_refresh_token(presented).ok_or_else(|| Error::unauthenticated("invalid refresh token"))?;
+    let now = app.now();
+    let mut conn = app.db.conn().await?;
+    let outcome = conn
+        .transaction(async |tx| {
+            let Some(token) = sessions::find_refresh_token(tx, token_id).await? else {
+                return Ok(Refresh::Rejected("invalid refresh token"));
+            };
+            if !secrets::hashes_match(&secrets::sha256(&secret), &token.secret_hash) {
+                return Ok(Refresh::Rejected("invalid refresh token"));
+            }
+            let Some((session, user)) = sessions::find_with_user(tx, token.session_id).await? else {
+                return Ok(Refresh::Rejected("invalid refresh token"));
+            };
+            if session.revoked_at.is_some() {
+                return Ok(Refresh::Rejected("session revoked"));
+            }
+            if token.used_at.is_some() || !sessions::use_refresh_token(tx, token.id, now).await? {
+                sessions::revoke(tx, session.id, now, "refresh_token_reused").await?;
+                return Ok(Refresh::Reused);
+            }
+            if token.expires_at <= now || session.expires_at <= now {
+                return Ok(Refresh::Rejected("session expired"));
+            }
+            if user.status != ACTIVE {
+                return Ok(Refresh::Rejected("account disabled"));
+            }
+            let (next, next_row) = new_refresh_token(&session, now)?;
+            sessions::insert_refresh_token(tx, &next_row).await?;
+            sessions::touch(tx, session.id, now).await?;
+            Ok(Refresh::Granted(Box::new((session, user)), next))
+        })
+        .await?;
+    match outcome {
+        Refresh::Granted(found, refresh_token) => {
+            let (mut session, user) = *found;
+            session.last_refreshed_at = now;
+            let access = app.keys.issue(user.id, session.id, now)?;
+            Ok(Grant {
+                access_token: access.token,
+                access_token_expires_at: access.expires_at,
+                refresh_token,
+                session,
+                user,
+            })
+        }
+        Refresh::Rejected(reason) => Err(Error::unauthenticated(reason)),
+        Refresh::Reused => {
+            tracing::warn!(token = %token_id, "refresh token reused; session revoked");
+            Err(Error::unauthenticated(
+                "refresh token already used; the session has been revoked",
+            ))
+        }
+    }
+}
+
+/// Ends the caller's own session (access tokens of a revoked session stop working at once).
+pub async fn logout(app: &App, actor: &Actor) -> Result<SessionRow> {
+    let session_id = actor
+        .session_id
+        .ok_or_else(|| Error::bad_input("authorization", "logout needs a session access token, not an API key"))?;
+    revoke(app, actor, session_id).await
+}
+
+pub async fn revoke(app: &App, actor: &Actor, id: Id) -> Result<SessionRow> {
+    let mut conn = app.db.conn().await?;
+    let session = sessions::find(&mut conn, id).await?;
+    // Someone else's session is "not found" for those who may not revoke it: no existence leak.
+    let mut session = match session {
+        Some(s) if access::allows(actor, Action::SessionRevoke, Resource::User(s.user_id)) => s,
+        _ => return Err(Error::NotFound("session")),
+    };
+    let now = app.now();
+    if sessions::revoke(&mut conn, id, now, "revoked").await? {
+        session.revoked_at = Some(now);
+        session.revoked_reason = Some("revoked".to_owned());
+    }
+    Ok(session)
+}
+
+pub async fn list(app: &App, actor: &Actor, user_id: Id, page: &Page) -> Result<PageOf<SessionRow>> {
+    access::check(actor, Action::SessionList, Resource::User(user_id))?;
+    let mut conn = app.db.conn().await?;
+    sessions::list_for_user(&mut conn, user_id, page).await
+}
+
+fn new_refresh_token(session: &SessionRow, now: Timestamp) -> Result<(String, RefreshTokenRow)> {
+    let id = Id::new_v7();
+    let secret = secrets::random_bytes::<32>()?;
+    let mut raw = Vec::with_capacity(48);
+    raw.extend_from_slice(id.0.as_bytes());
+    raw.extend_from_slice(&secret);
+    let row = RefreshTokenRow {
+        id,
+        session_id: session.id,
+        secret_hash: secrets::sha256(&secret),
+        created_at: now,
+        expires_at: session.expires_at,
+        used_at: None,
+    };
+    Ok((format!("{REFRESH_PREFIX}{}", secrets::encode(&raw)), row))
+}
+
+fn parse_refresh_token(token: &str) -> Option<(Id, Vec<u8>)> {
+    let raw = secrets::decode(token.trim().strip_prefix(REFRESH_PREFIX)?)?;
+    if raw.len() != 48 {
+        return None;
+    }
+    let id = Uuid::from_slice(&raw[..16]).ok()?;
+    Some((Id(id), raw[16..].to_vec()))
+}

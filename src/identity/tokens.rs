@@ -1,0 +1,198 @@
+//! Access tokens: short-lived Ed25519-signed JWTs, and the key ring that signs and publishes them.
+//!
+//! The signing key lives in the database so every instance signs with the same key. A rotation
+//! adds a key and retires the old one, which stays in the JWKS until the tokens it signed expire.
+//! An instance that meets an unknown `kid` reloads the ring once, so it follows another instance's
+//! rotation without restart.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::TimeDelta;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ring::rand::SystemRandom;
+use ring::signature::{Ed25519KeyPair, KeyPair as _};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::secrets;
+use crate::db::models::SigningKeyRow;
+use crate::db::{Db, Id, Timestamp, signing_keys};
+use crate::error::{Error, Result};
+
+const ALGORITHM: &str = "EdDSA";
+
+/// What an access token says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer: the gateway's public URL.
+    pub iss: String,
+    /// The user.
+    pub sub: Id,
+    /// The login session the token belongs to.
+    pub sid: Id,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// A freshly issued access token.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub token: String,
+    pub expires_at: Timestamp,
+}
+
+struct KeySet {
+    signing_kid: Id,
+    signing: EncodingKey,
+    verifying: HashMap<Id, DecodingKey>,
+    jwks: serde_json::Value,
+}
+
+/// The keys this instance signs and verifies with.
+pub struct KeyRing {
+    keys: RwLock<Arc<KeySet>>,
+    issuer: String,
+    token_ttl: TimeDelta,
+}
+
+impl KeyRing {
+    /// Loads the keys from the database, creating the first one if there is none.
+    pub async fn load(db: &Db, now: Timestamp, issuer: String, token_ttl: TimeDelta) -> Result<Self> {
+        let set = load_set(db, now, token_ttl).await?;
+        let set = match set {
+            Some(set) => set,
+            None => {
+                insert_new_key(db, now).await?;
+                load_set(db, now, token_ttl)
+                    .await?
+                    .ok_or_else(|| Error::internal(anyhow::anyhow!("no signing key after creating one")))?
+            }
+        };
+        Ok(Self {
+            keys: RwLock::new(Arc::new(set)),
+            issuer,
+            token_ttl,
+        })
+    }
+
+    /// Signs an access token for `user` in `session`.
+    pub fn issue(&self, user: Id, session: Id, now: Timestamp) -> Result<AccessToken> {
+        let keys = self.current();
+        let expires_at = now + self.token_ttl;
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            sub: user,
+            sid: session,
+            iat: now.unix_seconds(),
+            exp: expires_at.unix_seconds(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(keys.signing_kid.to_string());
+        let token = jsonwebtoken::encode(&header, &claims, &keys.signing).map_err(Error::internal)?;
+        Ok(AccessToken { token, expires_at })
+    }
+
+    /// Checks signature, issuer and expiry (against the gateway's clock), returning the claims.
+    pub async fn verify(&self, token: &str, db: &Db, now: Timestamp) -> Result<Claims> {
+        let invalid = || Error::unauthenticated("invalid access token");
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
+        let kid: Id = header.kid.as_deref().and_then(|kid| kid.parse().ok()).ok_or_else(invalid)?;
+        if !self.current().verifying.contains_key(&kid) {
+            self.reload(db, now).await?;
+        }
+        let keys = self.current();
+        let key = keys.verifying.get(&kid).ok_or_else(invalid)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&self.issuer]);
+        // Expiry is checked below with the gateway's clock, not the system time.
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|_| invalid())?;
+        if data.claims.exp <= now.unix_seconds() {
+            return Err(Error::unauthenticated("access token expired"));
+        }
+        Ok(data.claims)
+    }
+
+    /// The JSON Web Key Set of every key whose tokens may still be live.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.current().jwks.clone()
+    }
+
+    /// Makes a new key current and retires the others; returns the new key's id.
+    pub async fn rotate(&self, db: &Db, now: Timestamp) -> Result<Id> {
+        let kid = insert_new_key(db, now).await?;
+        self.reload(db, now).await?;
+        Ok(kid)
+    }
+
+    /// Re-reads the keys from the database (after a rotation elsewhere).
+    pub async fn reload(&self, db: &Db, now: Timestamp) -> Result<()> {
+        if let Some(set) = load_set(db, now, self.token_ttl).await? {
+            *self.keys.write().unwrap_or_else(|poison| poison.into_inner()) = Arc::new(set);
+        }
+        Ok(())
+    }
+
+    fn current(&self) -> Arc<KeySet> {
+        self.keys.read().unwrap_or_else(|poison| poison.into_inner()).clone()
+    }
+}
+
+/// Generates a key, stores it as current and retires the previous ones, in one transaction.
+async fn insert_new_key(db: &Db, now: Timestamp) -> Result<Id> {
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+        .map_err(|_| Error::internal(anyhow::anyhow!("Ed25519 key generation failed")))?;
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .map_err(|e| Error::internal(anyhow::anyhow!("generated key unreadable: {e}")))?;
+    let row = SigningKeyRow {
+        id: Id::new_v7(),
+        algorithm: ALGORITHM.to_owned(),
+        private_key: pkcs8.as_ref().to_vec(),
+        public_key: pair.public_key().as_ref().to_vec(),
+        created_at: now,
+        retired_at: None,
+    };
+    let mut conn = db.conn().await?;
+    conn.transaction(async |tx| {
+        signing_keys::insert(tx, &row).await?;
+        signing_keys::retire_all_except(tx, row.id, now).await?;
+        Ok(())
+    })
+    .await?;
+    Ok(row.id)
+}
+
+/// The current key and every key retired less than one token lifetime ago; `None` if no key is current.
+async fn load_set(db: &Db, now: Timestamp, token_ttl: TimeDelta) -> Result<Option<KeySet>> {
+    let mut conn = db.conn().await?;
+    let rows = signing_keys::list_publishable(&mut conn, now - token_ttl).await?;
+    let Some(current) = rows.iter().find(|row| row.retired_at.is_none()) else {
+        return Ok(None);
+    };
+    let signing = EncodingKey::from_ed_der(&current.private_key);
+    let verifying = rows
+        .iter()
+        .map(|row| (row.id, DecodingKey::from_ed_der(&row.public_key)))
+        .collect();
+    let keys: Vec<_> = rows
+        .iter()
+        .map(|row| {
+            json!({
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "alg": ALGORITHM,
+                "use": "sig",
+                "kid": row.id.to_string(),
+                "x": secrets::encode(&row.public_key),
+            })
+        })
+        .collect();
+    Ok(Some(KeySet {
+        signing_kid: current.id,
+        signing,
+        verifying,
+        jwks: json!({ "keys": keys }),
+    }))
+}

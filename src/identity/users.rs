@@ -1,0 +1,141 @@
+//! User accounts: create, read, list, update, disable.
+
+use crate::app::App;
+use crate::db::models::UserRow;
+use crate::db::users::{self as rows, UserFilter};
+use crate::db::{Id, Page, PageOf, sessions};
+use crate::error::{Error, Result};
+use crate::identity::access::{self, Action, Resource};
+use crate::identity::{Actor, passwords, validate};
+
+pub const ACTIVE: &str = "active";
+pub const DISABLED: &str = "disabled";
+
+/// Fields of a new account.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub display_name: String,
+    /// Without one, the account cannot log in with a password.
+    pub password: Option<String>,
+}
+
+/// A partial update; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub password: Option<String>,
+    /// Required when users change their own password.
+    pub current_password: Option<String>,
+}
+
+pub async fn create(app: &App, actor: &Actor, new: NewUser) -> Result<UserRow> {
+    access::check(actor, Action::UserCreate, Resource::Gateway)?;
+    insert(app, new, false).await
+}
+
+/// Creates an account without an authorization check: for bootstrap and the CLI.
+pub(crate) async fn insert(app: &App, new: NewUser, super_admin: bool) -> Result<UserRow> {
+    let email = validate::email("email", &new.email)?;
+    let display_name = validate::name("displayName", &new.display_name, 100)?;
+    let password_hash = match new.password {
+        Some(password) => {
+            validate::password("password", &password)?;
+            Some(passwords::hash(password).await?)
+        }
+        None => None,
+    };
+    let now = app.now();
+    let row = UserRow {
+        id: Id::new_v7(),
+        email,
+        display_name,
+        password_hash,
+        status: ACTIVE.to_owned(),
+        super_admin,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut conn = app.db.conn().await?;
+    rows::insert(&mut conn, &row).await?;
+    Ok(row)
+}
+
+/// The user, if it exists and the actor may see it.
+pub async fn get(app: &App, actor: &Actor, id: Id) -> Result<Option<UserRow>> {
+    if !access::allows(actor, Action::UserRead, Resource::User(id)) {
+        return Ok(None);
+    }
+    let mut conn = app.db.conn().await?;
+    rows::find(&mut conn, id).await
+}
+
+pub async fn list(app: &App, actor: &Actor, filter: &UserFilter, page: &Page) -> Result<PageOf<UserRow>> {
+    access::check(actor, Action::UserList, Resource::Gateway)?;
+    if let Some(status) = &filter.status
+        && status != ACTIVE
+        && status != DISABLED
+    {
+        return Err(Error::bad_input("status", "must be ACTIVE or DISABLED"));
+    }
+    let mut conn = app.db.conn().await?;
+    rows::list(&mut conn, filter, page).await
+}
+
+pub async fn update(app: &App, actor: &Actor, id: Id, changes: UserChanges) -> Result<UserRow> {
+    access::check(actor, Action::UserUpdate, Resource::User(id))?;
+    let mut conn = app.db.conn().await?;
+    let mut user = rows::find(&mut conn, id).await?.ok_or(Error::NotFound("user"))?;
+    if let Some(email) = &changes.email {
+        user.email = validate::email("email", email)?;
+    }
+    if let Some(name) = &changes.display_name {
+        user.display_name = validate::name("displayName", name, 100)?;
+    }
+    if let Some(password) = changes.password {
+        validate::password("password", &password)?;
+        if id == actor.user_id() {
+            let current = changes
+                .current_password
+                .ok_or_else(|| Error::bad_input("currentPassword", "required to change your own password"))?;
+            if !passwords::verify(current, user.password_hash.clone()).await? {
+                return Err(Error::bad_input("currentPassword", "does not match"));
+            }
+        }
+        user.password_hash = Some(passwords::hash(password).await?);
+    }
+    user.updated_at = app.now();
+    rows::update(&mut conn, &user).await?;
+    Ok(user)
+}
+
+/// Disables the account and ends its sessions; its API keys stop working with it.
+pub async fn disable(app: &App, actor: &Actor, id: Id) -> Result<UserRow> {
+    access::check(actor, Action::UserDisable, Resource::User(id))?;
+    if id == actor.user_id() {
+        return Err(Error::conflict("id", "you cannot disable your own account"));
+    }
+    let now = app.now();
+    let mut conn = app.db.conn().await?;
+    conn.transaction(async |tx| {
+        let mut user = rows::find(tx, id).await?.ok_or(Error::NotFound("user"))?;
+        user.status = DISABLED.to_owned();
+        user.updated_at = now;
+        rows::update(tx, &user).await?;
+        sessions::revoke_all_for_user(tx, id, now, "user_disabled").await?;
+        Ok(user)
+    })
+    .await
+}
+
+/// Re-enables a disabled account.
+pub async fn enable(app: &App, actor: &Actor, id: Id) -> Result<UserRow> {
+    access::check(actor, Action::UserDisable, Resource::User(id))?;
+    let mut conn = app.db.conn().await?;
+    let mut user = rows::find(&mut conn, id).await?.ok_or(Error::NotFound("user"))?;
+    user.status = ACTIVE.to_owned();
+    user.updated_at = app.now();
+    rows::update(&mut conn, &user).await?;
+    Ok(user)
+}

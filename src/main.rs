@@ -1,0 +1,117 @@
+//! The `portcullis` command: serve the gateway (default), migrate, print the schema, rotate keys.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use portcullis::app::App;
+use portcullis::clock::SystemClock;
+use portcullis::config::Config;
+use portcullis::db::{self, Db};
+use portcullis::error::Error;
+use portcullis::{graphql, http, telemetry};
+
+/// A GraphQL-first authorization gateway.
+#[derive(Parser)]
+#[command(name = "portcullis", version, about)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the gateway (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Make a new access-token signing key current; the old one stays published until its tokens expire.
+    RotateSigningKey,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Schema = command {
+        print!("{}", graphql::sdl());
+        return ExitCode::SUCCESS;
+    }
+    telemetry::init(&cli.config.log, cli.config.log_format);
+    let outcome = match command {
+        Command::Serve => serve(cli.config).await,
+        Command::Migrate => migrate(cli.config).await,
+        Command::RotateSigningKey => rotate_signing_key(cli.config).await,
+        Command::Schema => Ok(()),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            match &error {
+                Error::Internal(source) => tracing::error!(error = ?source, "portcullis failed"),
+                other => tracing::error!(error = %other.message(), "portcullis failed"),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), Error> {
+    let listen = config.listen;
+    let public_url = config.public_url();
+    let app = App::start(config, Arc::new(SystemClock)).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::internal(anyhow::anyhow!("cannot listen on {listen}: {e}")))?;
+    tracing::info!(
+        database = ?app.db.backend(),
+        "portcullis listening on http://{listen} — GraphiQL at {public_url}/graphiql"
+    );
+    http::serve(app, listener, shutdown_signal()).await
+}
+
+async fn migrate(config: Config) -> Result<(), Error> {
+    let db = Db::connect(&config.database_url(), 1)?;
+    let applied = db::run_migrations(&db).await?;
+    if applied.is_empty() {
+        tracing::info!("database is up to date");
+    }
+    for name in applied {
+        tracing::info!(migration = %name, "applied migration");
+    }
+    Ok(())
+}
+
+async fn rotate_signing_key(config: Config) -> Result<(), Error> {
+    let app = App::start(config, Arc::new(SystemClock)).await?;
+    let kid = app.keys.rotate(&app.db, app.now()).await?;
+    tracing::info!(%kid, "new signing key is current");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutdown signal received");
+}
