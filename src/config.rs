@@ -36,7 +36,12 @@ pub struct Config {
     pub database_url: Option<String>,
 
     /// Address to listen on.
-    #[arg(long, global = true, env = "PORTCULLIS_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
     pub listen: SocketAddr,
 
     /// Public URL of the gateway (issuer of tokens, links in output).
@@ -48,7 +53,13 @@ pub struct Config {
     pub log: String,
 
     /// Log line format.
-    #[arg(long, global = true, env = "PORTCULLIS_LOG_FORMAT", value_enum, default_value = "pretty")]
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty"
+    )]
     pub log_format: LogFormat,
 
     /// Email of the bootstrap super-administrator, created at start if no such user exists.
@@ -56,15 +67,30 @@ pub struct Config {
     pub admin_email: Option<String>,
 
     /// Password of the bootstrap super-administrator (used only when creating it).
-    #[arg(long, global = true, env = "PORTCULLIS_ADMIN_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
     pub admin_password: Option<String>,
 
     /// Lifetime of access tokens, in seconds.
-    #[arg(long, global = true, env = "PORTCULLIS_ACCESS_TOKEN_TTL_SECONDS", default_value_t = 600)]
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_ACCESS_TOKEN_TTL_SECONDS",
+        default_value_t = 600
+    )]
     pub access_token_ttl_seconds: u32,
 
     /// Lifetime of a login session and its refresh tokens, in days.
-    #[arg(long, global = true, env = "PORTCULLIS_SESSION_TTL_DAYS", default_value_t = 30)]
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_SESSION_TTL_DAYS",
+        default_value_t = 30
+    )]
     pub session_ttl_days: u32,
 
     /// Database connections per instance.

@@ -1,11 +1,11 @@
 //! portcullis: a GraphQL-first authorization gateway — identity, sessions, policies and audit in one binary.
 
+pub mod app;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
-pub mod app;
-pub mod identity;
 pub mod graphql;
 pub mod http;
+pub mod identity;
 pub mod telemetry;

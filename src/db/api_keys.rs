@@ -6,12 +6,15 @@ use diesel_async::RunQueryDsl;
 use super::models::{ApiKeyRow, UserRow};
 use super::page::paginate;
 use super::schema::{api_keys, users};
-use super::{DbConn, Page, PageOf, with_conn};
 use super::types::{Id, Timestamp};
+use super::{DbConn, Page, PageOf, with_conn};
 use crate::error::Result;
 
 pub async fn insert(conn: &mut DbConn, row: &ApiKeyRow) -> Result<()> {
-    with_conn!(conn, |c| diesel::insert_into(api_keys::table).values(row).execute(c).await)?;
+    with_conn!(conn, |c| diesel::insert_into(api_keys::table)
+        .values(row)
+        .execute(c)
+        .await)?;
     Ok(())
 }
 
@@ -26,7 +29,10 @@ pub async fn find(conn: &mut DbConn, id: Id) -> Result<Option<ApiKeyRow>> {
 }
 
 /// The key with this public prefix and its owner, in one statement.
-pub async fn find_by_prefix_with_user(conn: &mut DbConn, prefix: &str) -> Result<Option<(ApiKeyRow, UserRow)>> {
+pub async fn find_by_prefix_with_user(
+    conn: &mut DbConn,
+    prefix: &str,
+) -> Result<Option<(ApiKeyRow, UserRow)>> {
     let row = with_conn!(conn, |c| api_keys::table
         .inner_join(users::table)
         .filter(api_keys::prefix.eq(prefix))
@@ -57,7 +63,9 @@ pub async fn list_for_user(conn: &mut DbConn, user_id: Id, page: &Page) -> Resul
 /// Marks the key revoked unless it already is; returns whether this call revoked it.
 pub async fn revoke(conn: &mut DbConn, id: Id, at: Timestamp) -> Result<bool> {
     let changed = with_conn!(conn, |c| diesel::update(
-        api_keys::table.filter(api_keys::id.eq(id)).filter(api_keys::revoked_at.is_null())
+        api_keys::table
+            .filter(api_keys::id.eq(id))
+            .filter(api_keys::revoked_at.is_null())
     )
     .set(api_keys::revoked_at.eq(at))
     .execute(c)

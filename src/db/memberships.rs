@@ -7,8 +7,8 @@ use super::error::conflict_on;
 use super::models::MembershipRow;
 use super::page::paginate;
 use super::schema::memberships;
+use super::types::Id;
 use super::{DbConn, Page, PageOf, with_conn};
-use super::types::{Id};
 use crate::error::Result;
 
 /// Which memberships to list: those of an organization, or those of a user.
@@ -23,7 +23,10 @@ pub async fn insert(conn: &mut DbConn, row: &MembershipRow) -> Result<()> {
         .values(row)
         .execute(c)
         .await
-        .map_err(conflict_on("userId", "the user is already a member of this organization")))?;
+        .map_err(conflict_on(
+            "userId",
+            "the user is already a member of this organization"
+        )))?;
     Ok(())
 }
 
@@ -61,9 +64,13 @@ pub async fn list(conn: &mut DbConn, scope: MembershipScope, page: &Page) -> Res
         }};
     }
     let (rows, total) = with_conn!(conn, |c| {
-        let rows = paginate!(scoped!().select(MembershipRow::as_select()), memberships::id, page)
-            .load(c)
-            .await?;
+        let rows = paginate!(
+            scoped!().select(MembershipRow::as_select()),
+            memberships::id,
+            page
+        )
+        .load(c)
+        .await?;
         let total: i64 = scoped!().count().get_result(c).await?;
         Ok::<_, diesel::result::Error>((rows, total))
     })?;

@@ -4,8 +4,8 @@
 //! its own driver, PostgreSQL through diesel-async's blocking wrapper (no libpq needed).
 
 use diesel::Connection;
-use diesel::connection::SimpleConnection;
 use diesel::SqliteConnection;
+use diesel::connection::SimpleConnection;
 use diesel::migration::{Migration, MigrationSource};
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
@@ -106,18 +106,12 @@ trait AnyHarness {
 macro_rules! any_harness {
     ($conn:ty, $backend:ty) => {
         impl AnyHarness for $conn {
-            fn run_pending_migrations(
-                &mut self,
-                source: EmbeddedMigrations,
-            ) -> HarnessResult<Vec<String>> {
+            fn run_pending_migrations(&mut self, source: EmbeddedMigrations) -> HarnessResult<Vec<String>> {
                 let applied = MigrationHarness::<$backend>::run_pending_migrations(self, source)?;
                 Ok(applied.iter().map(ToString::to_string).collect())
             }
 
-            fn revert_all_migrations(
-                &mut self,
-                source: EmbeddedMigrations,
-            ) -> HarnessResult<Vec<String>> {
+            fn revert_all_migrations(&mut self, source: EmbeddedMigrations) -> HarnessResult<Vec<String>> {
                 let reverted = MigrationHarness::<$backend>::revert_all_migrations(self, source)?;
                 Ok(reverted.iter().map(ToString::to_string).collect())
             }

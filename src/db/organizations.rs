@@ -7,9 +7,9 @@ use super::error::conflict_on;
 use super::models::OrganizationRow;
 use super::page::paginate;
 use super::schema::organizations;
+use super::types::Id;
 use super::users::{like_pattern, lower};
 use super::{DbConn, Page, PageOf, with_conn};
-use super::types::{Id};
 use crate::error::Result;
 
 /// Narrows an organization listing.

@@ -2,7 +2,6 @@
 
 use super::types::Id;
 
-
 /// Which end of the ordered list a page is taken from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {

@@ -6,12 +6,15 @@ use diesel_async::RunQueryDsl;
 use super::models::{RefreshTokenRow, SessionRow, UserRow};
 use super::page::paginate;
 use super::schema::{refresh_tokens, sessions, users};
-use super::{DbConn, Page, PageOf, with_conn};
 use super::types::{Id, Timestamp};
+use super::{DbConn, Page, PageOf, with_conn};
 use crate::error::Result;
 
 pub async fn insert(conn: &mut DbConn, row: &SessionRow) -> Result<()> {
-    with_conn!(conn, |c| diesel::insert_into(sessions::table).values(row).execute(c).await)?;
+    with_conn!(conn, |c| diesel::insert_into(sessions::table)
+        .values(row)
+        .execute(c)
+        .await)?;
     Ok(())
 }
 
@@ -57,7 +60,9 @@ pub async fn list_for_user(conn: &mut DbConn, user_id: Id, page: &Page) -> Resul
 /// Marks the session revoked unless it already is; returns whether this call revoked it.
 pub async fn revoke(conn: &mut DbConn, id: Id, at: Timestamp, reason: &str) -> Result<bool> {
     let changed = with_conn!(conn, |c| diesel::update(
-        sessions::table.filter(sessions::id.eq(id)).filter(sessions::revoked_at.is_null())
+        sessions::table
+            .filter(sessions::id.eq(id))
+            .filter(sessions::revoked_at.is_null())
     )
     .set((sessions::revoked_at.eq(at), sessions::revoked_reason.eq(reason)))
     .execute(c)
@@ -66,7 +71,12 @@ pub async fn revoke(conn: &mut DbConn, id: Id, at: Timestamp, reason: &str) -> R
 }
 
 /// Revokes every live session of a user (on disable); returns how many were revoked.
-pub async fn revoke_all_for_user(conn: &mut DbConn, user_id: Id, at: Timestamp, reason: &str) -> Result<usize> {
+pub async fn revoke_all_for_user(
+    conn: &mut DbConn,
+    user_id: Id,
+    at: Timestamp,
+    reason: &str,
+) -> Result<usize> {
     let changed = with_conn!(conn, |c| diesel::update(
         sessions::table
             .filter(sessions::user_id.eq(user_id))
@@ -87,7 +97,10 @@ pub async fn touch(conn: &mut DbConn, id: Id, at: Timestamp) -> Result<()> {
 }
 
 pub async fn insert_refresh_token(conn: &mut DbConn, row: &RefreshTokenRow) -> Result<()> {
-    with_conn!(conn, |c| diesel::insert_into(refresh_tokens::table).values(row).execute(c).await)?;
+    with_conn!(conn, |c| diesel::insert_into(refresh_tokens::table)
+        .values(row)
+        .execute(c)
+        .await)?;
     Ok(())
 }
 

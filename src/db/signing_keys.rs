@@ -5,12 +5,15 @@ use diesel_async::RunQueryDsl;
 
 use super::models::SigningKeyRow;
 use super::schema::signing_keys;
-use super::{DbConn, with_conn};
 use super::types::{Id, Timestamp};
+use super::{DbConn, with_conn};
 use crate::error::Result;
 
 pub async fn insert(conn: &mut DbConn, row: &SigningKeyRow) -> Result<()> {
-    with_conn!(conn, |c| diesel::insert_into(signing_keys::table).values(row).execute(c).await)?;
+    with_conn!(conn, |c| diesel::insert_into(signing_keys::table)
+        .values(row)
+        .execute(c)
+        .await)?;
     Ok(())
 }
 

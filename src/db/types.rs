@@ -151,6 +151,8 @@ impl ToSql<PortableTimestamp, Sqlite> for Timestamp {
 impl FromSql<PortableTimestamp, Sqlite> for Timestamp {
     fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
         let text = <String as FromSql<sql_types::Text, Sqlite>>::from_sql(value)?;
-        Ok(Timestamp(DateTime::parse_from_rfc3339(&text)?.with_timezone(&Utc)))
+        Ok(Timestamp(
+            DateTime::parse_from_rfc3339(&text)?.with_timezone(&Utc),
+        ))
     }
 }

@@ -8,8 +8,8 @@ use super::error::conflict_on;
 use super::models::UserRow;
 use super::page::paginate;
 use super::schema::users;
+use super::types::Id;
 use super::{DbConn, Page, PageOf, with_conn};
-use super::types::{Id};
 use crate::error::Result;
 
 #[diesel::declare_sql_function]

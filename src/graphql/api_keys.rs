@@ -81,14 +81,25 @@ pub struct ApiKeyMutation;
 #[Object]
 impl ApiKeyMutation {
     /// Creates an API key for yourself.
-    async fn create_api_key(&self, ctx: &Context<'_>, input: CreateApiKeyInput) -> async_graphql::Result<CreateApiKeyPayload> {
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateApiKeyInput,
+    ) -> async_graphql::Result<CreateApiKeyPayload> {
         let expires_at = input.expires_at.map(Timestamp::from);
         let created = api_keys::create(ctx.app()?, ctx.actor()?, &input.name, expires_at).await?;
-        Ok(CreateApiKeyPayload { api_key: ApiKey(created.key), secret: created.secret })
+        Ok(CreateApiKeyPayload {
+            api_key: ApiKey(created.key),
+            secret: created.secret,
+        })
     }
 
     /// Revokes an API key at once.
-    async fn revoke_api_key(&self, ctx: &Context<'_>, input: RevokeApiKeyInput) -> async_graphql::Result<ApiKeyPayload> {
+    async fn revoke_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: RevokeApiKeyInput,
+    ) -> async_graphql::Result<ApiKeyPayload> {
         let id = parse_id("id", &input.id)?;
         let key = api_keys::revoke(ctx.app()?, ctx.actor()?, id).await?;
         Ok(ApiKeyPayload { api_key: ApiKey(key) })

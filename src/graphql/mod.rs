@@ -18,7 +18,11 @@ pub use pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
 /// Queries.
 #[derive(MergedObject, Default)]
-pub struct Query(users::UserQuery, organizations::OrganizationQuery, sessions::SessionQuery);
+pub struct Query(
+    users::UserQuery,
+    organizations::OrganizationQuery,
+    sessions::SessionQuery,
+);
 
 /// Mutations.
 #[derive(MergedObject, Default)]

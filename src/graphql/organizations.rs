@@ -141,11 +141,17 @@ impl OrganizationQuery {
     /// An organization by id; null if it does not exist or you may not see it.
     async fn organization(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Organization>> {
         let id = parse_id("id", &id)?;
-        Ok(organizations::get(ctx.app()?, ctx.actor()?, id).await?.map(Organization))
+        Ok(organizations::get(ctx.app()?, ctx.actor()?, id)
+            .await?
+            .map(Organization))
     }
 
     /// An organization by slug; null if it does not exist or you may not see it.
-    async fn organization_by_slug(&self, ctx: &Context<'_>, slug: String) -> async_graphql::Result<Option<Organization>> {
+    async fn organization_by_slug(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> async_graphql::Result<Option<Organization>> {
         let found = organizations::get_by_slug(ctx.app()?, ctx.actor()?, slug.trim()).await?;
         Ok(found.map(Organization))
     }
@@ -163,8 +169,15 @@ impl OrganizationQuery {
         let page = PageArgs::new(first, after, last, before).page()?;
         let filter = filter.unwrap_or_default();
         let filter = RowFilter {
-            search: filter.search.filter(|s| !s.trim().is_empty()).map(|s| s.trim().to_owned()),
-            member_id: filter.member_id.as_ref().map(|id| parse_id("memberId", id)).transpose()?,
+            search: filter
+                .search
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim().to_owned()),
+            member_id: filter
+                .member_id
+                .as_ref()
+                .map(|id| parse_id("memberId", id))
+                .transpose()?,
         };
         let result = organizations::list(ctx.app()?, ctx.actor()?, &filter, &page).await?;
         Ok(connection(&page, result, |row| row.id, Organization))
@@ -183,7 +196,9 @@ impl OrganizationMutation {
         input: CreateOrganizationInput,
     ) -> async_graphql::Result<OrganizationPayload> {
         let row = organizations::create(ctx.app()?, ctx.actor()?, &input.slug, &input.name).await?;
-        Ok(OrganizationPayload { organization: Organization(row) })
+        Ok(OrganizationPayload {
+            organization: Organization(row),
+        })
     }
 
     /// Changes an organization's slug or name.
@@ -193,24 +208,41 @@ impl OrganizationMutation {
         input: UpdateOrganizationInput,
     ) -> async_graphql::Result<OrganizationPayload> {
         let id = parse_id("id", &input.id)?;
-        let changes = OrganizationChanges { slug: input.slug, name: input.name };
+        let changes = OrganizationChanges {
+            slug: input.slug,
+            name: input.name,
+        };
         let row = organizations::update(ctx.app()?, ctx.actor()?, id, changes).await?;
-        Ok(OrganizationPayload { organization: Organization(row) })
+        Ok(OrganizationPayload {
+            organization: Organization(row),
+        })
     }
 
     /// Adds a user to an organization.
-    async fn add_member(&self, ctx: &Context<'_>, input: MemberInput) -> async_graphql::Result<MembershipPayload> {
+    async fn add_member(
+        &self,
+        ctx: &Context<'_>,
+        input: MemberInput,
+    ) -> async_graphql::Result<MembershipPayload> {
         let organization_id = parse_id("organizationId", &input.organization_id)?;
         let user_id = parse_id("userId", &input.user_id)?;
         let row = organizations::add_member(ctx.app()?, ctx.actor()?, organization_id, user_id).await?;
-        Ok(MembershipPayload { membership: Membership(row) })
+        Ok(MembershipPayload {
+            membership: Membership(row),
+        })
     }
 
     /// Removes a user from an organization; returns the membership as it was.
-    async fn remove_member(&self, ctx: &Context<'_>, input: MemberInput) -> async_graphql::Result<MembershipPayload> {
+    async fn remove_member(
+        &self,
+        ctx: &Context<'_>,
+        input: MemberInput,
+    ) -> async_graphql::Result<MembershipPayload> {
         let organization_id = parse_id("organizationId", &input.organization_id)?;
         let user_id = parse_id("userId", &input.user_id)?;
         let row = organizations::remove_member(ctx.app()?, ctx.actor()?, organization_id, user_id).await?;
-        Ok(MembershipPayload { membership: Membership(row) })
+        Ok(MembershipPayload {
+            membership: Membership(row),
+        })
     }
 }

@@ -33,24 +33,44 @@ pub struct PageArgs {
 
 impl PageArgs {
     pub fn new(first: Option<i32>, after: Option<String>, last: Option<i32>, before: Option<String>) -> Self {
-        Self { first, after, last, before }
+        Self {
+            first,
+            after,
+            last,
+            before,
+        }
     }
 
     /// Validates the arguments into a keyset [`Page`].
     pub fn page(&self) -> Result<Page> {
         let size = |field: &str, value: i32| {
             if !(0..=MAX_PAGE_SIZE).contains(&value) {
-                return Err(Error::bad_input(field, format!("must be between 0 and {MAX_PAGE_SIZE}")));
+                return Err(Error::bad_input(
+                    field,
+                    format!("must be between 0 and {MAX_PAGE_SIZE}"),
+                ));
             }
             Ok(i64::from(value))
         };
-        let after = self.after.as_deref().map(|c| parse_cursor("after", c)).transpose()?;
-        let before = self.before.as_deref().map(|c| parse_cursor("before", c)).transpose()?;
+        let after = self
+            .after
+            .as_deref()
+            .map(|c| parse_cursor("after", c))
+            .transpose()?;
+        let before = self
+            .before
+            .as_deref()
+            .map(|c| parse_cursor("before", c))
+            .transpose()?;
         let (limit, direction) = match (self.first, self.last) {
-            (Some(_), Some(_)) => return Err(Error::bad_input("last", "pass either first or last, not both")),
+            (Some(_), Some(_)) => {
+                return Err(Error::bad_input("last", "pass either first or last, not both"));
+            }
             (Some(first), None) => (size("first", first)?, Direction::Forward),
             (None, Some(last)) => (size("last", last)?, Direction::Backward),
-            (None, None) if before.is_some() && after.is_none() => (i64::from(DEFAULT_PAGE_SIZE), Direction::Backward),
+            (None, None) if before.is_some() && after.is_none() => {
+                (i64::from(DEFAULT_PAGE_SIZE), Direction::Backward)
+            }
             (None, None) => (i64::from(DEFAULT_PAGE_SIZE), Direction::Forward),
         };
         Ok(Page {
@@ -63,7 +83,12 @@ impl PageArgs {
 }
 
 /// Builds the connection for `rows`, mapping each to its node and keying each by `id_of`.
-pub fn connection<T, N>(page: &Page, result: PageOf<T>, id_of: impl Fn(&T) -> Id, node: impl Fn(T) -> N) -> Paged<N>
+pub fn connection<T, N>(
+    page: &Page,
+    result: PageOf<T>,
+    id_of: impl Fn(&T) -> Id,
+    node: impl Fn(T) -> N,
+) -> Paged<N>
 where
     N: async_graphql::OutputType,
 {

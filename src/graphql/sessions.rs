@@ -107,7 +107,12 @@ impl Viewer {
         let page = PageArgs::new(first, after, last, before).page()?;
         let result = sessions::list(ctx.app()?, &self.0, self.0.user_id(), &page).await?;
         let current = self.0.session_id;
-        Ok(connection(&page, result, |row| row.id, |row| Session { row, current }))
+        Ok(connection(
+            &page,
+            result,
+            |row| row.id,
+            |row| Session { row, current },
+        ))
     }
 
     /// The caller's API keys, oldest first (secrets are never shown again).
@@ -167,7 +172,10 @@ impl From<sessions::Grant> for AuthPayload {
             access_token_expires_at: grant.access_token_expires_at.0,
             refresh_token: grant.refresh_token,
             user: User(grant.user),
-            session: Session { row: grant.session, current },
+            session: Session {
+                row: grant.session,
+                current,
+            },
         }
     }
 }
@@ -203,7 +211,11 @@ impl SessionMutation {
     }
 
     /// Exchanges a refresh token for new tokens. Reusing a spent refresh token revokes the session.
-    async fn refresh_session(&self, ctx: &Context<'_>, input: RefreshSessionInput) -> async_graphql::Result<AuthPayload> {
+    async fn refresh_session(
+        &self,
+        ctx: &Context<'_>,
+        input: RefreshSessionInput,
+    ) -> async_graphql::Result<AuthPayload> {
         let grant = sessions::refresh(ctx.app()?, &input.refresh_token).await?;
         Ok(grant.into())
     }
@@ -212,14 +224,28 @@ impl SessionMutation {
     async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<SessionPayload> {
         let actor = ctx.actor()?;
         let row = sessions::logout(ctx.app()?, actor).await?;
-        Ok(SessionPayload { session: Session { row, current: actor.session_id } })
+        Ok(SessionPayload {
+            session: Session {
+                row,
+                current: actor.session_id,
+            },
+        })
     }
 
     /// Ends one of your sessions (administrators: anyone's).
-    async fn revoke_session(&self, ctx: &Context<'_>, input: RevokeSessionInput) -> async_graphql::Result<SessionPayload> {
+    async fn revoke_session(
+        &self,
+        ctx: &Context<'_>,
+        input: RevokeSessionInput,
+    ) -> async_graphql::Result<SessionPayload> {
         let id = parse_id("id", &input.id)?;
         let actor = ctx.actor()?;
         let row = sessions::revoke(ctx.app()?, actor, id).await?;
-        Ok(SessionPayload { session: Session { row, current: actor.session_id } })
+        Ok(SessionPayload {
+            session: Session {
+                row,
+                current: actor.session_id,
+            },
+        })
     }
 }

@@ -35,7 +35,10 @@ impl Subscription {
             return Err(Error::bad_input("intervalSeconds", "must be between 1 and 3600").into());
         }
         let request = ctx.request()?;
-        let user_id = request.principal.optional_actor()?.map(|actor| to_id(actor.user_id()));
+        let user_id = request
+            .principal
+            .optional_actor()?
+            .map(|actor| to_id(actor.user_id()));
         let clock = request.app.clock.clone();
         let period = Duration::from_secs(interval_seconds.unsigned_abs().into());
         let ticks = tokio::time::interval(period);
@@ -44,7 +47,13 @@ impl Subscription {
             let user_id = user_id.clone();
             async move {
                 ticks.tick().await;
-                Some((Heartbeat { at: clock.now(), user_id }, ticks))
+                Some((
+                    Heartbeat {
+                        at: clock.now(),
+                        user_id,
+                    },
+                    ticks,
+                ))
             }
         }))
     }

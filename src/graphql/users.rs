@@ -162,7 +162,10 @@ impl UserQuery {
         let page = PageArgs::new(first, after, last, before).page()?;
         let filter = filter.unwrap_or_default();
         let filter = RowFilter {
-            search: filter.search.filter(|s| !s.trim().is_empty()).map(|s| s.trim().to_owned()),
+            search: filter
+                .search
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim().to_owned()),
             status: filter.status.map(|s| s.as_str().to_owned()),
         };
         let result = users::list(ctx.app()?, ctx.actor()?, &filter, &page).await?;
@@ -176,7 +179,11 @@ pub struct UserMutation;
 #[Object]
 impl UserMutation {
     /// Creates a user account.
-    async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> async_graphql::Result<UserPayload> {
+    async fn create_user(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateUserInput,
+    ) -> async_graphql::Result<UserPayload> {
         let new = users::NewUser {
             email: input.email,
             display_name: input.display_name,
@@ -187,7 +194,11 @@ impl UserMutation {
     }
 
     /// Changes a user's email, display name or password.
-    async fn update_user(&self, ctx: &Context<'_>, input: UpdateUserInput) -> async_graphql::Result<UserPayload> {
+    async fn update_user(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateUserInput,
+    ) -> async_graphql::Result<UserPayload> {
         let id = parse_id("id", &input.id)?;
         let changes = users::UserChanges {
             email: input.email,
@@ -200,7 +211,11 @@ impl UserMutation {
     }
 
     /// Disables an account: it cannot sign in, its sessions end and its API keys stop working.
-    async fn disable_user(&self, ctx: &Context<'_>, input: UserIdInput) -> async_graphql::Result<UserPayload> {
+    async fn disable_user(
+        &self,
+        ctx: &Context<'_>,
+        input: UserIdInput,
+    ) -> async_graphql::Result<UserPayload> {
         let id = parse_id("id", &input.id)?;
         let user = users::disable(ctx.app()?, ctx.actor()?, id).await?;
         Ok(UserPayload { user: User(user) })

@@ -50,7 +50,11 @@ impl MediaType {
             .collect();
         if types.iter().any(|t| t == GRAPHQL_RESPONSE_JSON) {
             Some(Self::GraphqlResponseJson)
-        } else if types.is_empty() || types.iter().any(|t| t == JSON || t == "*/*" || t == "application/*") {
+        } else if types.is_empty()
+            || types
+                .iter()
+                .any(|t| t == JSON || t == "*/*" || t == "application/*")
+        {
             Some(Self::Json)
         } else {
             None
@@ -67,11 +71,24 @@ pub(crate) async fn post(State(state): State<HttpState>, request: Request) -> Re
     let body: Bytes = match axum::body::to_bytes(body, state.app.config.max_body_bytes).await {
         Ok(bytes) => bytes,
         Err(_) => {
-            return request_failure(media, StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large");
+            return request_failure(
+                media,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is too large",
+            );
         }
     };
-    let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if essence != JSON {
         return request_failure(
             media,
@@ -81,7 +98,13 @@ pub(crate) async fn post(State(state): State<HttpState>, request: Request) -> Re
     }
     let body: Value = match serde_json::from_slice(&body) {
         Ok(body) => body,
-        Err(error) => return request_failure(media, StatusCode::BAD_REQUEST, &format!("the body is not valid JSON: {error}")),
+        Err(error) => {
+            return request_failure(
+                media,
+                StatusCode::BAD_REQUEST,
+                &format!("the body is not valid JSON: {error}"),
+            );
+        }
     };
     let batch = match body {
         Value::Array(items) if !items.is_empty() => items
@@ -121,7 +144,9 @@ pub(crate) async fn get(State(state): State<HttpState>, request: Request) -> Res
             StatusCode::METHOD_NOT_ALLOWED,
             "mutations must be sent with POST",
         );
-        response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
     execute(state, &parts, media, BatchRequest::Single(request)).await
@@ -251,7 +276,10 @@ fn is_mutation(request: &GqlRequest) -> bool {
         return false; // execution reports the syntax error
     };
     let operation = match (&request.operation_name, document.operations.iter().count()) {
-        (Some(name), _) => document.operations.iter().find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str())),
+        (Some(name), _) => document
+            .operations
+            .iter()
+            .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str())),
         (None, 1) => document.operations.iter().next(),
         (None, _) => None,
     };
@@ -296,10 +324,17 @@ async fn websocket(state: HttpState, mut parts: Parts) -> Response {
                     let header = from_payload.or(header_credential);
                     let credential = header.as_deref().map(|h| bearer_credential(h).unwrap_or(h));
                     let principal = authenticate(&app, credential).await?;
-                    if let crate::identity::Principal::Anonymous { rejected: Some(reason) } = &principal {
+                    if let crate::identity::Principal::Anonymous {
+                        rejected: Some(reason),
+                    } = &principal
+                    {
                         return Err(async_graphql::Error::new(reason.clone()));
                     }
-                    Ok(request_data(RequestContext { app, principal, client }))
+                    Ok(request_data(RequestContext {
+                        app,
+                        principal,
+                        client,
+                    }))
                 })
                 .serve()
         })
@@ -327,4 +362,3 @@ fn not_acceptable() -> Response {
     *response.status_mut() = StatusCode::NOT_ACCEPTABLE;
     response
 }
-

@@ -25,10 +25,16 @@ pub(crate) async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
         ),
         (Ok(()), Ok((latest, false))) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "not ready", "database": "ok", "migration": format!("{latest} pending") })),
+            Json(
+                json!({ "status": "not ready", "database": "ok", "migration": format!("{latest} pending") }),
+            ),
         ),
         (database, _) => {
-            let detail = if database.is_ok() { "migration check failed" } else { "unreachable" };
+            let detail = if database.is_ok() {
+                "migration check failed"
+            } else {
+                "unreachable"
+            };
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({ "status": "not ready", "database": detail })),

@@ -9,5 +9,8 @@ use super::HttpState;
 
 /// Short cache lifetime so verifiers pick up a rotation quickly.
 pub(crate) async fn keys(State(state): State<HttpState>) -> impl IntoResponse {
-    ([(CACHE_CONTROL, "public, max-age=60")], Json(state.app.keys.jwks()))
+    (
+        [(CACHE_CONTROL, "public, max-age=60")],
+        Json(state.app.keys.jwks()),
+    )
 }

@@ -21,7 +21,12 @@ pub struct CreatedKey {
     pub secret: String,
 }
 
-pub async fn create(app: &App, actor: &Actor, name: &str, expires_at: Option<Timestamp>) -> Result<CreatedKey> {
+pub async fn create(
+    app: &App,
+    actor: &Actor,
+    name: &str,
+    expires_at: Option<Timestamp>,
+) -> Result<CreatedKey> {
     access::check(actor, Action::ApiKeyCreate, Resource::User(actor.user_id()))?;
     let name = validate::name("name", name, 100)?;
     let now = app.now();
@@ -31,7 +36,10 @@ pub async fn create(app: &App, actor: &Actor, name: &str, expires_at: Option<Tim
         return Err(Error::bad_input("expiresAt", "must be in the future"));
     }
     let lookup = secrets::encode(&secrets::random_bytes::<9>()?);
-    let secret = format!("{KEY_PREFIX}{lookup}{}", secrets::encode(&secrets::random_bytes::<32>()?));
+    let secret = format!(
+        "{KEY_PREFIX}{lookup}{}",
+        secrets::encode(&secrets::random_bytes::<32>()?)
+    );
     let key = ApiKeyRow {
         id: Id::new_v7(),
         user_id: actor.user_id(),

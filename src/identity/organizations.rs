@@ -58,10 +58,17 @@ pub async fn list(
     rows::list(&mut conn, filter, page).await
 }
 
-pub async fn update(app: &App, actor: &Actor, id: Id, changes: OrganizationChanges) -> Result<OrganizationRow> {
+pub async fn update(
+    app: &App,
+    actor: &Actor,
+    id: Id,
+    changes: OrganizationChanges,
+) -> Result<OrganizationRow> {
     access::check(actor, Action::OrganizationUpdate, Resource::Organization(id))?;
     let mut conn = app.db.conn().await?;
-    let mut row = rows::find(&mut conn, id).await?.ok_or(Error::NotFound("organization"))?;
+    let mut row = rows::find(&mut conn, id)
+        .await?
+        .ok_or(Error::NotFound("organization"))?;
     if let Some(slug) = &changes.slug {
         row.slug = validate::slug("slug", slug)?;
     }
@@ -94,8 +101,17 @@ pub async fn add_member(app: &App, actor: &Actor, organization_id: Id, user_id: 
 }
 
 /// Removes the membership and returns it as it was.
-pub async fn remove_member(app: &App, actor: &Actor, organization_id: Id, user_id: Id) -> Result<MembershipRow> {
-    access::check(actor, Action::MemberRemove, Resource::Organization(organization_id))?;
+pub async fn remove_member(
+    app: &App,
+    actor: &Actor,
+    organization_id: Id,
+    user_id: Id,
+) -> Result<MembershipRow> {
+    access::check(
+        actor,
+        Action::MemberRemove,
+        Resource::Organization(organization_id),
+    )?;
     let mut conn = app.db.conn().await?;
     conn.transaction(async |tx| {
         let row = memberships::find(tx, organization_id, user_id)
@@ -108,14 +124,24 @@ pub async fn remove_member(app: &App, actor: &Actor, organization_id: Id, user_i
 }
 
 /// The members of an organization.
-pub async fn members(app: &App, actor: &Actor, organization_id: Id, page: &Page) -> Result<PageOf<MembershipRow>> {
+pub async fn members(
+    app: &App,
+    actor: &Actor,
+    organization_id: Id,
+    page: &Page,
+) -> Result<PageOf<MembershipRow>> {
     access::check(actor, Action::MemberList, Resource::Organization(organization_id))?;
     let mut conn = app.db.conn().await?;
     memberships::list(&mut conn, MembershipScope::Organization(organization_id), page).await
 }
 
 /// The organizations a user belongs to.
-pub async fn memberships_of(app: &App, actor: &Actor, user_id: Id, page: &Page) -> Result<PageOf<MembershipRow>> {
+pub async fn memberships_of(
+    app: &App,
+    actor: &Actor,
+    user_id: Id,
+    page: &Page,
+) -> Result<PageOf<MembershipRow>> {
     access::check(actor, Action::MemberList, Resource::User(user_id))?;
     let mut conn = app.db.conn().await?;
     memberships::list(&mut conn, MembershipScope::User(user_id), page).await

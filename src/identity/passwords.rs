@@ -2,9 +2,9 @@
 
 use std::sync::OnceLock;
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 
 use crate::error::{Error, Result};
 
@@ -28,7 +28,9 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool> {
             }
         };
         let parsed = PasswordHash::new(phc).map_err(|e| Error::internal(anyhow::anyhow!(e)))?;
-        let matches = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+        let matches = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
         Ok(matches && stored.is_some())
     })
     .await

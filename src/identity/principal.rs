@@ -45,7 +45,9 @@ pub enum Principal {
     /// No credentials, or credentials that were rejected (with the reason, reported when an
     /// operation needs authentication, so that e.g. `refreshSession` still works with a stale
     /// access token in the header).
-    Anonymous { rejected: Option<String> },
+    Anonymous {
+        rejected: Option<String>,
+    },
     Authenticated(Actor),
 }
 
@@ -56,7 +58,9 @@ impl Principal {
     pub fn actor(&self) -> Result<&Actor> {
         match self {
             Self::Authenticated(actor) => Ok(actor),
-            Self::Anonymous { rejected: Some(reason) } => Err(Error::unauthenticated(reason.clone())),
+            Self::Anonymous {
+                rejected: Some(reason),
+            } => Err(Error::unauthenticated(reason.clone())),
             Self::Anonymous { rejected: None } => Err(Error::unauthenticated("authentication required")),
         }
     }

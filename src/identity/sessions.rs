@@ -79,7 +79,8 @@ enum Refresh {
 
 /// Exchanges a refresh token for a new access token and the next refresh token.
 pub async fn refresh(app: &App, presented: &str) -> Result<Grant> {
-    let (token_id, secret) = parse_refresh_token(presented).ok_or_else(|| Error::unauthenticated("invalid refresh token"))?;
+    let (token_id, secret) =
+        parse_refresh_token(presented).ok_or_else(|| Error::unauthenticated("invalid refresh token"))?;
     let now = app.now();
     let mut conn = app.db.conn().await?;
     let outcome = conn
@@ -137,9 +138,12 @@ pub async fn refresh(app: &App, presented: &str) -> Result<Grant> {
 
 /// Ends the caller's own session (access tokens of a revoked session stop working at once).
 pub async fn logout(app: &App, actor: &Actor) -> Result<SessionRow> {
-    let session_id = actor
-        .session_id
-        .ok_or_else(|| Error::bad_input("authorization", "logout needs a session access token, not an API key"))?;
+    let session_id = actor.session_id.ok_or_else(|| {
+        Error::bad_input(
+            "authorization",
+            "logout needs a session access token, not an API key",
+        )
+    })?;
     revoke(app, actor, session_id).await
 }
 

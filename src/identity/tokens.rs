@@ -97,7 +97,11 @@ impl KeyRing {
     pub async fn verify(&self, token: &str, db: &Db, now: Timestamp) -> Result<Claims> {
         let invalid = || Error::unauthenticated("invalid access token");
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
-        let kid: Id = header.kid.as_deref().and_then(|kid| kid.parse().ok()).ok_or_else(invalid)?;
+        let kid: Id = header
+            .kid
+            .as_deref()
+            .and_then(|kid| kid.parse().ok())
+            .ok_or_else(invalid)?;
         if !self.current().verifying.contains_key(&kid) {
             self.reload(db, now).await?;
         }
@@ -136,7 +140,10 @@ impl KeyRing {
     }
 
     fn current(&self) -> Arc<KeySet> {
-        self.keys.read().unwrap_or_else(|poison| poison.into_inner()).clone()
+        self.keys
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
     }
 }
 

@@ -20,7 +20,10 @@ pub fn name(field: &str, raw: &str, max: usize) -> Result<String> {
         return Err(Error::bad_input(field, "must not be empty"));
     }
     if name.chars().count() > max {
-        return Err(Error::bad_input(field, format!("must be at most {max} characters")));
+        return Err(Error::bad_input(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     if name.chars().any(char::is_control) {
         return Err(Error::bad_input(field, "must not contain control characters"));
@@ -32,7 +35,9 @@ pub fn name(field: &str, raw: &str, max: usize) -> Result<String> {
 pub fn slug(field: &str, raw: &str) -> Result<String> {
     let slug = raw.trim();
     let well_formed = (2..=63).contains(&slug.len())
-        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !slug.starts_with('-')
         && !slug.ends_with('-');
     if !well_formed {
@@ -62,8 +67,18 @@ mod tests {
 
     #[test]
     fn emails_are_normalized_or_rejected() {
-        assert_eq!(email("email", "  Ada@Example.COM ").ok().as_deref(), Some("ada@example.com"));
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com"] {
+        assert_eq!(
+            email("email", "  Ada@Example.COM ").ok().as_deref(),
+            Some("ada@example.com")
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+        ] {
             assert!(email("email", bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -1,0 +1,12 @@
+//! Integration tests: every public surface, on SQLite and (when configured) PostgreSQL.
+
+mod support;
+
+mod api_keys;
+mod http_spec;
+mod migrations;
+mod organizations;
+mod schema;
+mod sessions;
+mod users;
+mod websocket;
