@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::db::{self, Db, Timestamp};
 use crate::error::Result;
 use crate::identity::bootstrap;
+use crate::identity::rate_limit::RateLimits;
 use crate::identity::tokens::KeyRing;
 
 /// Everything a request, a job or a CLI command needs. Cheap to clone; never global.
@@ -18,6 +19,7 @@ pub struct App {
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub keys: Arc<KeyRing>,
+    pub limits: Arc<RateLimits>,
 }
 
 impl App {
@@ -36,6 +38,7 @@ impl App {
             config: Arc::new(config),
             clock,
             keys: Arc::new(keys),
+            limits: Arc::new(RateLimits::default()),
         };
         bootstrap::run(&app).await?;
         Ok(app)

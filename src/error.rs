@@ -121,13 +121,6 @@ impl Error {
     }
 }
 
-impl From<async_graphql::Error> for Error {
-    /// Errors raised by async-graphql itself while parsing arguments are input errors.
-    fn from(error: async_graphql::Error) -> Self {
-        Self::bad_input("input", error.message)
-    }
-}
-
 impl From<Error> for async_graphql::Error {
     fn from(error: Error) -> Self {
         if let Error::Internal(source) = &error {

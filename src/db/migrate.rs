@@ -11,7 +11,9 @@ use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use super::{Backend, Db, sqlite_path};
+use diesel_async::RunQueryDsl;
+
+use super::{Backend, Db, sqlite_path, with_conn};
 use crate::error::{Error, Result};
 
 const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -46,18 +48,35 @@ pub fn migration_names(backend: Backend) -> Result<Vec<String>> {
     Ok(migrations.iter().map(|m| m.name().to_string()).collect())
 }
 
-/// The version of the newest embedded migration, and whether the database has it applied.
+/// The newest embedded migration, and whether the database has it applied. Uses the pool (no new
+/// connection), so readiness probes stay cheap.
 pub async fn latest_migration(db: &Db) -> Result<(String, bool)> {
-    with_harness(db, |harness, source| {
-        let pending = harness.has_pending_migration(source)?;
-        Ok(pending)
-    })
-    .await
-    .and_then(|pending| {
-        let names = migration_names(db.backend())?;
-        let latest = names.last().cloned().unwrap_or_default();
-        Ok((latest, !pending))
-    })
+    let (name, version) = {
+        // Migrations are not `Send`: take what is needed before the first await.
+        let source = source_for(db.backend());
+        let migrations: Vec<Box<dyn Migration<diesel::sqlite::Sqlite>>> =
+            MigrationSource::<diesel::sqlite::Sqlite>::migrations(&source)
+                .map_err(|error| Error::internal(anyhow::anyhow!(error)))?;
+        match migrations.last() {
+            Some(latest) => (latest.name().to_string(), latest.name().version().to_string()),
+            None => return Ok((String::new(), true)),
+        }
+    };
+    let mut conn = db.conn().await?;
+    let applied: i64 = with_conn!(&mut conn, |c| {
+        diesel::sql_query("SELECT COUNT(*) AS applied FROM __diesel_schema_migrations WHERE version = $1")
+            .bind::<diesel::sql_types::Text, _>(&version)
+            .get_result::<AppliedCount>(c)
+            .await
+            .map(|row| row.applied)
+    })?;
+    Ok((name, applied > 0))
+}
+
+#[derive(diesel::QueryableByName)]
+struct AppliedCount {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    applied: i64,
 }
 
 type HarnessResult<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -100,7 +119,6 @@ where
 trait AnyHarness {
     fn run_pending_migrations(&mut self, source: EmbeddedMigrations) -> HarnessResult<Vec<String>>;
     fn revert_all_migrations(&mut self, source: EmbeddedMigrations) -> HarnessResult<Vec<String>>;
-    fn has_pending_migration(&mut self, source: EmbeddedMigrations) -> HarnessResult<bool>;
 }
 
 macro_rules! any_harness {
@@ -114,10 +132,6 @@ macro_rules! any_harness {
             fn revert_all_migrations(&mut self, source: EmbeddedMigrations) -> HarnessResult<Vec<String>> {
                 let reverted = MigrationHarness::<$backend>::revert_all_migrations(self, source)?;
                 Ok(reverted.iter().map(ToString::to_string).collect())
-            }
-
-            fn has_pending_migration(&mut self, source: EmbeddedMigrations) -> HarnessResult<bool> {
-                MigrationHarness::<$backend>::has_pending_migration(self, source)
             }
         }
     };

@@ -42,7 +42,7 @@ pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
 /// Expands `$body` once per backend with `$c` bound to the concrete connection.
 ///
-/// ```ignore
+/// ```text
 /// with_conn!(conn, |c| users::table.find(id).first::<UserRow>(c).await)
 /// ```
 #[macro_export]

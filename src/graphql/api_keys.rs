@@ -12,8 +12,10 @@ use crate::identity::api_keys;
 /// A long-lived credential for services: send it as `Authorization: Bearer pck_…`.
 pub struct ApiKey(pub ApiKeyRow);
 
+/// An API key (its secret is never shown after creation).
 #[Object]
 impl ApiKey {
+    /// Stable identifier.
     async fn id(&self) -> ID {
         to_id(self.0.id)
     }
@@ -28,6 +30,7 @@ impl ApiKey {
         &self.0.prefix
     }
 
+    /// When the key was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at.0
     }
@@ -42,11 +45,13 @@ impl ApiKey {
         self.0.last_used_at.map(|at| at.0)
     }
 
+    /// When the key was revoked; null while it works.
     async fn revoked_at(&self) -> Option<DateTime<Utc>> {
         self.0.revoked_at.map(|at| at.0)
     }
 }
 
+/// A new API key for the caller.
 #[derive(InputObject)]
 pub struct CreateApiKeyInput {
     /// What the key is for (1–100 characters).
@@ -55,6 +60,7 @@ pub struct CreateApiKeyInput {
     expires_at: Option<DateTime<Utc>>,
 }
 
+/// The API key to revoke.
 #[derive(InputObject)]
 pub struct RevokeApiKeyInput {
     /// The key to revoke.
@@ -64,6 +70,7 @@ pub struct RevokeApiKeyInput {
 /// A new API key. `secret` is shown only here, once.
 #[derive(SimpleObject)]
 pub struct CreateApiKeyPayload {
+    /// The new key's public details.
     api_key: ApiKey,
     /// The whole key. Store it now: only its hash is kept.
     secret: String,
@@ -72,6 +79,7 @@ pub struct CreateApiKeyPayload {
 /// The key revoked by `revokeApiKey`.
 #[derive(SimpleObject)]
 pub struct ApiKeyPayload {
+    /// The key as it is now.
     api_key: ApiKey,
 }
 

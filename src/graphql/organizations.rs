@@ -19,6 +19,7 @@ pub struct Organization(pub OrganizationRow);
 /// A user's membership of an organization.
 pub struct Membership(pub MembershipRow);
 
+/// An organization (tenant).
 #[Object]
 impl Organization {
     /// Stable identifier (a UUIDv7).
@@ -36,10 +37,12 @@ impl Organization {
         &self.0.name
     }
 
+    /// When the organization was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at.0
     }
 
+    /// When the organization last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at.0
     }
@@ -59,6 +62,7 @@ impl Organization {
     }
 }
 
+/// A user's membership of an organization.
 #[Object]
 impl Membership {
     /// Stable identifier of the membership.
@@ -95,6 +99,7 @@ pub struct OrganizationFilter {
     member_id: Option<ID>,
 }
 
+/// A new organization.
 #[derive(InputObject)]
 pub struct CreateOrganizationInput {
     /// Unique handle: 2–63 lowercase letters, digits and inner hyphens.
@@ -103,6 +108,7 @@ pub struct CreateOrganizationInput {
     name: String,
 }
 
+/// Changes to an organization; omitted fields stay as they are.
 #[derive(InputObject)]
 pub struct UpdateOrganizationInput {
     /// The organization to change.
@@ -113,6 +119,7 @@ pub struct UpdateOrganizationInput {
     name: Option<String>,
 }
 
+/// A user and an organization.
 #[derive(InputObject)]
 pub struct MemberInput {
     /// The organization.
@@ -124,12 +131,14 @@ pub struct MemberInput {
 /// The organization created or changed by a mutation.
 #[derive(SimpleObject)]
 pub struct OrganizationPayload {
+    /// The organization as it is now.
     organization: Organization,
 }
 
 /// The membership created or removed by a mutation.
 #[derive(SimpleObject)]
 pub struct MembershipPayload {
+    /// The membership.
     membership: Membership,
 }
 

@@ -18,8 +18,10 @@ pub struct Session {
     current: Option<crate::db::Id>,
 }
 
+/// A login session.
 #[Object]
 impl Session {
+    /// Stable identifier.
     async fn id(&self) -> ID {
         to_id(self.row.id)
     }
@@ -39,6 +41,7 @@ impl Session {
         self.row.user_agent.as_deref()
     }
 
+    /// When the user logged in.
     async fn created_at(&self) -> DateTime<Utc> {
         self.row.created_at.0
     }
@@ -53,6 +56,7 @@ impl Session {
         self.row.expires_at.0
     }
 
+    /// When the session was ended; null while it is live.
     async fn revoked_at(&self) -> Option<DateTime<Utc>> {
         self.row.revoked_at.map(|at| at.0)
     }
@@ -80,6 +84,7 @@ pub enum AuthMethod {
 /// The authenticated caller and what belongs to them.
 pub struct Viewer(Actor);
 
+/// The authenticated caller.
 #[Object]
 impl Viewer {
     /// The caller's account.
@@ -130,18 +135,23 @@ impl Viewer {
     }
 }
 
+/// Credentials for `login`.
 #[derive(InputObject)]
 pub struct LoginInput {
+    /// The account's email (any case).
     email: String,
+    /// The account's password.
     password: String,
 }
 
+/// A refresh token to exchange.
 #[derive(InputObject)]
 pub struct RefreshSessionInput {
     /// The refresh token from `login` or the previous refresh; it can be used once.
     refresh_token: String,
 }
 
+/// The session to end.
 #[derive(InputObject)]
 pub struct RevokeSessionInput {
     /// The session to end.
@@ -183,6 +193,7 @@ impl From<sessions::Grant> for AuthPayload {
 /// The session ended by a mutation.
 #[derive(SimpleObject)]
 pub struct SessionPayload {
+    /// The session as it is now.
     session: Session,
 }
 
@@ -216,7 +227,8 @@ impl SessionMutation {
         ctx: &Context<'_>,
         input: RefreshSessionInput,
     ) -> async_graphql::Result<AuthPayload> {
-        let grant = sessions::refresh(ctx.app()?, &input.refresh_token).await?;
+        let request = ctx.request()?;
+        let grant = sessions::refresh(&request.app, &input.refresh_token, &request.client).await?;
         Ok(grant.into())
     }
 

@@ -69,10 +69,12 @@ impl User {
         self.0.password_hash.is_some()
     }
 
+    /// When the account was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at.0
     }
 
+    /// When the account last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at.0
     }
@@ -101,6 +103,7 @@ pub struct UserFilter {
     status: Option<UserStatus>,
 }
 
+/// A new user account.
 #[derive(InputObject)]
 pub struct CreateUserInput {
     /// Sign-in email; must be unique (case-insensitively).
@@ -111,6 +114,7 @@ pub struct CreateUserInput {
     password: Option<String>,
 }
 
+/// Changes to a user; omitted fields stay as they are.
 #[derive(InputObject)]
 pub struct UpdateUserInput {
     /// The user to change.
@@ -125,6 +129,7 @@ pub struct UpdateUserInput {
     current_password: Option<String>,
 }
 
+/// Names a user.
 #[derive(InputObject)]
 pub struct UserIdInput {
     /// The user to act on.

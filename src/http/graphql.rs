@@ -47,6 +47,7 @@ impl MediaType {
             .split(',')
             .filter_map(|item| item.split(';').next())
             .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
             .collect();
         if types.iter().any(|t| t == GRAPHQL_RESPONSE_JSON) {
             Some(Self::GraphqlResponseJson)

@@ -34,6 +34,14 @@ pub async fn authenticate(app: &App, bearer: Option<&str>) -> Result<Principal> 
 }
 
 /// Extracts the credential from an `Authorization` header value (`Bearer <credential>`).
+///
+/// ```
+/// use portcullis::identity::authenticate::bearer_credential;
+///
+/// assert_eq!(bearer_credential("Bearer pck_abc"), Some("pck_abc"));
+/// assert_eq!(bearer_credential("bearer  eyJhbGciOi"), Some("eyJhbGciOi"));
+/// assert_eq!(bearer_credential("Basic dXNlcjpwYXNz"), None);
+/// ```
 pub fn bearer_credential(header: &str) -> Option<&str> {
     let (scheme, credential) = header.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then_some(credential.trim())
@@ -90,4 +98,43 @@ async fn by_api_key(app: &App, presented: &str) -> Result<Actor> {
         session_id: None,
         api_key_id: Some(key.id),
     })
+}
+
+/// Checks that an actor authenticated earlier (e.g. at WebSocket `connection_init`) still may act:
+/// its session or API key is live and its account active. Long-lived connections call this so that
+/// a logout, a revocation or a disabled account ends them.
+pub async fn revalidate(app: &App, actor: &Actor) -> Result<()> {
+    let now = app.now();
+    let mut conn = app.db.conn().await?;
+    let user = if let Some(session_id) = actor.session_id {
+        let (session, user) = sessions::find_with_user(&mut conn, session_id)
+            .await?
+            .ok_or_else(|| Error::unauthenticated("session revoked"))?;
+        if session.revoked_at.is_some() {
+            return Err(Error::unauthenticated("session revoked"));
+        }
+        if session.expires_at <= now {
+            return Err(Error::unauthenticated("session expired"));
+        }
+        user
+    } else if let Some(key_id) = actor.api_key_id {
+        let key = db::api_keys::find(&mut conn, key_id)
+            .await?
+            .ok_or_else(|| Error::unauthenticated("API key revoked"))?;
+        if key.revoked_at.is_some() {
+            return Err(Error::unauthenticated("API key revoked"));
+        }
+        if key.expires_at.is_some_and(|at| at <= now) {
+            return Err(Error::unauthenticated("API key expired"));
+        }
+        db::users::find(&mut conn, actor.user_id())
+            .await?
+            .ok_or_else(|| Error::unauthenticated("account disabled"))?
+    } else {
+        return Err(Error::unauthenticated("authentication required"));
+    };
+    if user.status != ACTIVE {
+        return Err(Error::unauthenticated("account disabled"));
+    }
+    Ok(())
 }

@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod organizations;
 mod passwords;
 pub mod principal;
+pub mod rate_limit;
 mod secrets;
 pub mod sessions;
 pub mod tokens;

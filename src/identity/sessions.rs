@@ -32,14 +32,20 @@ pub struct Grant {
 pub async fn login(app: &App, email: &str, password: String, client: &ClientInfo) -> Result<Grant> {
     let failed = || Error::unauthenticated("invalid email or password");
     let email = email.trim().to_lowercase();
+    let limit_key = format!("{}|{email}", client.ip.as_deref().unwrap_or("-"));
+    app.limits.login.check(&limit_key, app.now())?;
     let mut conn = app.db.conn().await?;
     let user = users::find_by_email(&mut conn, &email).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let password_ok = passwords::verify(password, stored).await?;
     let user = match user {
         Some(user) if password_ok && user.status == ACTIVE => user,
-        _ => return Err(failed()),
+        _ => {
+            app.limits.login.record_failure(&limit_key, app.now());
+            return Err(failed());
+        }
     };
+    app.limits.login.reset(&limit_key);
     let now = app.now();
     let session = SessionRow {
         id: Id::new_v7(),
@@ -78,10 +84,20 @@ enum Refresh {
 }
 
 /// Exchanges a refresh token for a new access token and the next refresh token.
-pub async fn refresh(app: &App, presented: &str) -> Result<Grant> {
+pub async fn refresh(app: &App, presented: &str, client: &ClientInfo) -> Result<Grant> {
+    let now = app.now();
+    let limit_key = client.ip.clone().unwrap_or_default();
+    app.limits.refresh.check(&limit_key, now)?;
+    let result = refresh_checked(app, presented, now).await;
+    if let Err(Error::Unauthenticated(_)) = &result {
+        app.limits.refresh.record_failure(&limit_key, now);
+    }
+    result
+}
+
+async fn refresh_checked(app: &App, presented: &str, now: Timestamp) -> Result<Grant> {
     let (token_id, secret) =
         parse_refresh_token(presented).ok_or_else(|| Error::unauthenticated("invalid refresh token"))?;
-    let now = app.now();
     let mut conn = app.db.conn().await?;
     let outcome = conn
         .transaction(async |tx| {

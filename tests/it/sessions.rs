@@ -216,7 +216,22 @@ async fn rotated_signing_keys_keep_old_tokens_valid(t: TestApp) {
     assert_eq!(t.app.keys.jwks()["keys"].as_array().unwrap().len(), 1);
 }
 
+async fn repeated_login_failures_are_rate_limited(t: TestApp) {
+    let login = "mutation($p: String!) { login(input: {email: \"admin@example.com\", password: $p}) { accessToken } }";
+    for _ in 0..10 {
+        let wrong = t.gql(None, login, json!({ "p": "wrong-password" })).await;
+        assert_eq!(wrong.code(), "UNAUTHENTICATED");
+    }
+    let limited = t.gql(None, login, json!({ "p": ADMIN_PASSWORD })).await;
+    assert_eq!(limited.code(), "RATE_LIMITED", "even the right password waits");
+    assert_eq!(limited.0["errors"][0]["extensions"]["retryAfterSeconds"], 900);
+    t.clock.advance(Duration::minutes(15));
+    let allowed = t.gql(None, login, json!({ "p": ADMIN_PASSWORD })).await;
+    assert!(allowed.data()["login"]["accessToken"].is_string());
+}
+
 crate::backend_tests!(
+    repeated_login_failures_are_rate_limited,
     login_gives_tokens_that_identify_the_viewer,
     login_failures_do_not_reveal_which_part_was_wrong,
     expired_and_tampered_access_tokens_are_rejected,
