@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 
+use crate::authz::engine::{self, Engine};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::{self, Db, Timestamp};
@@ -20,6 +21,7 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub keys: Arc<KeyRing>,
     pub limits: Arc<RateLimits>,
+    pub engine: Arc<Engine>,
 }
 
 impl App {
@@ -33,12 +35,18 @@ impl App {
         let now = Timestamp(clock.now());
         let ttl = TimeDelta::seconds(i64::from(config.access_token_ttl_seconds));
         let keys = KeyRing::load(&db, now, config.public_url(), ttl).await?;
+        let engine = Arc::new(Engine::load(&db).await?);
+        if config.authz_poll_ms > 0 {
+            let period = std::time::Duration::from_millis(config.authz_poll_ms);
+            engine::spawn_refresher(&engine, db.clone(), period);
+        }
         let app = Self {
             db,
             config: Arc::new(config),
             clock,
             keys: Arc::new(keys),
             limits: Arc::new(RateLimits::default()),
+            engine,
         };
         bootstrap::run(&app).await?;
         Ok(app)

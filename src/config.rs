@@ -16,6 +16,7 @@
 //! | `PORTCULLIS_DB_POOL_SIZE` | `16` | database connections per instance |
 //! | `PORTCULLIS_CORS_ORIGINS` | unset | comma-separated origins allowed to call the API from a browser |
 //! | `PORTCULLIS_MAX_BODY_BYTES` | `1048576` | largest accepted request body |
+//! | `PORTCULLIS_AUTHZ_POLL_MS` | `500` | how often to pick up policy changes made by other instances |
 
 use std::net::SocketAddr;
 
@@ -101,6 +102,11 @@ pub struct Config {
     #[arg(long, global = true, env = "PORTCULLIS_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// How often, in milliseconds, to look for authorization changes made by other instances
+    /// (0 turns the check off: a single instance sees its own changes at once).
+    #[arg(long, global = true, env = "PORTCULLIS_AUTHZ_POLL_MS", default_value_t = 500)]
+    pub authz_poll_ms: u64,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, global = true, env = "PORTCULLIS_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -138,6 +144,7 @@ impl Config {
             db_pool_size: 8,
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
+            authz_poll_ms: 0,
         }
     }
 }

@@ -76,3 +76,13 @@ pub async fn list(conn: &mut DbConn, scope: MembershipScope, page: &Page) -> Res
     })?;
     Ok(page.finish(rows, total))
 }
+
+/// The organizations a user belongs to (what the engine needs for implicit `org_member`).
+pub async fn organization_ids_for_user(conn: &mut DbConn, user_id: Id) -> Result<Vec<Id>> {
+    let ids = with_conn!(conn, |c| memberships::table
+        .filter(memberships::user_id.eq(user_id))
+        .select(memberships::organization_id)
+        .load(c)
+        .await)?;
+    Ok(ids)
+}

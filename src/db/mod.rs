@@ -12,8 +12,12 @@ pub mod schema;
 pub mod types;
 
 pub mod api_keys;
+pub mod cedar_schemas;
 pub mod memberships;
 pub mod organizations;
+pub mod policies;
+pub mod role_assignments;
+pub mod roles;
 pub mod sessions;
 pub mod signing_keys;
 pub mod users;

@@ -5,7 +5,8 @@ use diesel::{Insertable, Queryable, Selectable};
 use crate::db::types::{Id, Timestamp};
 
 use crate::db::schema::{
-    api_keys, memberships, organizations, refresh_tokens, sessions, signing_keys, users,
+    api_keys, cedar_schemas, memberships, organizations, policies, refresh_tokens, role_assignments,
+    role_policies, roles, sessions, signing_keys, users,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -19,7 +20,6 @@ pub struct UserRow {
     pub password_hash: Option<String>,
     /// `active` or `disabled`.
     pub status: String,
-    pub super_admin: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -99,4 +99,71 @@ pub struct SigningKeyRow {
     pub public_key: Vec<u8>,
     pub created_at: Timestamp,
     pub retired_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = roles)]
+pub struct RoleRow {
+    pub id: Id,
+    /// Machine name, unique among global roles or within its organization.
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    /// `None` for roles defined for every organization.
+    pub organization_id: Option<Id>,
+    /// JSON array of gateway action names (`"*"` for all).
+    pub permissions: String,
+    pub built_in: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = policies)]
+pub struct PolicyRow {
+    pub id: Id,
+    pub name: String,
+    pub description: String,
+    /// Cedar source of one policy or template.
+    pub source: String,
+    /// `static` or `template` (has a `?principal` slot).
+    pub kind: String,
+    /// `permit` or `forbid`.
+    pub effect: String,
+    pub enabled: bool,
+    /// 1 on creation, +1 on every change.
+    pub version: i64,
+    pub created_by: Option<Id>,
+    pub updated_by: Option<Id>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = role_policies)]
+pub struct RolePolicyRow {
+    pub role_id: Id,
+    pub policy_id: Id,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = role_assignments)]
+pub struct RoleAssignmentRow {
+    pub id: Id,
+    pub user_id: Id,
+    pub role_id: Id,
+    /// `None` for a global assignment, which applies in every organization.
+    pub organization_id: Option<Id>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = cedar_schemas)]
+pub struct CedarSchemaRow {
+    /// The Cedar namespace the fragment declares.
+    pub namespace: String,
+    pub source: String,
+    pub updated_by: Option<Id>,
+    pub updated_at: Timestamp,
 }

@@ -10,7 +10,6 @@ diesel::table! {
         display_name -> Text,
         password_hash -> Nullable<Text>,
         status -> Text,
-        super_admin -> Bool,
         created_at -> PortableTimestamp,
         updated_at -> PortableTimestamp,
     }
@@ -104,7 +103,90 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    roles (id) {
+        id -> PortableUuid,
+        key -> Text,
+        name -> Text,
+        description -> Text,
+        organization_id -> Nullable<PortableUuid>,
+        permissions -> Text,
+        built_in -> Bool,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    policies (id) {
+        id -> PortableUuid,
+        name -> Text,
+        description -> Text,
+        source -> Text,
+        kind -> Text,
+        effect -> Text,
+        enabled -> Bool,
+        version -> BigInt,
+        created_by -> Nullable<PortableUuid>,
+        updated_by -> Nullable<PortableUuid>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    role_policies (role_id, policy_id) {
+        role_id -> PortableUuid,
+        policy_id -> PortableUuid,
+        created_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    role_assignments (id) {
+        id -> PortableUuid,
+        user_id -> PortableUuid,
+        role_id -> PortableUuid,
+        organization_id -> Nullable<PortableUuid>,
+        created_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    cedar_schemas (namespace) {
+        namespace -> Text,
+        source -> Text,
+        updated_by -> Nullable<PortableUuid>,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    authz_state (id) {
+        id -> Integer,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(memberships -> organizations (organization_id));
+diesel::joinable!(role_assignments -> roles (role_id));
+diesel::joinable!(role_policies -> roles (role_id));
+diesel::joinable!(role_policies -> policies (policy_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
@@ -118,4 +200,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     api_keys,
     signing_keys,
+    roles,
+    policies,
+    role_policies,
+    role_assignments,
+    cedar_schemas,
+    authz_state,
 );

@@ -46,7 +46,6 @@ pub async fn update(conn: &mut DbConn, row: &UserRow) -> Result<()> {
             users::display_name.eq(&row.display_name),
             users::password_hash.eq(&row.password_hash),
             users::status.eq(&row.status),
-            users::super_admin.eq(row.super_admin),
             users::updated_at.eq(row.updated_at),
         ))
         .execute(c)

@@ -59,11 +59,6 @@ impl User {
         }
     }
 
-    /// True for gateway-wide administrators.
-    async fn super_admin(&self) -> bool {
-        self.0.super_admin
-    }
-
     /// Whether the account has a password (accounts without one cannot use `login`).
     async fn has_password(&self) -> bool {
         self.0.password_hash.is_some()

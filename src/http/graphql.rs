@@ -155,7 +155,8 @@ pub(crate) async fn get(State(state): State<HttpState>, request: Request) -> Res
 
 /// Authenticates the caller, runs the operation(s) and shapes the HTTP response.
 async fn execute(state: HttpState, parts: &Parts, media: MediaType, batch: BatchRequest) -> Response {
-    let principal = match principal::from_headers(&state.app, &parts.headers).await {
+    let client = principal::client_info(parts);
+    let principal = match principal::from_headers(&state.app, &parts.headers, &client).await {
         Ok(principal) => principal,
         Err(error) => {
             let error: async_graphql::Error = error.into();
@@ -165,7 +166,7 @@ async fn execute(state: HttpState, parts: &Parts, media: MediaType, batch: Batch
     let context = RequestContext {
         app: state.app.clone(),
         principal,
-        client: principal::client_info(parts),
+        client,
     };
     let batch = match batch {
         BatchRequest::Single(mut request) => {
@@ -324,7 +325,7 @@ async fn websocket(state: HttpState, mut parts: Parts) -> Response {
                         .find_map(|key| payload.get(*key).and_then(Value::as_str).map(str::to_owned));
                     let header = from_payload.or(header_credential);
                     let credential = header.as_deref().map(|h| bearer_credential(h).unwrap_or(h));
-                    let principal = authenticate(&app, credential).await?;
+                    let principal = authenticate(&app, credential, &client).await?;
                     if let crate::identity::Principal::Anonymous {
                         rejected: Some(reason),
                     } = &principal

@@ -13,12 +13,12 @@ use crate::identity::authenticate::{authenticate, bearer_credential};
 use crate::identity::{ClientInfo, Principal};
 
 /// The principal named by the `Authorization` header (anonymous without one).
-pub(crate) async fn from_headers(app: &App, headers: &HeaderMap) -> Result<Principal> {
+pub(crate) async fn from_headers(app: &App, headers: &HeaderMap, client: &ClientInfo) -> Result<Principal> {
     let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     match header {
         None => Ok(Principal::ANONYMOUS),
         Some(value) => match bearer_credential(value) {
-            Some(credential) => authenticate(app, Some(credential)).await,
+            Some(credential) => authenticate(app, Some(credential), client).await,
             None => Ok(Principal::Anonymous {
                 rejected: Some("the Authorization header must be `Bearer <token>`".to_owned()),
             }),

@@ -5,10 +5,10 @@
 
 use super::secrets;
 use crate::app::App;
+use crate::authz::{Action, Resource, guard};
 use crate::db::models::ApiKeyRow;
 use crate::db::{Id, Page, PageOf, Timestamp, api_keys};
 use crate::error::{Error, Result};
-use crate::identity::access::{self, Action, Resource};
 use crate::identity::{Actor, validate};
 
 pub const KEY_PREFIX: &str = "pck_";
@@ -27,7 +27,7 @@ pub async fn create(
     name: &str,
     expires_at: Option<Timestamp>,
 ) -> Result<CreatedKey> {
-    access::check(actor, Action::ApiKeyCreate, Resource::User(actor.user_id()))?;
+    guard::check(app, actor, Action::ApiKeyCreate, Resource::User(actor.user_id())).await?;
     let name = validate::name("name", name, 100)?;
     let now = app.now();
     if let Some(at) = expires_at
@@ -59,7 +59,7 @@ pub async fn create(
 pub async fn revoke(app: &App, actor: &Actor, id: Id) -> Result<ApiKeyRow> {
     let mut conn = app.db.conn().await?;
     let mut key = match api_keys::find(&mut conn, id).await? {
-        Some(k) if access::allows(actor, Action::ApiKeyRevoke, Resource::User(k.user_id)) => k,
+        Some(k) if guard::allows(app, actor, Action::ApiKeyRevoke, Resource::User(k.user_id)).await? => k,
         _ => return Err(Error::NotFound("API key")),
     };
     let now = app.now();
@@ -70,7 +70,7 @@ pub async fn revoke(app: &App, actor: &Actor, id: Id) -> Result<ApiKeyRow> {
 }
 
 pub async fn list(app: &App, actor: &Actor, user_id: Id, page: &Page) -> Result<PageOf<ApiKeyRow>> {
-    access::check(actor, Action::ApiKeyList, Resource::User(user_id))?;
+    guard::check(app, actor, Action::ApiKeyList, Resource::User(user_id)).await?;
     let mut conn = app.db.conn().await?;
     api_keys::list_for_user(&mut conn, user_id, page).await
 }

@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::db::{self, sessions};
 use crate::error::{Error, Result};
 use crate::identity::users::ACTIVE;
-use crate::identity::{Actor, AuthMethod, Principal};
+use crate::identity::{Actor, AuthMethod, ClientInfo, Principal};
 
 /// How stale `last_used_at` of an API key may get before a request refreshes it; bounds the writes
 /// that busy keys cause.
@@ -15,14 +15,14 @@ const KEY_TOUCH_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 
 /// Resolves `Authorization: Bearer …` (an access token or an API key). Rejected credentials give an
 /// anonymous principal that remembers why, so that operations needing a caller can say so.
-pub async fn authenticate(app: &App, bearer: Option<&str>) -> Result<Principal> {
+pub async fn authenticate(app: &App, bearer: Option<&str>, client: &ClientInfo) -> Result<Principal> {
     let Some(credential) = bearer.map(str::trim).filter(|c| !c.is_empty()) else {
         return Ok(Principal::ANONYMOUS);
     };
     let outcome = if credential.starts_with(api_keys::KEY_PREFIX) {
-        by_api_key(app, credential).await
+        by_api_key(app, credential, client).await
     } else {
-        by_access_token(app, credential).await
+        by_access_token(app, credential, client).await
     };
     match outcome {
         Ok(actor) => Ok(Principal::Authenticated(actor)),
@@ -47,7 +47,7 @@ pub fn bearer_credential(header: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(credential.trim())
 }
 
-async fn by_access_token(app: &App, token: &str) -> Result<Actor> {
+async fn by_access_token(app: &App, token: &str, client: &ClientInfo) -> Result<Actor> {
     let now = app.now();
     let claims = app.keys.verify(token, &app.db, now).await?;
     let mut conn = app.db.conn().await?;
@@ -66,10 +66,12 @@ async fn by_access_token(app: &App, token: &str) -> Result<Actor> {
         method: AuthMethod::Password,
         session_id: Some(session.id),
         api_key_id: None,
+        mfa: false,
+        ip: client.ip.clone(),
     })
 }
 
-async fn by_api_key(app: &App, presented: &str) -> Result<Actor> {
+async fn by_api_key(app: &App, presented: &str, client: &ClientInfo) -> Result<Actor> {
     let invalid = || Error::unauthenticated("invalid API key");
     let prefix = api_keys::prefix_of(presented).ok_or_else(invalid)?;
     let mut conn = app.db.conn().await?;
@@ -97,6 +99,8 @@ async fn by_api_key(app: &App, presented: &str) -> Result<Actor> {
         method: AuthMethod::ApiKey,
         session_id: None,
         api_key_id: Some(key.id),
+        mfa: false,
+        ip: client.ip.clone(),
     })
 }
 

@@ -1,8 +1,10 @@
 //! First start: create the configured super-administrator, or say how to.
 
 use crate::app::App;
-use crate::db::users;
-use crate::error::Result;
+use crate::authz::engine::SUPER_ADMIN_ROLE;
+use crate::db::models::RoleAssignmentRow;
+use crate::db::{Id, cedar_schemas, role_assignments, users};
+use crate::error::{Error, Result};
 use crate::identity::users::{NewUser, insert};
 use crate::identity::validate;
 
@@ -24,7 +26,24 @@ pub async fn run(app: &App) -> Result<()> {
                 display_name: "Administrator".to_owned(),
                 password: Some(password.clone()),
             };
-            insert(app, new, true).await?;
+            let user = insert(app, new).await?;
+            let super_admin = SUPER_ADMIN_ROLE
+                .parse()
+                .map_err(|e| Error::internal(anyhow::anyhow!("super_admin id: {e}")))?;
+            let assignment = RoleAssignmentRow {
+                id: Id::new_v7(),
+                user_id: user.id,
+                role_id: super_admin,
+                organization_id: None,
+                created_at: app.now(),
+            };
+            let mut conn = app.db.conn().await?;
+            conn.transaction(async |tx| {
+                role_assignments::insert(tx, &assignment).await?;
+                cedar_schemas::bump_version(tx).await
+            })
+            .await?;
+            app.engine.refresh(&app.db).await?;
             tracing::info!(%email, "created the bootstrap super-administrator");
         }
         (None, None) => {

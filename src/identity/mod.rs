@@ -1,9 +1,8 @@
 //! Identity: users, organizations, memberships, passwords, sessions, API keys and signing keys.
 //!
-//! Every function here that acts for a caller takes the caller's [`Actor`] and asks
-//! [`access::check`] first; the GraphQL layer only parses input and maps results.
+//! Every function here that acts for a caller takes the caller's [`Actor`] and asks the policy
+//! engine ([`crate::authz::guard`]) first; the GraphQL layer only parses input and maps results.
 
-pub mod access;
 pub mod api_keys;
 pub mod authenticate;
 pub mod bootstrap;

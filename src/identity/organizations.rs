@@ -1,12 +1,12 @@
 //! Organizations and their members.
 
 use crate::app::App;
+use crate::authz::{Action, Resource, guard};
 use crate::db::memberships::{self, MembershipScope};
 use crate::db::models::{MembershipRow, OrganizationRow};
 use crate::db::organizations::{self as rows, OrganizationFilter};
-use crate::db::{Id, Page, PageOf, users};
+use crate::db::{Id, Page, PageOf, cedar_schemas, users};
 use crate::error::{Error, Result};
-use crate::identity::access::{self, Action, Resource};
 use crate::identity::{Actor, validate};
 
 /// A partial update; `None` leaves a field as it is.
@@ -17,7 +17,7 @@ pub struct OrganizationChanges {
 }
 
 pub async fn create(app: &App, actor: &Actor, slug: &str, name: &str) -> Result<OrganizationRow> {
-    access::check(actor, Action::OrganizationCreate, Resource::Gateway)?;
+    guard::check(app, actor, Action::OrganizationCreate, Resource::Gateway).await?;
     let now = app.now();
     let row = OrganizationRow {
         id: Id::new_v7(),
@@ -32,7 +32,7 @@ pub async fn create(app: &App, actor: &Actor, slug: &str, name: &str) -> Result<
 }
 
 pub async fn get(app: &App, actor: &Actor, id: Id) -> Result<Option<OrganizationRow>> {
-    if !access::allows(actor, Action::OrganizationRead, Resource::Organization(id)) {
+    if !guard::allows(app, actor, Action::OrganizationRead, Resource::Organization(id)).await? {
         return Ok(None);
     }
     let mut conn = app.db.conn().await?;
@@ -44,7 +44,14 @@ pub async fn get_by_slug(app: &App, actor: &Actor, slug: &str) -> Result<Option<
     let Some(row) = rows::find_by_slug(&mut conn, slug).await? else {
         return Ok(None);
     };
-    Ok(access::allows(actor, Action::OrganizationRead, Resource::Organization(row.id)).then_some(row))
+    Ok(guard::allows(
+        app,
+        actor,
+        Action::OrganizationRead,
+        Resource::Organization(row.id),
+    )
+    .await?
+    .then_some(row))
 }
 
 pub async fn list(
@@ -53,7 +60,7 @@ pub async fn list(
     filter: &OrganizationFilter,
     page: &Page,
 ) -> Result<PageOf<OrganizationRow>> {
-    access::check(actor, Action::OrganizationList, Resource::Gateway)?;
+    guard::check(app, actor, Action::OrganizationList, Resource::Gateway).await?;
     let mut conn = app.db.conn().await?;
     rows::list(&mut conn, filter, page).await
 }
@@ -64,7 +71,7 @@ pub async fn update(
     id: Id,
     changes: OrganizationChanges,
 ) -> Result<OrganizationRow> {
-    access::check(actor, Action::OrganizationUpdate, Resource::Organization(id))?;
+    guard::check(app, actor, Action::OrganizationUpdate, Resource::Organization(id)).await?;
     let mut conn = app.db.conn().await?;
     let mut row = rows::find(&mut conn, id)
         .await?
@@ -81,23 +88,34 @@ pub async fn update(
 }
 
 pub async fn add_member(app: &App, actor: &Actor, organization_id: Id, user_id: Id) -> Result<MembershipRow> {
-    access::check(actor, Action::MemberAdd, Resource::Organization(organization_id))?;
+    guard::check(
+        app,
+        actor,
+        Action::MemberAdd,
+        Resource::Organization(organization_id),
+    )
+    .await?;
     let mut conn = app.db.conn().await?;
-    conn.transaction(async |tx| {
-        rows::find(tx, organization_id)
-            .await?
-            .ok_or(Error::NotFound("organization"))?;
-        users::find(tx, user_id).await?.ok_or(Error::NotFound("user"))?;
-        let row = MembershipRow {
-            id: Id::new_v7(),
-            organization_id,
-            user_id,
-            created_at: app.now(),
-        };
-        memberships::insert(tx, &row).await?;
-        Ok(row)
-    })
-    .await
+    let row = conn
+        .transaction(async |tx| {
+            rows::find(tx, organization_id)
+                .await?
+                .ok_or(Error::NotFound("organization"))?;
+            users::find(tx, user_id).await?.ok_or(Error::NotFound("user"))?;
+            let row = MembershipRow {
+                id: Id::new_v7(),
+                organization_id,
+                user_id,
+                created_at: app.now(),
+            };
+            memberships::insert(tx, &row).await?;
+            // Membership grants `org_member`: decisions must see it.
+            cedar_schemas::bump_version(tx).await?;
+            Ok(row)
+        })
+        .await?;
+    app.engine.refresh(&app.db).await?;
+    Ok(row)
 }
 
 /// Removes the membership and returns it as it was.
@@ -107,20 +125,26 @@ pub async fn remove_member(
     organization_id: Id,
     user_id: Id,
 ) -> Result<MembershipRow> {
-    access::check(
+    guard::check(
+        app,
         actor,
         Action::MemberRemove,
         Resource::Organization(organization_id),
-    )?;
+    )
+    .await?;
     let mut conn = app.db.conn().await?;
-    conn.transaction(async |tx| {
-        let row = memberships::find(tx, organization_id, user_id)
-            .await?
-            .ok_or(Error::NotFound("membership"))?;
-        memberships::delete(tx, organization_id, user_id).await?;
-        Ok(row)
-    })
-    .await
+    let row = conn
+        .transaction(async |tx| {
+            let row = memberships::find(tx, organization_id, user_id)
+                .await?
+                .ok_or(Error::NotFound("membership"))?;
+            memberships::delete(tx, organization_id, user_id).await?;
+            cedar_schemas::bump_version(tx).await?;
+            Ok(row)
+        })
+        .await?;
+    app.engine.refresh(&app.db).await?;
+    Ok(row)
 }
 
 /// The members of an organization.
@@ -130,7 +154,13 @@ pub async fn members(
     organization_id: Id,
     page: &Page,
 ) -> Result<PageOf<MembershipRow>> {
-    access::check(actor, Action::MemberList, Resource::Organization(organization_id))?;
+    guard::check(
+        app,
+        actor,
+        Action::MemberList,
+        Resource::Organization(organization_id),
+    )
+    .await?;
     let mut conn = app.db.conn().await?;
     memberships::list(&mut conn, MembershipScope::Organization(organization_id), page).await
 }
@@ -142,7 +172,7 @@ pub async fn memberships_of(
     user_id: Id,
     page: &Page,
 ) -> Result<PageOf<MembershipRow>> {
-    access::check(actor, Action::MemberList, Resource::User(user_id))?;
+    guard::check(app, actor, Action::UserRead, Resource::User(user_id)).await?;
     let mut conn = app.db.conn().await?;
     memberships::list(&mut conn, MembershipScope::User(user_id), page).await
 }

@@ -31,6 +31,10 @@ pub struct Actor {
     pub session_id: Option<Id>,
     /// The API key used, when authenticated by one.
     pub api_key_id: Option<Id>,
+    /// Whether the session was opened with a second factor (passkeys will set this).
+    pub mfa: bool,
+    /// The client's address, for policies that look at it.
+    pub ip: Option<String>,
 }
 
 impl Actor {

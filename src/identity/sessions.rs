@@ -9,10 +9,10 @@ use uuid::Uuid;
 
 use super::secrets;
 use crate::app::App;
+use crate::authz::{Action, Resource, guard};
 use crate::db::models::{RefreshTokenRow, SessionRow, UserRow};
 use crate::db::{Id, Page, PageOf, Timestamp, sessions, users};
 use crate::error::{Error, Result};
-use crate::identity::access::{self, Action, Resource};
 use crate::identity::{Actor, AuthMethod, ClientInfo, passwords, users::ACTIVE};
 
 const REFRESH_PREFIX: &str = "prt_";
@@ -168,7 +168,7 @@ pub async fn revoke(app: &App, actor: &Actor, id: Id) -> Result<SessionRow> {
     let session = sessions::find(&mut conn, id).await?;
     // Someone else's session is "not found" for those who may not revoke it: no existence leak.
     let mut session = match session {
-        Some(s) if access::allows(actor, Action::SessionRevoke, Resource::User(s.user_id)) => s,
+        Some(s) if guard::allows(app, actor, Action::SessionRevoke, Resource::User(s.user_id)).await? => s,
         _ => return Err(Error::NotFound("session")),
     };
     let now = app.now();
@@ -180,7 +180,7 @@ pub async fn revoke(app: &App, actor: &Actor, id: Id) -> Result<SessionRow> {
 }
 
 pub async fn list(app: &App, actor: &Actor, user_id: Id, page: &Page) -> Result<PageOf<SessionRow>> {
-    access::check(actor, Action::SessionList, Resource::User(user_id))?;
+    guard::check(app, actor, Action::SessionList, Resource::User(user_id)).await?;
     let mut conn = app.db.conn().await?;
     sessions::list_for_user(&mut conn, user_id, page).await
 }

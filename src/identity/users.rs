@@ -1,11 +1,11 @@
 //! User accounts: create, read, list, update, disable.
 
 use crate::app::App;
+use crate::authz::{Action, Resource, guard};
 use crate::db::models::UserRow;
 use crate::db::users::{self as rows, UserFilter};
 use crate::db::{Id, Page, PageOf, sessions};
 use crate::error::{Error, Result};
-use crate::identity::access::{self, Action, Resource};
 use crate::identity::{Actor, passwords, validate};
 
 pub const ACTIVE: &str = "active";
@@ -31,12 +31,12 @@ pub struct UserChanges {
 }
 
 pub async fn create(app: &App, actor: &Actor, new: NewUser) -> Result<UserRow> {
-    access::check(actor, Action::UserCreate, Resource::Gateway)?;
-    insert(app, new, false).await
+    guard::check(app, actor, Action::UserCreate, Resource::Gateway).await?;
+    insert(app, new).await
 }
 
 /// Creates an account without an authorization check: for bootstrap and the CLI.
-pub(crate) async fn insert(app: &App, new: NewUser, super_admin: bool) -> Result<UserRow> {
+pub(crate) async fn insert(app: &App, new: NewUser) -> Result<UserRow> {
     let email = validate::email("email", &new.email)?;
     let display_name = validate::name("displayName", &new.display_name, 100)?;
     let password_hash = match new.password {
@@ -53,7 +53,6 @@ pub(crate) async fn insert(app: &App, new: NewUser, super_admin: bool) -> Result
         display_name,
         password_hash,
         status: ACTIVE.to_owned(),
-        super_admin,
         created_at: now,
         updated_at: now,
     };
@@ -64,7 +63,7 @@ pub(crate) async fn insert(app: &App, new: NewUser, super_admin: bool) -> Result
 
 /// The user, if it exists and the actor may see it.
 pub async fn get(app: &App, actor: &Actor, id: Id) -> Result<Option<UserRow>> {
-    if !access::allows(actor, Action::UserRead, Resource::User(id)) {
+    if !guard::allows(app, actor, Action::UserRead, Resource::User(id)).await? {
         return Ok(None);
     }
     let mut conn = app.db.conn().await?;
@@ -72,7 +71,7 @@ pub async fn get(app: &App, actor: &Actor, id: Id) -> Result<Option<UserRow>> {
 }
 
 pub async fn list(app: &App, actor: &Actor, filter: &UserFilter, page: &Page) -> Result<PageOf<UserRow>> {
-    access::check(actor, Action::UserList, Resource::Gateway)?;
+    guard::check(app, actor, Action::UserList, Resource::Gateway).await?;
     if let Some(status) = &filter.status
         && status != ACTIVE
         && status != DISABLED
@@ -84,7 +83,7 @@ pub async fn list(app: &App, actor: &Actor, filter: &UserFilter, page: &Page) ->
 }
 
 pub async fn update(app: &App, actor: &Actor, id: Id, changes: UserChanges) -> Result<UserRow> {
-    access::check(actor, Action::UserUpdate, Resource::User(id))?;
+    guard::check(app, actor, Action::UserUpdate, Resource::User(id)).await?;
     let mut conn = app.db.conn().await?;
     let mut user = rows::find(&mut conn, id).await?.ok_or(Error::NotFound("user"))?;
     if let Some(email) = &changes.email {
@@ -112,7 +111,7 @@ pub async fn update(app: &App, actor: &Actor, id: Id, changes: UserChanges) -> R
 
 /// Disables the account and ends its sessions; its API keys stop working with it.
 pub async fn disable(app: &App, actor: &Actor, id: Id) -> Result<UserRow> {
-    access::check(actor, Action::UserDisable, Resource::User(id))?;
+    guard::check(app, actor, Action::UserDisable, Resource::User(id)).await?;
     if id == actor.user_id() {
         return Err(Error::conflict("id", "you cannot disable your own account"));
     }
@@ -131,7 +130,7 @@ pub async fn disable(app: &App, actor: &Actor, id: Id) -> Result<UserRow> {
 
 /// Re-enables a disabled account.
 pub async fn enable(app: &App, actor: &Actor, id: Id) -> Result<UserRow> {
-    access::check(actor, Action::UserDisable, Resource::User(id))?;
+    guard::check(app, actor, Action::UserDisable, Resource::User(id)).await?;
     let mut conn = app.db.conn().await?;
     let mut user = rows::find(&mut conn, id).await?.ok_or(Error::NotFound("user"))?;
     user.status = ACTIVE.to_owned();

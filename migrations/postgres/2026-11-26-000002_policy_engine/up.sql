@@ -1,0 +1,76 @@
+-- Policy engine: roles, Cedar policies, role-to-template links, role assignments, integrator
+-- schema fragments, and the version every authorization change bumps.
+
+CREATE TABLE roles (
+    id uuid PRIMARY KEY,
+    key text NOT NULL,
+    name text NOT NULL,
+    description text NOT NULL DEFAULT '',
+    organization_id uuid REFERENCES organizations (id) ON DELETE CASCADE,
+    permissions text NOT NULL,
+    built_in boolean NOT NULL DEFAULT false,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE UNIQUE INDEX roles_global_key_idx ON roles (key) WHERE organization_id IS NULL;
+CREATE UNIQUE INDEX roles_organization_key_idx ON roles (organization_id, key) WHERE organization_id IS NOT NULL;
+
+CREATE TABLE policies (
+    id uuid PRIMARY KEY,
+    name text NOT NULL,
+    description text NOT NULL DEFAULT '',
+    source text NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('static', 'template')),
+    effect text NOT NULL CHECK (effect IN ('permit', 'forbid')),
+    enabled boolean NOT NULL,
+    version bigint NOT NULL,
+    created_by uuid REFERENCES users (id) ON DELETE SET NULL,
+    updated_by uuid REFERENCES users (id) ON DELETE SET NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+
+CREATE TABLE role_policies (
+    role_id uuid NOT NULL REFERENCES roles (id) ON DELETE CASCADE,
+    policy_id uuid NOT NULL REFERENCES policies (id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL,
+    PRIMARY KEY (role_id, policy_id)
+);
+CREATE INDEX role_policies_policy_id_idx ON role_policies (policy_id);
+
+CREATE TABLE role_assignments (
+    id uuid PRIMARY KEY,
+    user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role_id uuid NOT NULL REFERENCES roles (id) ON DELETE CASCADE,
+    organization_id uuid REFERENCES organizations (id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL
+);
+CREATE UNIQUE INDEX role_assignments_global_idx ON role_assignments (user_id, role_id) WHERE organization_id IS NULL;
+CREATE UNIQUE INDEX role_assignments_scoped_idx ON role_assignments (user_id, role_id, organization_id) WHERE organization_id IS NOT NULL;
+CREATE INDEX role_assignments_role_id_idx ON role_assignments (role_id, id);
+
+CREATE TABLE cedar_schemas (
+    namespace text PRIMARY KEY,
+    source text NOT NULL,
+    updated_by uuid REFERENCES users (id) ON DELETE SET NULL,
+    updated_at timestamptz NOT NULL
+);
+
+CREATE TABLE authz_state (
+    id integer PRIMARY KEY CHECK (id = 1),
+    version bigint NOT NULL
+);
+INSERT INTO authz_state (id, version) VALUES (1, 1);
+
+-- Built-in roles: fixed ids, so code and policies can name them.
+INSERT INTO roles (id, key, name, description, organization_id, permissions, built_in, created_at, updated_at) VALUES
+    ('00000000-0000-7000-8000-000000000001', 'super_admin', 'Super administrator', 'May do everything, in every organization.', NULL, '["*"]', true, '2026-11-26T00:00:00Z', '2026-11-26T00:00:00Z'),
+    ('00000000-0000-7000-8000-000000000002', 'org_owner', 'Organization owner', 'Runs an organization: its settings, members, roles and assignments.', NULL, '["organization.read","organization.update","member.list","member.add","member.remove","role.read","role.create","role.update","role.delete","role.assign"]', true, '2026-11-26T00:00:00Z', '2026-11-26T00:00:00Z'),
+    ('00000000-0000-7000-8000-000000000003', 'org_admin', 'Organization administrator', 'Manages an organization''s members and their role assignments.', NULL, '["organization.read","member.list","member.add","member.remove","role.read","role.assign"]', true, '2026-11-26T00:00:00Z', '2026-11-26T00:00:00Z'),
+    ('00000000-0000-7000-8000-000000000004', 'org_member', 'Organization member', 'Held implicitly by every member: reads the organization and its members.', NULL, '["organization.read","member.list"]', true, '2026-11-26T00:00:00Z', '2026-11-26T00:00:00Z'),
+    ('00000000-0000-7000-8000-000000000005', 'auditor', 'Auditor', 'Reads an organization, its members, roles and the policies in force.', NULL, '["organization.read","member.list","role.read","policy.read","cedar_schema.read"]', true, '2026-11-26T00:00:00Z', '2026-11-26T00:00:00Z');
+
+-- Super-administrators become holders of the built-in role (the assignment reuses the user's id).
+INSERT INTO role_assignments (id, user_id, role_id, organization_id, created_at)
+    SELECT id, id, '00000000-0000-7000-8000-000000000001', NULL, created_at FROM users WHERE super_admin;
+ALTER TABLE users DROP COLUMN super_admin;

@@ -1,0 +1,153 @@
+//! Turns stored roles, policies and links into one Cedar policy set, remembering where each
+//! policy came from so decisions can be explained.
+
+use std::collections::HashMap;
+
+use cedar_policy::{EntityUid, Policy, PolicyId, PolicySet, SlotId, Template};
+
+use super::actions::Action;
+use super::entities::Types;
+use crate::db::Id;
+use crate::db::models::{PolicyRow, RolePolicyRow, RoleRow};
+use crate::error::{Error, Result};
+
+/// Where a compiled policy came from.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The stored policy (or, for compiled roles, the role) it stems from; `None` for built-ins.
+    pub id: Option<Id>,
+    pub name: String,
+}
+
+/// The compiled policies and their origins.
+pub struct Compiled {
+    pub policies: PolicySet,
+    pub origins: HashMap<PolicyId, Origin>,
+}
+
+/// Built-in policies that no role expresses.
+const SELF_SERVICE: &str = "builtin:self-service";
+const AUTHORIZE_SELF: &str = "builtin:authorize-self";
+
+pub fn compile(
+    types: &Types,
+    roles: &[RoleRow],
+    policies: &[PolicyRow],
+    links: &[RolePolicyRow],
+) -> Result<Compiled> {
+    let mut set = PolicySet::new();
+    let mut origins = HashMap::new();
+    let mut add_static = |set: &mut PolicySet, id: String, source: &str, origin: Origin| -> Result<()> {
+        let policy_id = PolicyId::new(&id);
+        let policy = Policy::parse(Some(policy_id.clone()), source)
+            .map_err(|e| Error::internal(anyhow::anyhow!("compiling {id}: {e}")))?;
+        set.add(policy)
+            .map_err(|e| Error::internal(anyhow::anyhow!("adding {id}: {e}")))?;
+        origins.insert(policy_id, origin);
+        Ok(())
+    };
+
+    let self_service = format!(
+        "permit (principal, action in [{}], resource) when {{ resource == principal }};",
+        action_list(&Action::SELF_SERVICE)
+    );
+    let builtin = |name: &str| Origin {
+        id: None,
+        name: name.to_owned(),
+    };
+    add_static(
+        &mut set,
+        SELF_SERVICE.to_owned(),
+        &self_service,
+        builtin("self-service (built-in)"),
+    )?;
+    add_static(
+        &mut set,
+        AUTHORIZE_SELF.to_owned(),
+        r#"permit (principal, action == Portcullis::Action::"authorize.self", resource);"#,
+        builtin("authorize for yourself (built-in)"),
+    )?;
+
+    for role in roles {
+        let Some(source) = role_policy(types, role) else {
+            continue;
+        };
+        let origin = Origin {
+            id: Some(role.id),
+            name: format!("role {}", role.key),
+        };
+        add_static(&mut set, format!("role:{}", role.id), &source, origin)?;
+    }
+
+    let mut templates = HashMap::new();
+    for policy in policies.iter().filter(|p| p.enabled) {
+        let id = format!("policy:{}", policy.id);
+        let origin = Origin {
+            id: Some(policy.id),
+            name: policy.name.clone(),
+        };
+        if policy.kind == "template" {
+            match Template::parse(Some(PolicyId::new(&id)), &policy.source) {
+                Ok(template) => {
+                    if let Err(error) = set.add_template(template) {
+                        tracing::error!(policy = %policy.id, %error, "stored template not compiled");
+                        continue;
+                    }
+                    templates.insert(policy.id, origin);
+                }
+                Err(error) => tracing::error!(policy = %policy.id, %error, "stored template does not parse"),
+            }
+        } else if let Err(error) = add_static(&mut set, id, &policy.source, origin) {
+            // Validated when written; a row that no longer compiles must not stop the engine.
+            tracing::error!(policy = %policy.id, error = ?error, "stored policy not compiled");
+        }
+    }
+
+    for link in links {
+        let Some(origin) = templates.get(&link.policy_id) else {
+            continue; // disabled or static policy: nothing to link
+        };
+        let template_id = PolicyId::new(format!("policy:{}", link.policy_id));
+        let link_id = PolicyId::new(format!("link:{}:{}", link.role_id, link.policy_id));
+        let role: EntityUid = types.role(link.role_id);
+        let values = HashMap::from([(SlotId::principal(), role)]);
+        match set.link(template_id, link_id.clone(), values) {
+            Ok(()) => {
+                origins.insert(link_id, origin.clone());
+            }
+            Err(error) => tracing::error!(%error, "template link not compiled"),
+        }
+    }
+    Ok(Compiled {
+        policies: set,
+        origins,
+    })
+}
+
+/// `permit (principal in Role::"…", action in [...], resource);` for a role's permissions.
+fn role_policy(types: &Types, role: &RoleRow) -> Option<String> {
+    let permissions: Vec<String> = serde_json::from_str(&role.permissions).unwrap_or_default();
+    if permissions.is_empty() {
+        return None;
+    }
+    let principal = types.role(role.id);
+    if permissions.iter().any(|p| p == "*") {
+        return Some(format!("permit (principal in {principal}, action, resource);"));
+    }
+    let actions: Vec<Action> = permissions.iter().filter_map(|p| Action::parse(p)).collect();
+    if actions.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "permit (principal in {principal}, action in [{}], resource);",
+        action_list(&actions)
+    ))
+}
+
+fn action_list(actions: &[Action]) -> String {
+    actions
+        .iter()
+        .map(|a| format!("Portcullis::Action::\"{}\"", a.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

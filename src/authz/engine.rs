@@ -1,0 +1,197 @@
+//! The decision engine: the compiled policy set and per-user role holdings, cached in memory and
+//! rebuilt when the authorization version in the database moves.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+
+use cedar_policy::{Authorizer, Entities, EntityUid, Request, Response, Schema};
+
+use super::compile::{Compiled, compile};
+use super::entities::Types;
+use super::schema;
+use crate::db::{Db, Id, cedar_schemas, memberships, policies, role_assignments, roles};
+use crate::error::{Error, Result};
+
+/// The fixed id of the built-in `org_member` role, held implicitly by every member.
+pub const ORG_MEMBER_ROLE: &str = "00000000-0000-7000-8000-000000000004";
+/// The fixed id of the built-in `super_admin` role.
+pub const SUPER_ADMIN_ROLE: &str = "00000000-0000-7000-8000-000000000001";
+
+/// Everything decisions are made with, at one authorization version.
+pub struct State {
+    pub version: i64,
+    pub schema: Schema,
+    pub compiled: Compiled,
+}
+
+/// The roles a user holds: globally, per organization, and the organizations they belong to.
+#[derive(Debug, Default)]
+pub struct Holdings {
+    global: Vec<Id>,
+    scoped: HashMap<Id, Vec<Id>>,
+    member_of: HashSet<Id>,
+}
+
+struct HoldingsCache {
+    version: i64,
+    users: HashMap<Id, Arc<Holdings>>,
+}
+
+/// The engine. One per process, shared through `App`.
+pub struct Engine {
+    types: Types,
+    authorizer: Authorizer,
+    org_member: Id,
+    state: RwLock<Arc<State>>,
+    holdings: Mutex<HoldingsCache>,
+    rebuild: tokio::sync::Mutex<()>,
+}
+
+impl Engine {
+    /// Compiles the stored policies and roles.
+    pub async fn load(db: &Db) -> Result<Self> {
+        let types = Types::new()?;
+        let state = build(db, &types).await?;
+        let org_member = ORG_MEMBER_ROLE
+            .parse()
+            .map_err(|e| Error::internal(anyhow::anyhow!("org_member id: {e}")))?;
+        Ok(Self {
+            types,
+            authorizer: Authorizer::new(),
+            org_member,
+            holdings: Mutex::new(HoldingsCache {
+                version: state.version,
+                users: HashMap::new(),
+            }),
+            state: RwLock::new(Arc::new(state)),
+            rebuild: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn types(&self) -> &Types {
+        &self.types
+    }
+
+    /// The state decisions are made with right now.
+    pub fn state(&self) -> Arc<State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Rebuilds if the database holds a newer authorization version; returns the version in force.
+    pub async fn refresh(&self, db: &Db) -> Result<i64> {
+        let stored = {
+            let mut conn = db.conn().await?;
+            cedar_schemas::version(&mut conn).await?
+        };
+        if stored == self.state().version {
+            return Ok(stored);
+        }
+        let _one_at_a_time = self.rebuild.lock().await;
+        if stored == self.state().version {
+            return Ok(stored);
+        }
+        let state = build(db, &self.types).await?;
+        let version = state.version;
+        *self.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
+        let mut cache = self.holdings.lock().unwrap_or_else(|p| p.into_inner());
+        cache.version = version;
+        cache.users.clear();
+        tracing::debug!(version, "authorization state rebuilt");
+        Ok(version)
+    }
+
+    /// The roles `user` holds, from the cache or the database.
+    pub async fn holdings(&self, db: &Db, user: Id) -> Result<Arc<Holdings>> {
+        let version = self.state().version;
+        {
+            let cache = self.holdings.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.version == version
+                && let Some(found) = cache.users.get(&user)
+            {
+                return Ok(found.clone());
+            }
+        }
+        let mut conn = db.conn().await?;
+        let assignments = role_assignments::for_user(&mut conn, user).await?;
+        let member_of = memberships::organization_ids_for_user(&mut conn, user).await?;
+        let mut holdings = Holdings {
+            member_of: member_of.into_iter().collect(),
+            ..Holdings::default()
+        };
+        for assignment in assignments {
+            match assignment.organization_id {
+                None => holdings.global.push(assignment.role_id),
+                Some(org) => holdings.scoped.entry(org).or_default().push(assignment.role_id),
+            }
+        }
+        let holdings = Arc::new(holdings);
+        let mut cache = self.holdings.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.version == version {
+            cache.users.insert(user, holdings.clone());
+        }
+        Ok(holdings)
+    }
+
+    /// The roles that count for a request about `organization` (or a gateway-wide one): global
+    /// roles, plus those held in that organization and `org_member` if the user belongs to it.
+    /// This is what keeps a role held in organization A from reaching organization B.
+    pub fn parents(&self, holdings: &Holdings, organization: Option<Id>) -> HashSet<EntityUid> {
+        let mut roles: HashSet<Id> = holdings.global.iter().copied().collect();
+        if let Some(org) = organization {
+            if let Some(scoped) = holdings.scoped.get(&org) {
+                roles.extend(scoped.iter().copied());
+            }
+            if holdings.member_of.contains(&org) {
+                roles.insert(self.org_member);
+            }
+        }
+        roles.into_iter().map(|role| self.types.role(role)).collect()
+    }
+
+    /// Decides `request` with the policies in force.
+    pub fn decide(&self, state: &State, request: &Request, entities: &Entities) -> Response {
+        self.authorizer
+            .is_authorized(request, &state.compiled.policies, entities)
+    }
+}
+
+/// Reads everything authorization depends on and compiles it.
+async fn build(db: &Db, types: &Types) -> Result<State> {
+    let mut conn = db.conn().await?;
+    let version = cedar_schemas::version(&mut conn).await?;
+    let fragments = cedar_schemas::all(&mut conn).await?;
+    let roles = roles::all(&mut conn).await?;
+    let policies = policies::all_enabled(&mut conn).await?;
+    let links = roles::all_links(&mut conn).await?;
+    drop(conn);
+    let schema = schema::from_rows(&fragments).map_err(|problems| {
+        Error::internal(anyhow::anyhow!(
+            "the gateway's Cedar schema does not parse: {problems:?}"
+        ))
+    })?;
+    let compiled = compile(types, &roles, &policies, &links)?;
+    Ok(State {
+        version,
+        schema,
+        compiled,
+    })
+}
+
+/// Keeps `engine` in step with the database: checks the version every `period` (changes made by
+/// other instances), until the engine is dropped.
+pub fn spawn_refresher(engine: &Arc<Engine>, db: Db, period: std::time::Duration) {
+    let engine = Arc::downgrade(engine);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
+            if let Err(error) = engine.refresh(&db).await {
+                tracing::warn!(error = ?error, "authorization refresh failed");
+            }
+        }
+    });
+}

@@ -1,0 +1,119 @@
+//! The gateway guarding itself: every operation is a Cedar request decided by the engine.
+
+use std::collections::{HashMap, HashSet};
+
+use cedar_policy::{Context, Decision, Entities, Entity, EntityUid, Request, RestrictedExpression};
+use chrono::SecondsFormat;
+
+use super::actions::Action;
+use super::engine::Engine;
+use crate::app::App;
+use crate::db::Id;
+use crate::error::{Error, Result};
+use crate::identity::Actor;
+
+/// What a gateway operation acts on. Its organization decides which of the caller's roles count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// The gateway as a whole (listing, creating, policies, global roles).
+    Gateway,
+    /// A user account and what hangs off it (sessions, API keys).
+    User(Id),
+    Organization(Id),
+}
+
+impl Resource {
+    fn organization(self) -> Option<Id> {
+        match self {
+            Self::Organization(id) => Some(id),
+            Self::Gateway | Self::User(_) => None,
+        }
+    }
+}
+
+/// FORBIDDEN unless the engine allows `actor` to take `action` on `resource`.
+pub async fn check(app: &App, actor: &Actor, action: Action, resource: Resource) -> Result<()> {
+    if allows(app, actor, action, resource).await? {
+        Ok(())
+    } else {
+        tracing::debug!(actor = %actor.user_id(), action = action.name(), ?resource, "denied");
+        Err(Error::Forbidden)
+    }
+}
+
+/// The engine's decision, without the error.
+pub async fn allows(app: &App, actor: &Actor, action: Action, resource: Resource) -> Result<bool> {
+    let engine: &Engine = &app.engine;
+    let state = engine.state();
+    let types = engine.types();
+    let holdings = engine.holdings(&app.db, actor.user_id()).await?;
+    let parents = engine.parents(&holdings, resource.organization());
+
+    let principal = types.user(actor.user_id());
+    let resource_uid = match resource {
+        Resource::Gateway => types.gateway(),
+        Resource::User(id) => types.user(id),
+        Resource::Organization(id) => types.organization(id),
+    };
+    let mut entities = vec![principal_entity(principal.clone(), actor, parents.clone())?];
+    entities.extend(
+        parents
+            .into_iter()
+            .map(|role| Entity::new_no_attrs(role, HashSet::new())),
+    );
+    if resource_uid != principal {
+        entities.push(Entity::new_no_attrs(resource_uid.clone(), HashSet::new()));
+    }
+    let entities = Entities::from_entities(entities, None).map_err(Error::internal)?;
+    let request = Request::new(
+        principal,
+        types.action(action),
+        resource_uid,
+        request_context(app, actor)?,
+        None,
+    )
+    .map_err(Error::internal)?;
+    let response = engine.decide(&state, &request, &entities);
+    for error in response.diagnostics().errors() {
+        tracing::warn!(%error, action = action.name(), "policy evaluation error");
+    }
+    Ok(response.decision() == Decision::Allow)
+}
+
+/// The principal: a `Portcullis::User` with its email and status, in the roles that count.
+pub(crate) fn principal_entity(uid: EntityUid, actor: &Actor, parents: HashSet<EntityUid>) -> Result<Entity> {
+    let attrs = HashMap::from([
+        (
+            "email".to_owned(),
+            RestrictedExpression::new_string(actor.user.email.clone()),
+        ),
+        (
+            "status".to_owned(),
+            RestrictedExpression::new_string(actor.user.status.clone()),
+        ),
+    ]);
+    Entity::new(uid, attrs, parents).map_err(Error::internal)
+}
+
+/// `{authMethod, mfa, ip?, now}` for a request by `actor`.
+pub(crate) fn request_context(app: &App, actor: &Actor) -> Result<Context> {
+    let mut pairs = vec![
+        (
+            "authMethod".to_owned(),
+            RestrictedExpression::new_string(actor.method.as_str().to_owned()),
+        ),
+        ("mfa".to_owned(), RestrictedExpression::new_bool(actor.mfa)),
+        (
+            "now".to_owned(),
+            RestrictedExpression::new_datetime(app.now().0.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        ),
+    ];
+    if let Some(ip) = actor
+        .ip
+        .as_deref()
+        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+    {
+        pairs.push(("ip".to_owned(), RestrictedExpression::new_ip(ip)));
+    }
+    Context::from_pairs(pairs).map_err(Error::internal)
+}
