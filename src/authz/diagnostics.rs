@@ -80,6 +80,6 @@ mod tests {
         let source = "permit(\n  principal,\n  act ion";
         assert_eq!(line_column(source, 0), (1, 1));
         assert_eq!(line_column(source, 10), (2, 3));
-        assert_eq!(line_column(source, source.len()), (3, 9));
+        assert_eq!(line_column(source, source.len()), (3, 10));
     }
 }
