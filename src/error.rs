@@ -4,6 +4,8 @@ use std::fmt;
 
 use async_graphql::ErrorExtensions as _;
 
+use crate::authz::diagnostics::Problem;
+
 /// Every failure a caller can see. Internal detail is logged, never returned.
 ///
 /// Deliberately not `Display`: async-graphql converts any `Display` type into an error without
@@ -17,6 +19,8 @@ pub enum Error {
     Forbidden,
     /// Input failed validation; `field` names the offending input field.
     BadUserInput { field: String, message: String },
+    /// Cedar source (a policy or schema) in `field` has problems; each has a message and location.
+    InvalidCedar { field: String, problems: Vec<Problem> },
     /// The object does not exist (or the caller may not know that it does).
     NotFound(&'static str),
     /// The change would break a uniqueness or state rule; `field` names the input at fault.
@@ -88,7 +92,7 @@ impl Error {
         match self {
             Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Self::Forbidden => ErrorCode::Forbidden,
-            Self::BadUserInput { .. } => ErrorCode::BadUserInput,
+            Self::BadUserInput { .. } | Self::InvalidCedar { .. } => ErrorCode::BadUserInput,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict { .. } => ErrorCode::Conflict,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
@@ -104,6 +108,10 @@ impl Error {
             Self::BadUserInput { field, message } | Self::Conflict { field, message } => {
                 format!("{field}: {message}")
             }
+            Self::InvalidCedar { field, problems } => {
+                let listed: Vec<String> = problems.iter().map(Problem::render).collect();
+                format!("{field}: {}", listed.join("; "))
+            }
             Self::NotFound(what) => format!("{what} not found"),
             Self::RateLimited { retry_after_secs } => {
                 format!("too many attempts; retry in {retry_after_secs} s")
@@ -115,7 +123,9 @@ impl Error {
     /// The input field at fault, for BAD_USER_INPUT and CONFLICT.
     pub fn field(&self) -> Option<&str> {
         match self {
-            Self::BadUserInput { field, .. } | Self::Conflict { field, .. } => Some(field),
+            Self::BadUserInput { field, .. }
+            | Self::Conflict { field, .. }
+            | Self::InvalidCedar { field, .. } => Some(field),
             _ => None,
         }
     }
@@ -128,6 +138,15 @@ impl From<Error> for async_graphql::Error {
         }
         let code = error.code();
         let field = error.field().map(str::to_owned);
+        let problems: Option<Vec<serde_json::Value>> = match &error {
+            Error::InvalidCedar { problems, .. } => Some(
+                problems
+                    .iter()
+                    .map(|p| serde_json::json!({ "message": p.message, "line": p.line, "column": p.column }))
+                    .collect(),
+            ),
+            _ => None,
+        };
         let retry_after = match &error {
             Error::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
@@ -136,6 +155,11 @@ impl From<Error> for async_graphql::Error {
             extensions.set("code", code.as_str());
             if let Some(field) = field {
                 extensions.set("field", field);
+            }
+            if let Some(problems) = &problems
+                && let Ok(value) = async_graphql::Value::from_json(serde_json::Value::Array(problems.clone()))
+            {
+                extensions.set("problems", value);
             }
             if let Some(seconds) = retry_after {
                 extensions.set("retryAfterSeconds", seconds);

@@ -1,4 +1,4 @@
-//! The `portcullis` command: serve the gateway (default), migrate, print the schema, rotate keys.
+//! The `portcullis` command: serve the gateway (default), migrate, print schemas, rotate keys.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -29,6 +29,8 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Print the Cedar schema of the gateway's own namespace (its actions and entity types).
+    CedarSchema,
     /// Make a new access-token signing key current; the old one stays published until its tokens expire.
     RotateSigningKey,
 }
@@ -37,16 +39,23 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
-    if let Command::Schema = command {
-        print!("{}", graphql::sdl());
-        return ExitCode::SUCCESS;
+    match command {
+        Command::Schema => {
+            print!("{}", graphql::sdl());
+            return ExitCode::SUCCESS;
+        }
+        Command::CedarSchema => {
+            print!("{}", portcullis::authz::schema::GATEWAY_SCHEMA);
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     telemetry::init(&cli.config.log, cli.config.log_format);
     let outcome = match command {
         Command::Serve => serve(cli.config).await,
         Command::Migrate => migrate(cli.config).await,
         Command::RotateSigningKey => rotate_signing_key(cli.config).await,
-        Command::Schema => Ok(()),
+        Command::Schema | Command::CedarSchema => Ok(()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,12 +2,17 @@
 //! own authorization requests.
 
 pub mod actions;
+pub mod assignments;
+pub mod authorize;
 mod compile;
 pub mod diagnostics;
 pub mod engine;
 mod entities;
 pub mod guard;
+pub mod policies;
+pub mod roles;
 pub mod schema;
+pub mod schemas;
 
 pub use actions::Action;
 pub use engine::Engine;

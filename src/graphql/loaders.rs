@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use async_graphql::dataloader::{DataLoader, Loader, NoCache};
 
 use crate::app::App;
-use crate::db::models::{OrganizationRow, UserRow};
-use crate::db::{Id, organizations, users};
+use crate::db::models::{OrganizationRow, RoleRow, UserRow};
+use crate::db::{Id, organizations, roles, users};
 
 /// Loads users by id.
 pub struct UserLoader(App);
@@ -36,11 +36,26 @@ impl Loader<Id> for OrganizationLoader {
     }
 }
 
+/// Loads roles by id.
+pub struct RoleLoader(App);
+
+impl Loader<Id> for RoleLoader {
+    type Value = RoleRow;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Id]) -> Result<HashMap<Id, RoleRow>, Self::Error> {
+        let mut conn = self.0.db.conn().await?;
+        let rows = roles::find_many(&mut conn, keys).await?;
+        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+    }
+}
+
 /// The loaders of one request or WebSocket connection. They batch but do not cache: a batch
 /// already loads each key once, and a long-lived connection must not serve stale rows.
 pub struct Loaders {
     pub users: DataLoader<UserLoader, NoCache>,
     pub organizations: DataLoader<OrganizationLoader, NoCache>,
+    pub roles: DataLoader<RoleLoader, NoCache>,
 }
 
 impl Loaders {
@@ -48,6 +63,7 @@ impl Loaders {
         Self {
             users: DataLoader::new(UserLoader(app.clone()), tokio::spawn),
             organizations: DataLoader::new(OrganizationLoader(app.clone()), tokio::spawn),
+            roles: DataLoader::new(RoleLoader(app.clone()), tokio::spawn),
         }
     }
 }

@@ -1,11 +1,14 @@
 //! The GraphQL API: schema assembly and per-request data. Resolvers live one file per domain.
 
 mod api_keys;
+mod authorize;
 mod context;
 mod ids;
 mod loaders;
 mod organizations;
 mod pagination;
+mod policies;
+mod roles;
 mod sessions;
 mod subscription;
 mod users;
@@ -22,6 +25,9 @@ pub struct Query(
     users::UserQuery,
     organizations::OrganizationQuery,
     sessions::SessionQuery,
+    policies::PolicyQuery,
+    roles::RoleQuery,
+    authorize::AuthorizeQuery,
 );
 
 /// Mutations.
@@ -31,6 +37,8 @@ pub struct Mutation(
     organizations::OrganizationMutation,
     sessions::SessionMutation,
     api_keys::ApiKeyMutation,
+    policies::PolicyMutation,
+    roles::RoleMutation,
 );
 
 pub type GatewaySchema = Schema<Query, Mutation, subscription::Subscription>;

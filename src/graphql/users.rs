@@ -7,7 +7,10 @@ use super::context::ContextExt;
 use super::ids::{parse_id, to_id};
 use super::organizations::Membership;
 use super::pagination::{PageArgs, Paged, connection};
+use super::roles::RoleAssignment;
+use crate::authz::assignments;
 use crate::db::models::UserRow;
+use crate::db::role_assignments::AssignmentFilter;
 use crate::db::users::UserFilter as RowFilter;
 use crate::identity::{organizations, users};
 
@@ -72,6 +75,24 @@ impl User {
     /// When the account last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at.0
+    }
+
+    /// The roles this user holds, oldest first.
+    async fn role_assignments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Paged<RoleAssignment>> {
+        let page = PageArgs::new(first, after, last, before).page()?;
+        let filter = AssignmentFilter {
+            user_id: Some(self.0.id),
+            ..AssignmentFilter::default()
+        };
+        let result = assignments::list(ctx.app()?, ctx.actor()?, &filter, &page).await?;
+        Ok(connection(&page, result, |row| row.id, RoleAssignment))
     }
 
     /// The organizations this user belongs to, oldest membership first.

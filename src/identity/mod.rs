@@ -14,6 +14,6 @@ mod secrets;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
-mod validate;
+pub(crate) mod validate;
 
 pub use principal::{Actor, AuthMethod, ClientInfo, Principal};

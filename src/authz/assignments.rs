@@ -1,0 +1,96 @@
+//! Role assignments: a user holds a role globally or in one organization.
+
+use super::Action;
+use super::guard::{self, Resource};
+use crate::app::App;
+use crate::db::models::RoleAssignmentRow;
+use crate::db::role_assignments::{self as rows, AssignmentFilter};
+use crate::db::{Id, Page, PageOf, cedar_schemas, organizations, roles, users};
+use crate::error::{Error, Result};
+use crate::identity::Actor;
+
+fn scope(organization_id: Option<Id>) -> Resource {
+    organization_id.map_or(Resource::Gateway, Resource::Organization)
+}
+
+/// Gives `user_id` the role, in `organization_id` or (with `None`) everywhere.
+pub async fn assign(
+    app: &App,
+    actor: &Actor,
+    user_id: Id,
+    role_id: Id,
+    organization_id: Option<Id>,
+) -> Result<RoleAssignmentRow> {
+    guard::check(app, actor, Action::RoleAssign, scope(organization_id)).await?;
+    let row = RoleAssignmentRow {
+        id: Id::new_v7(),
+        user_id,
+        role_id,
+        organization_id,
+        created_at: app.now(),
+    };
+    let mut conn = app.db.conn().await?;
+    conn.transaction(async |tx| {
+        let role = roles::find(tx, role_id).await?.ok_or(Error::NotFound("role"))?;
+        if let Some(home) = role.organization_id
+            && organization_id != Some(home)
+        {
+            return Err(Error::bad_input(
+                "organizationId",
+                "this role belongs to one organization and can only be assigned there",
+            ));
+        }
+        users::find(tx, user_id).await?.ok_or(Error::NotFound("user"))?;
+        if let Some(org) = organization_id {
+            organizations::find(tx, org)
+                .await?
+                .ok_or(Error::NotFound("organization"))?;
+        }
+        rows::insert(tx, &row).await?;
+        cedar_schemas::bump_version(tx).await
+    })
+    .await?;
+    app.engine.refresh(&app.db).await?;
+    Ok(row)
+}
+
+/// Takes the role away; returns the assignment as it was.
+pub async fn unassign(
+    app: &App,
+    actor: &Actor,
+    user_id: Id,
+    role_id: Id,
+    organization_id: Option<Id>,
+) -> Result<RoleAssignmentRow> {
+    guard::check(app, actor, Action::RoleAssign, scope(organization_id)).await?;
+    let mut conn = app.db.conn().await?;
+    let row = conn
+        .transaction(async |tx| {
+            let row = rows::find(tx, user_id, role_id, organization_id)
+                .await?
+                .ok_or(Error::NotFound("role assignment"))?;
+            rows::delete(tx, row.id).await?;
+            cedar_schemas::bump_version(tx).await?;
+            Ok(row)
+        })
+        .await?;
+    app.engine.refresh(&app.db).await?;
+    Ok(row)
+}
+
+/// Assignments matching `filter`. Readers of roles in the organization (or gateway-wide) see them;
+/// every user sees their own.
+pub async fn list(
+    app: &App,
+    actor: &Actor,
+    filter: &AssignmentFilter,
+    page: &Page,
+) -> Result<PageOf<RoleAssignmentRow>> {
+    let own = filter.user_id == Some(actor.user_id())
+        && guard::allows(app, actor, Action::UserRead, Resource::User(actor.user_id())).await?;
+    if !own {
+        guard::check(app, actor, Action::RoleRead, scope(filter.organization_id)).await?;
+    }
+    let mut conn = app.db.conn().await?;
+    rows::list(&mut conn, filter, page).await
+}

@@ -1,0 +1,224 @@
+//! The `authorize` API: integrators ask the engine about their own principals, actions and
+//! resources, passing the entities (with parents and attributes) the decision needs.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+
+use cedar_policy::{Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Request};
+
+use super::Action;
+use super::compile::Origin;
+use super::guard::{self, Resource, principal_entity};
+use crate::app::App;
+use crate::db::{Id, users};
+use crate::error::{Error, Result};
+use crate::identity::Actor;
+
+/// At most this many requests in one `authorizeBatch`.
+pub const MAX_BATCH: usize = 100;
+
+/// `Type::"id"`, as two strings.
+#[derive(Debug, Clone)]
+pub struct EntityRef {
+    pub type_name: String,
+    pub id: String,
+}
+
+/// One question for the engine.
+#[derive(Debug, Clone)]
+pub struct AuthorizeRequest {
+    /// Defaults to the caller (`Portcullis::User::"<id>"`).
+    pub principal: Option<EntityRef>,
+    pub action: EntityRef,
+    pub resource: EntityRef,
+    /// The roles the principal holds in this organization count too (besides global ones).
+    pub organization_id: Option<Id>,
+    /// A JSON object, the request's `context`.
+    pub context: Option<serde_json::Value>,
+    /// Cedar JSON entities (an array): the resource, its parents, other principals.
+    pub entities: Option<serde_json::Value>,
+}
+
+/// The engine's answer, with what decided it.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub allowed: bool,
+    /// The policies that made the decision (for a deny, the forbids; none for default deny).
+    pub determining: Vec<Origin>,
+    /// Policies that failed to evaluate (they are skipped, not fatal).
+    pub errors: Vec<String>,
+    /// The authorization version the decision was made at.
+    pub policy_version: i64,
+}
+
+pub async fn authorize(app: &App, actor: &Actor, request: AuthorizeRequest) -> Result<Outcome> {
+    let mut permitted = Permitted::default();
+    decide(app, actor, request, "", &mut permitted).await
+}
+
+/// Up to [`MAX_BATCH`] requests, answered in order.
+pub async fn authorize_batch(
+    app: &App,
+    actor: &Actor,
+    requests: Vec<AuthorizeRequest>,
+) -> Result<Vec<Outcome>> {
+    if requests.is_empty() || requests.len() > MAX_BATCH {
+        return Err(Error::bad_input(
+            "inputs",
+            format!("must hold between 1 and {MAX_BATCH} requests"),
+        ));
+    }
+    let mut permitted = Permitted::default();
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for (index, request) in requests.into_iter().enumerate() {
+        let prefix = format!("inputs.{index}.");
+        outcomes.push(decide(app, actor, request, &prefix, &mut permitted).await?);
+    }
+    Ok(outcomes)
+}
+
+/// Whether the caller may ask for itself / for anyone, learned once per call.
+#[derive(Default)]
+struct Permitted {
+    own: Option<bool>,
+    any: Option<bool>,
+}
+
+async fn decide(
+    app: &App,
+    actor: &Actor,
+    request: AuthorizeRequest,
+    prefix: &str,
+    permitted: &mut Permitted,
+) -> Result<Outcome> {
+    let engine = &app.engine;
+    let types = engine.types();
+    let field = |name: &str| format!("{prefix}{name}");
+    let caller = types.user(actor.user_id());
+    let principal = match &request.principal {
+        Some(reference) => parse_uid(reference, &field("principal"))?,
+        None => caller.clone(),
+    };
+    let allowed_to_ask = if principal == caller {
+        cached(&mut permitted.own, || {
+            guard::allows(app, actor, Action::AuthorizeSelf, Resource::Gateway)
+        })
+        .await?
+    } else {
+        cached(&mut permitted.any, || {
+            guard::allows(app, actor, Action::AuthorizeAny, Resource::Gateway)
+        })
+        .await?
+    };
+    if !allowed_to_ask {
+        return Err(Error::Forbidden);
+    }
+    let action = parse_uid(&request.action, &field("action"))?;
+    let resource = parse_uid(&request.resource, &field("resource"))?;
+
+    let supplied = match request.entities {
+        None | Some(serde_json::Value::Null) => Entities::empty(),
+        Some(json) => Entities::from_json_value(json, None)
+            .map_err(|e| Error::bad_input(field("entities"), e.to_string()))?,
+    };
+    if supplied
+        .iter()
+        .any(|e| types.is_gateway_type(&e.uid().type_name()))
+    {
+        return Err(Error::bad_input(
+            field("entities"),
+            "Portcullis:: entities are supplied by the gateway; pass only your own",
+        ));
+    }
+    let mut ours = Vec::new();
+    if principal.type_name() == types.user_type() {
+        let principal_actor = if principal == caller {
+            actor.clone()
+        } else {
+            portcullis_user(app, &principal, &field("principal")).await?
+        };
+        let holdings = engine.holdings(&app.db, principal_actor.user_id()).await?;
+        let parents = engine.parents(&holdings, request.organization_id);
+        ours.push(principal_entity(
+            principal.clone(),
+            &principal_actor,
+            parents.clone(),
+        )?);
+        ours.extend(
+            parents
+                .into_iter()
+                .map(|role| Entity::new_no_attrs(role, HashSet::new())),
+        );
+    }
+    let entities = supplied
+        .add_entities(ours, None)
+        .map_err(|e| Error::bad_input(field("entities"), e.to_string()))?;
+    let context = match request.context {
+        None | Some(serde_json::Value::Null) => Context::empty(),
+        Some(json) => Context::from_json_value(json, None)
+            .map_err(|e| Error::bad_input(field("context"), e.to_string()))?,
+    };
+    let cedar_request = Request::new(principal, action, resource, context, None)
+        .map_err(|e| Error::bad_input(field("action"), e.to_string()))?;
+
+    let state = engine.state();
+    let response = engine.decide(&state, &cedar_request, &entities);
+    let determining = response
+        .diagnostics()
+        .reason()
+        .map(|id| {
+            state.compiled.origins.get(id).cloned().unwrap_or_else(|| Origin {
+                id: None,
+                name: id.to_string(),
+            })
+        })
+        .collect();
+    let errors = response.diagnostics().errors().map(|e| e.to_string()).collect();
+    Ok(Outcome {
+        allowed: response.decision() == Decision::Allow,
+        determining,
+        errors,
+        policy_version: state.version,
+    })
+}
+
+async fn cached<F, Fut>(slot: &mut Option<bool>, ask: F) -> Result<bool>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<bool>>,
+{
+    if let Some(known) = *slot {
+        return Ok(known);
+    }
+    let answer = ask().await?;
+    *slot = Some(answer);
+    Ok(answer)
+}
+
+fn parse_uid(reference: &EntityRef, field: &str) -> Result<EntityUid> {
+    let type_name = EntityTypeName::from_str(reference.type_name.trim())
+        .map_err(|e| Error::bad_input(field, format!("type: {e}")))?;
+    Ok(EntityUid::from_type_name_and_id(
+        type_name,
+        EntityId::new(&reference.id),
+    ))
+}
+
+/// Another gateway user as a principal: their account, as the engine sees it.
+async fn portcullis_user(app: &App, uid: &EntityUid, field: &str) -> Result<Actor> {
+    let id: Id = uid
+        .id()
+        .unescaped()
+        .parse()
+        .map_err(|_| Error::bad_input(field, "a Portcullis::User id must be a user's ID"))?;
+    let mut conn = app.db.conn().await?;
+    let user = users::find(&mut conn, id).await?.ok_or(Error::NotFound("user"))?;
+    Ok(Actor {
+        user,
+        method: crate::identity::AuthMethod::Password,
+        session_id: None,
+        api_key_id: None,
+        mfa: false,
+        ip: None,
+    })
+}
