@@ -60,27 +60,37 @@ pub fn check_source(state: &State, source: &str) -> std::result::Result<Checked,
         }]);
     }
     let id = PolicyId::new("candidate");
-    let template = Template::parse(Some(id.clone()), source).map_err(|e| problems_of(&e, source))?;
-    let slots: Vec<SlotId> = template.slots().cloned().collect();
-    if slots.iter().any(|slot| *slot != SlotId::principal()) {
-        return Err(vec![Problem {
-            message: "only the ?principal slot is supported (it is linked to a role)".to_owned(),
-            line: None,
-            column: None,
-        }]);
-    }
-    let effect = match template.effect() {
+    let mut set = PolicySet::new();
+    // A static policy, or else a template; report the errors of whichever the author meant.
+    let (kind, effect) = match Policy::parse(Some(id.clone()), source) {
+        Ok(policy) => {
+            let effect = policy.effect();
+            set.add(policy).map_err(|e| problems_of(&e, source))?;
+            ("static", effect)
+        }
+        Err(static_errors) => {
+            let template = Template::parse(Some(id), source).map_err(|template_errors| {
+                if source.contains('?') {
+                    problems_of(&template_errors, source)
+                } else {
+                    problems_of(&static_errors, source)
+                }
+            })?;
+            if template.slots().any(|slot| *slot != SlotId::principal()) {
+                return Err(vec![Problem {
+                    message: "only the ?principal slot is supported (it is linked to a role)".to_owned(),
+                    line: None,
+                    column: None,
+                }]);
+            }
+            let effect = template.effect();
+            set.add_template(template).map_err(|e| problems_of(&e, source))?;
+            ("template", effect)
+        }
+    };
+    let effect = match effect {
         Effect::Permit => "permit",
         Effect::Forbid => "forbid",
-    };
-    let mut set = PolicySet::new();
-    let kind = if slots.is_empty() {
-        let policy = Policy::parse(Some(id), source).map_err(|e| problems_of(&e, source))?;
-        set.add(policy).map_err(|e| problems_of(&e, source))?;
-        "static"
-    } else {
-        set.add_template(template).map_err(|e| problems_of(&e, source))?;
-        "template"
     };
     let validation = Validator::new(state.schema.clone()).validate(&set, ValidationMode::Strict);
     let problems: Vec<Problem> = validation

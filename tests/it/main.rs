@@ -3,6 +3,7 @@
 mod support;
 
 mod api_keys;
+mod authz;
 mod http_spec;
 mod migrations;
 mod organizations;
