@@ -123,7 +123,7 @@ async fn decide(
     };
     if supplied
         .iter()
-        .any(|e| types.is_gateway_type(&e.uid().type_name()))
+        .any(|e| types.is_gateway_type(e.uid().type_name()))
     {
         return Err(Error::bad_input(
             field("entities"),
