@@ -221,11 +221,14 @@ async fn ask(
     (decision["allowed"] == true, names)
 }
 
+/// (case, caller's token, action, document, context.mfa, expected decision, a policy expected to decide)
+type Case<'a> = (&'a str, &'a String, &'a str, &'a str, bool, bool, Option<&'a str>);
+
 async fn integrator_decision_table(t: TestApp) {
     let w = world(&t).await;
     let (alice, bob, carol) = (&w.alice.1, &w.bob.1, &w.carol.1);
     // (who, action, document, mfa, expected, a determining policy expected by name)
-    let table: Vec<(&str, &String, &str, &str, bool, bool, Option<&str>)> = vec![
+    let table: Vec<Case> = vec![
         (
             "role permit",
             alice,
