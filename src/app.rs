@@ -36,6 +36,7 @@ impl App {
         let ttl = TimeDelta::seconds(i64::from(config.access_token_ttl_seconds));
         let keys = KeyRing::load(&db, now, config.public_url(), ttl).await?;
         let engine = Arc::new(Engine::load(&db).await?);
+        engine::spawn_listener(&engine, db.clone());
         if config.authz_poll_ms > 0 {
             let period = std::time::Duration::from_millis(config.authz_poll_ms);
             engine::spawn_refresher(&engine, db.clone(), period);

@@ -9,7 +9,7 @@ use cedar_policy::{Authorizer, Entities, EntityUid, Request, Response, Schema};
 use super::compile::{Compiled, compile};
 use super::entities::Types;
 use super::schema;
-use crate::db::{Db, Id, cedar_schemas, memberships, policies, role_assignments, roles};
+use crate::db::{Db, Id, cedar_schemas, notify, memberships, policies, role_assignments, roles};
 use crate::error::{Error, Result};
 
 /// The fixed id of the built-in `org_member` role, held implicitly by every member.
@@ -175,6 +175,45 @@ async fn build(db: &Db, types: &Types) -> Result<State> {
         schema,
         compiled,
     })
+}
+
+/// On PostgreSQL, applies other instances' changes as soon as they commit: LISTENs on a dedicated
+/// connection, reconnects with backoff, and refreshes after every (re)connection to catch up with
+/// anything announced while it was away. Stops when the engine is dropped.
+pub fn spawn_listener(engine: &Arc<Engine>, db: Db) {
+    if db.backend() != crate::db::Backend::Postgres {
+        return;
+    }
+    let wake = Arc::new(tokio::sync::Notify::new());
+    // Refreshes when woken; notifications that arrive during a refresh coalesce into one more.
+    let refresher = {
+        let (engine, db, wake) = (Arc::downgrade(engine), db.clone(), wake.clone());
+        async move {
+            loop {
+                wake.notified().await;
+                let Some(engine) = engine.upgrade() else { return };
+                if let Err(error) = engine.refresh(&db).await {
+                    tracing::warn!(error = ?error, "authorization refresh failed");
+                }
+            }
+        }
+    };
+    let listener = {
+        let engine = Arc::downgrade(engine);
+        async move {
+            let mut backoff = std::time::Duration::from_millis(100);
+            while engine.strong_count() > 0 {
+                if let Err(error) = notify::listen(db.url(), notify::AUTHZ_CHANNEL, &wake).await {
+                    tracing::warn!(error = ?error, retry_in = ?backoff, "authorization listener disconnected");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+            }
+            wake.notify_one(); // lets the refresher see that the engine is gone
+        }
+    };
+    tokio::spawn(refresher);
+    tokio::spawn(listener);
 }
 
 /// Keeps `engine` in step with the database: checks the version every `period` (changes made by

@@ -5,7 +5,7 @@ use diesel_async::RunQueryDsl;
 
 use super::models::CedarSchemaRow;
 use super::schema::{authz_state, cedar_schemas};
-use super::{DbConn, with_conn};
+use super::{DbConn, notify, with_conn};
 use crate::error::Result;
 
 /// Inserts or replaces the fragment of `row.namespace`.
@@ -53,11 +53,13 @@ pub async fn version(conn: &mut DbConn) -> Result<i64> {
     Ok(version)
 }
 
-/// Bumps the version (inside the caller's transaction) and returns the new one.
+/// Bumps the version (inside the caller's transaction) and returns the new one; on PostgreSQL the
+/// other instances are told at commit.
 pub async fn bump_version(conn: &mut DbConn) -> Result<i64> {
     with_conn!(conn, |c| diesel::update(authz_state::table.find(1))
         .set(authz_state::version.eq(authz_state::version + 1))
         .execute(c)
         .await)?;
+    notify::announce(conn, notify::AUTHZ_CHANNEL).await?;
     version(conn).await
 }

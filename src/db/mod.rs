@@ -14,6 +14,7 @@ pub mod types;
 pub mod api_keys;
 pub mod cedar_schemas;
 pub mod memberships;
+pub mod notify;
 pub mod organizations;
 pub mod policies;
 pub mod role_assignments;

@@ -5,6 +5,7 @@ mod support;
 mod api_keys;
 mod authz;
 mod http_spec;
+mod instances;
 mod migrations;
 mod organizations;
 mod schema;
