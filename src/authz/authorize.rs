@@ -130,6 +130,21 @@ async fn decide(
             "Portcullis:: entities are supplied by the gateway; pass only your own",
         ));
     }
+    // Nor may supplied entities claim gateway roles (or other gateway entities) as parents.
+    let claims_gateway_parent = supplied.iter().any(|e| {
+        supplied
+            .ancestors(&e.uid())
+            .into_iter()
+            .flatten()
+            .any(|ancestor| types.is_gateway_type(ancestor.type_name()))
+    });
+    if claims_gateway_parent {
+        return Err(Error::bad_input(
+            field("entities"),
+            "your entities may not have Portcullis:: entities (such as roles) as parents",
+        ));
+    }
+    let mut roles = HashSet::new();
     let mut ours = Vec::new();
     if principal.type_name() == types.user_type() {
         let principal_actor = if principal == caller {
@@ -146,9 +161,10 @@ async fn decide(
         )?);
         ours.extend(
             parents
-                .into_iter()
-                .map(|role| Entity::new_no_attrs(role, HashSet::new())),
+                .iter()
+                .map(|role| Entity::new_no_attrs(role.clone(), HashSet::new())),
         );
+        roles = parents;
     }
     let entities = supplied
         .add_entities(ours, None)
@@ -158,11 +174,11 @@ async fn decide(
         Some(json) => Context::from_json_value(json, None)
             .map_err(|e| Error::bad_input(field("context"), e.to_string()))?,
     };
-    let cedar_request = Request::new(principal, action, resource, context, None)
+    let cedar_request = Request::new(principal.clone(), action.clone(), resource, context, None)
         .map_err(|e| Error::bad_input(field("action"), e.to_string()))?;
 
     let state = engine.state();
-    let response = engine.decide(&state, &cedar_request, &entities);
+    let response = engine.decide(&state, &cedar_request, &entities, &principal, &roles, &action);
     let determining = response
         .diagnostics()
         .reason()

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use cedar_policy::{EntityUid, Policy, PolicyId, PolicySet, SlotId, Template};
+use cedar_policy::{EntityUid, Policy, PolicyId, PolicySet, Template};
 
 use super::actions::Action;
 use super::entities::Types;
@@ -87,41 +87,51 @@ pub fn compile(
             name: policy.name.clone(),
         };
         if policy.kind == "template" {
-            match Template::parse(Some(PolicyId::new(&id)), &policy.source) {
-                Ok(template) => {
-                    if let Err(error) = set.add_template(template) {
-                        tracing::error!(policy = %policy.id, %error, "stored template not compiled");
-                        continue;
-                    }
-                    templates.insert(policy.id, origin);
-                }
-                Err(error) => tracing::error!(policy = %policy.id, %error, "stored template does not parse"),
-            }
+            templates.insert(policy.id, (policy, origin));
         } else if let Err(error) = add_static(&mut set, id, &policy.source, origin) {
             // Validated when written; a row that no longer compiles must not stop the engine.
             tracing::error!(policy = %policy.id, error = ?error, "stored policy not compiled");
         }
     }
 
+    // Links become static policies with the slot filled in: every policy in the set is then
+    // static, which lets the slicer hand any subset of them to Cedar.
     for link in links {
-        let Some(origin) = templates.get(&link.policy_id) else {
+        let Some((template, origin)) = templates.get(&link.policy_id) else {
             continue; // disabled or static policy: nothing to link
         };
-        let template_id = PolicyId::new(format!("policy:{}", link.policy_id));
         let link_id = PolicyId::new(format!("link:{}:{}", link.role_id, link.policy_id));
-        let role: EntityUid = types.role(link.role_id);
-        let values = HashMap::from([(SlotId::principal(), role)]);
-        match set.link(template_id, link_id.clone(), values) {
-            Ok(()) => {
-                origins.insert(link_id, origin.clone());
-            }
-            Err(error) => tracing::error!(%error, "template link not compiled"),
+        match link_static(&template.source, link_id.clone(), &types.role(link.role_id)) {
+            Ok(policy) => match set.add(policy) {
+                Ok(()) => {
+                    origins.insert(link_id, origin.clone());
+                }
+                Err(error) => tracing::error!(%error, "template link not compiled"),
+            },
+            Err(error) => tracing::error!(error = ?error, "template link not compiled"),
         }
     }
     Ok(Compiled {
         policies: set,
         origins,
     })
+}
+
+/// The template with its `?principal` slot replaced by `principal`, as a static policy. The
+/// substitution is made on the parsed form (Cedar's JSON policy format), never on text.
+fn link_static(source: &str, id: PolicyId, principal: &EntityUid) -> Result<Policy> {
+    let template = Template::parse(None, source).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
+    let mut json = template.to_json().map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
+    let scope = json
+        .get_mut("principal")
+        .and_then(|p| p.as_object_mut())
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("template without a principal scope")))?;
+    if scope.remove("slot").is_none() {
+        return Err(Error::internal(anyhow::anyhow!("template without a ?principal slot")));
+    }
+    let entity = serde_json::json!({ "type": principal.type_name().to_string(), "id": principal.id().unescaped() });
+    scope.insert("entity".to_owned(), entity);
+    Policy::from_json(Some(id), json).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))
 }
 
 /// `permit (principal in Role::"…", action in [...], resource);` for a role's permissions.

@@ -9,6 +9,7 @@ use cedar_policy::{Authorizer, Entities, EntityUid, Request, Response, Schema};
 use super::compile::{Compiled, compile};
 use super::entities::Types;
 use super::schema;
+use super::slice::Index;
 use crate::db::{Db, Id, cedar_schemas, notify, memberships, policies, role_assignments, roles};
 use crate::error::{Error, Result};
 
@@ -22,6 +23,8 @@ pub struct State {
     pub version: i64,
     pub schema: Schema,
     pub compiled: Compiled,
+    /// The compiled policies indexed by action and role, for slicing.
+    pub index: Index,
 }
 
 /// The roles a user holds: globally, per organization, and the organizations they belong to.
@@ -148,10 +151,19 @@ impl Engine {
         roles.into_iter().map(|role| self.types.role(role)).collect()
     }
 
-    /// Decides `request` with the policies in force.
-    pub fn decide(&self, state: &State, request: &Request, entities: &Entities) -> Response {
-        self.authorizer
-            .is_authorized(request, &state.compiled.policies, entities)
+    /// Decides `request` with the policies in force that can apply to it: those about `action`
+    /// (or any action) whose principal scope fits `principal` holding `roles`.
+    pub fn decide(
+        &self,
+        state: &State,
+        request: &Request,
+        entities: &Entities,
+        principal: &EntityUid,
+        roles: &HashSet<EntityUid>,
+        action: &EntityUid,
+    ) -> Response {
+        let slice = state.index.slice(principal, roles, action);
+        self.authorizer.is_authorized(request, &slice, entities)
     }
 }
 
@@ -170,10 +182,13 @@ async fn build(db: &Db, types: &Types) -> Result<State> {
         ))
     })?;
     let compiled = compile(types, &roles, &policies, &links)?;
+    let groups: HashSet<EntityUid> = schema.action_groups().cloned().collect();
+    let index = Index::new(&compiled.policies, &groups, |uid| types.is_role(uid));
     Ok(State {
         version,
         schema,
         compiled,
+        index,
     })
 }
 

@@ -59,6 +59,11 @@ impl Types {
         name.namespace() == "Portcullis"
     }
 
+    /// True for `Portcullis::Role::"…"`.
+    pub fn is_role(&self, uid: &EntityUid) -> bool {
+        uid.type_name() == &self.role
+    }
+
     pub fn user_type(&self) -> &EntityTypeName {
         &self.user
     }

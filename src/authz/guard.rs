@@ -58,22 +58,23 @@ pub async fn allows(app: &App, actor: &Actor, action: Action, resource: Resource
     let mut entities = vec![principal_entity(principal.clone(), actor, parents.clone())?];
     entities.extend(
         parents
-            .into_iter()
-            .map(|role| Entity::new_no_attrs(role, HashSet::new())),
+            .iter()
+            .map(|role| Entity::new_no_attrs(role.clone(), HashSet::new())),
     );
     if resource_uid != principal {
         entities.push(Entity::new_no_attrs(resource_uid.clone(), HashSet::new()));
     }
     let entities = Entities::from_entities(entities, None).map_err(Error::internal)?;
+    let action_uid = types.action(action);
     let request = Request::new(
-        principal,
-        types.action(action),
+        principal.clone(),
+        action_uid.clone(),
         resource_uid,
         request_context(app, actor)?,
         None,
     )
     .map_err(Error::internal)?;
-    let response = engine.decide(&state, &request, &entities);
+    let response = engine.decide(&state, &request, &entities, &principal, &parents, &action_uid);
     for error in response.diagnostics().errors() {
         tracing::warn!(%error, action = action.name(), "policy evaluation error");
     }

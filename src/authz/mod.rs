@@ -13,6 +13,7 @@ pub mod policies;
 pub mod roles;
 pub mod schema;
 pub mod schemas;
+mod slice;
 
 pub use actions::Action;
 pub use engine::Engine;

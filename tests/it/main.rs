@@ -4,6 +4,7 @@ mod support;
 
 mod api_keys;
 mod authz;
+mod forbidden;
 mod http_spec;
 mod instances;
 mod migrations;

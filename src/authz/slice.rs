@@ -1,0 +1,122 @@
+//! Policy slicing: Cedar evaluates every policy it is handed, so each request gets only the
+//! policies that can apply to it — by action, and by the principal's roles.
+//!
+//! A policy is left out only when its scope proves it cannot match: it names other actions, or it
+//! is scoped to a gateway role (`principal in Portcullis::Role::"…"`) the principal does not hold
+//! in this request, or to another principal (`principal == …`). Everything else stays in the
+//! slice, so a slice decides exactly as the whole set would.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use cedar_policy::{ActionConstraint, EntityUid, Policy, PolicySet, PrincipalConstraint};
+
+/// Slices kept before the cache starts over (a cheap bound on memory).
+const CACHE_LIMIT: usize = 4096;
+
+/// Who a policy can apply to, as far as slicing is concerned.
+#[derive(Debug, Clone)]
+enum Scope {
+    /// Might apply to anyone: always in the slice.
+    Anyone,
+    /// `principal == u`.
+    Principal(EntityUid),
+    /// `principal in Portcullis::Role::"…"`.
+    Role(EntityUid),
+}
+
+/// The policies, indexed for slicing.
+pub struct Index {
+    policies: Vec<Policy>,
+    scopes: Vec<Scope>,
+    by_action: HashMap<EntityUid, Vec<usize>>,
+    any_action: Vec<usize>,
+    cache: Mutex<HashMap<Vec<usize>, Arc<PolicySet>>>,
+}
+
+impl Index {
+    /// Indexes `set`. Template-linked policies are re-parsed in their linked (static) form so a
+    /// slice can hold them; `groups` are the action groups of the schema (a policy naming a group
+    /// applies to its members, which this index does not track, so it goes in every slice).
+    pub fn new(set: &PolicySet, groups: &HashSet<EntityUid>, is_role: impl Fn(&EntityUid) -> bool) -> Self {
+        let mut index = Self {
+            policies: Vec::new(),
+            scopes: Vec::new(),
+            by_action: HashMap::new(),
+            any_action: Vec::new(),
+            cache: Mutex::new(HashMap::new()),
+        };
+        for policy in set.policies() {
+            let static_form = if policy.is_static() {
+                Some(policy.clone())
+            } else {
+                Policy::parse(Some(policy.id().clone()), policy.to_string()).ok()
+            };
+            let Some(policy) = static_form else {
+                tracing::error!(policy = %policy.id(), "linked policy could not be sliced; it is left out");
+                continue;
+            };
+            let position = index.policies.len();
+            let scope = match policy.principal_constraint() {
+                PrincipalConstraint::Eq(uid) => Scope::Principal(uid),
+                PrincipalConstraint::In(uid) if is_role(&uid) => Scope::Role(uid),
+                _ => Scope::Anyone,
+            };
+            match policy.action_constraint() {
+                ActionConstraint::Eq(action) => index.by_action.entry(action).or_default().push(position),
+                ActionConstraint::In(actions) if !actions.iter().any(|a| groups.contains(a)) => {
+                    for action in actions {
+                        index.by_action.entry(action).or_default().push(position);
+                    }
+                }
+                _ => index.any_action.push(position),
+            }
+            index.policies.push(policy);
+            index.scopes.push(scope);
+        }
+        index
+    }
+
+    /// The policies that can apply to `principal` (holding `roles`) taking `action`.
+    pub fn slice(&self, principal: &EntityUid, roles: &HashSet<EntityUid>, action: &EntityUid) -> Arc<PolicySet> {
+        let mut chosen: Vec<usize> = self
+            .by_action
+            .get(action)
+            .into_iter()
+            .flatten()
+            .chain(self.any_action.iter())
+            .copied()
+            .filter(|&i| match &self.scopes[i] {
+                Scope::Anyone => true,
+                Scope::Principal(uid) => uid == principal,
+                Scope::Role(role) => roles.contains(role),
+            })
+            .collect();
+        chosen.sort_unstable();
+        chosen.dedup();
+        if let Some(found) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&chosen) {
+            return found.clone();
+        }
+        let mut set = PolicySet::new();
+        for &i in &chosen {
+            if let Err(error) = set.add(self.policies[i].clone()) {
+                tracing::error!(%error, "policy left out of a slice");
+            }
+        }
+        let set = Arc::new(set);
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(chosen, set.clone());
+        set
+    }
+
+    pub fn len(&self) -> usize {
+        self.policies.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+}

@@ -1,0 +1,1575 @@
+//! Refusals, as checklists: every GraphQL operation against a caller without any role (and without
+//! credentials at all), and organization isolation for every organization-scoped operation.
+//!
+//! A guard test keeps the first checklist complete: each field of `Query` and `Mutation` in
+//! `schema.graphql` must have a row, so a new operation cannot ship untested.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::support::{PASSWORD, TestApp};
+
+/// What an operation must answer.
+#[derive(Debug, Clone)]
+enum Expect {
+    /// No errors.
+    Succeeds,
+    /// No errors, and this value at this JSON pointer into `data`.
+    Yields(&'static str, Value),
+    /// No errors and a null result: the object is hidden, as if it did not exist.
+    Hidden,
+    /// An error with this `extensions.code`, and nothing returned in `data`.
+    Refused(&'static str),
+    /// For a relation field: an error with this code at the field's path, and no value there
+    /// (the object it hangs off may be returned).
+    Withheld(&'static str),
+}
+
+use Expect::{Hidden, Refused, Succeeds, Withheld, Yields};
+
+const FORBIDDEN: Expect = Refused("FORBIDDEN");
+const NOT_FOUND: Expect = Refused("NOT_FOUND");
+const UNAUTHENTICATED: Expect = Refused("UNAUTHENTICATED");
+
+/// Whether `body` (a whole GraphQL response) is what `expect` says; the reason when not.
+fn verdict(body: &Value, expect: &Expect) -> Result<(), String> {
+    let errors = body.get("errors");
+    let data = &body["data"];
+    let nothing_returned = match data {
+        Value::Null => true,
+        Value::Object(fields) => fields.values().all(Value::is_null),
+        _ => false,
+    };
+    match expect {
+        Succeeds if errors.is_none() => Ok(()),
+        Yields(pointer, want) if errors.is_none() && data.pointer(pointer) == Some(want) => Ok(()),
+        Hidden if errors.is_none() && nothing_returned => Ok(()),
+        Refused(code) if body["errors"][0]["extensions"]["code"] == *code && nothing_returned => Ok(()),
+        Withheld(code) if body["errors"][0]["extensions"]["code"] == *code => {
+            let path = body["errors"][0]["path"].as_array().cloned().unwrap_or_default();
+            let mut at = data;
+            for step in &path {
+                at = match step {
+                    Value::String(key) => &at[key.as_str()],
+                    Value::Number(index) => &at[index.as_u64().unwrap_or(u64::MAX) as usize],
+                    _ => &Value::Null,
+                };
+            }
+            if !path.is_empty() && at.is_null() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "expected {expect:?} with nothing at the error's path, got {body}"
+                ))
+            }
+        }
+        _ => Err(format!("expected {expect:?}, got {body}")),
+    }
+}
+
+/// Which caller a row of the first checklist is asked by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    /// A fresh user: no roles, no memberships.
+    Nobody,
+    /// A member of the organization, without roles (implicit `org_member` only).
+    Member,
+    /// A user with a global role granting only `organization.read` and `role.read`.
+    Reader,
+}
+
+/// One row: an operation (a `Query`/`Mutation` field, or a relation `Type.field`), the request,
+/// and what it must answer when asked by `who` and when asked without credentials.
+struct Case {
+    op: &'static str,
+    note: &'static str,
+    who: Who,
+    query: &'static str,
+    vars: Value,
+    expect: Expect,
+    anonymous: Expect,
+}
+
+/// A row asked by [`Who::Nobody`], refused as UNAUTHENTICATED without credentials.
+fn case(op: &'static str, note: &'static str, query: &'static str, vars: Value, expect: Expect) -> Case {
+    Case {
+        op,
+        note,
+        who: Who::Nobody,
+        query,
+        vars,
+        expect,
+        anonymous: UNAUTHENTICATED,
+    }
+}
+
+impl Case {
+    fn anonymously(mut self, expect: Expect) -> Self {
+        self.anonymous = expect;
+        self
+    }
+
+    fn by(mut self, who: Who) -> Self {
+        self.who = who;
+        self
+    }
+
+    fn label(&self) -> String {
+        format!("{} ({}, as {:?})", self.op, self.note, self.who)
+    }
+}
+
+/// The relation fields authorized separately from the object they hang off.
+const RELATIONS: [&str; 6] = [
+    "User.memberships",
+    "User.roleAssignments",
+    "Organization.members",
+    "Role.policies",
+    "Viewer.sessions",
+    "Viewer.apiKeys",
+];
+
+/// The Cedar actions whose resource can be an organization (roles held there grant them).
+const ORG_SCOPED: [&str; 10] = [
+    "organization.read",
+    "organization.update",
+    "member.list",
+    "member.add",
+    "member.remove",
+    "role.read",
+    "role.create",
+    "role.update",
+    "role.delete",
+    "role.assign",
+];
+
+const DOCS_SCHEMA: &str = "namespace Docs { entity Document; action \"read\" appliesTo { principal: Portcullis::User, resource: Document }; }";
+
+/// A well-formed id that names nothing.
+const NO_SUCH_ID: &str = "01900000-0000-7000-8000-000000000000";
+
+const ADD_MEMBER: &str =
+    "mutation($o: ID!, $u: ID!) { addMember(input: {organizationId: $o, userId: $u}) { membership { id } } }";
+const REMOVE_MEMBER: &str = "mutation($o: ID!, $u: ID!) { removeMember(input: {organizationId: $o, userId: $u}) { membership { id } } }";
+const ASSIGN: &str = "mutation($u: ID!, $r: ID!, $o: ID) { assignRole(input: {userId: $u, roleId: $r, organizationId: $o}) { roleAssignment { id } } }";
+const UNASSIGN: &str = "mutation($u: ID!, $r: ID!, $o: ID) { unassignRole(input: {userId: $u, roleId: $r, organizationId: $o}) { roleAssignment { id } } }";
+const AUTHORIZE: &str = "query($input: AuthorizeInput!) { authorize(input: $input) { allowed decision } }";
+const AUTHORIZE_BATCH: &str =
+    "query($inputs: [AuthorizeInput!]!) { authorizeBatch(inputs: $inputs) { allowed decision } }";
+const CREATE_ROLE: &str = "mutation($input: CreateRoleInput!) { createRole(input: $input) { role { id } } }";
+
+/// The objects the first checklist aims at, made by the bootstrap administrator.
+#[derive(Default)]
+struct World {
+    admin: String,
+    admin_id: String,
+    org: String,
+    other: String,
+    other_session: String,
+    other_key: String,
+    role: String,
+    org_role: String,
+    super_admin: String,
+    org_owner: String,
+    policy: String,
+    template: String,
+    nobody: String,
+    nobody_token: String,
+    nobody_key: String,
+    nobody_spare_session: String,
+    member_token: String,
+    reader_token: String,
+}
+
+impl World {
+    fn token(&self, who: Who) -> &str {
+        match who {
+            Who::Nobody => &self.nobody_token,
+            Who::Member => &self.member_token,
+            Who::Reader => &self.reader_token,
+        }
+    }
+}
+
+/// `{action, resource}` of a Portcullis action on an entity, asked for yourself unless `principal`.
+fn question(action: &str, resource: (&str, &str), principal: Option<&str>, org: Option<&str>) -> Value {
+    json!({
+        "principal": principal.map(|id| json!({ "type": "Portcullis::User", "id": id })),
+        "action": { "type": "Portcullis::Action", "id": action },
+        "resource": { "type": resource.0, "id": resource.1 },
+        "organizationId": org,
+    })
+}
+
+/// The checklist: every operation, what a user without roles gets, and what an anonymous caller
+/// gets. `refresh_token` is a fresh refresh token of that user (each run spends one).
+fn cases(w: &World, refresh_token: &str) -> Vec<Case> {
+    let id = |id: &str| json!({ "id": id });
+    let own_read = question("user.read", ("Portcullis::User", &w.nobody), None, None);
+    let gateway_list = question("user.list", ("Portcullis::Gateway", "portcullis"), None, None);
+    let for_other = question("user.read", ("Portcullis::User", &w.other), Some(&w.other), None);
+    let user_id = "query($id: ID!) { user(id: $id) { id email } }";
+    let role_by_id = "query($id: ID!) { role(id: $id) { id key } }";
+    let update_user = "mutation($id: ID!) { updateUser(input: {id: $id, displayName: \"Renamed\"}) { user { id displayName } } }";
+    let disable_user = "mutation($id: ID!) { disableUser(input: {id: $id}) { user { status } } }";
+    let role_assignments =
+        "query($f: RoleAssignmentFilter) { roleAssignments(filter: $f) { totalCount nodes { id } } }";
+    let create_role = |org: Option<&str>| json!({ "input": { "key": "sneaky", "name": "Sneaky", "organizationId": org, "permissions": ["user.disable", "policy.create"] } });
+    let update_role = "mutation($id: ID!) { updateRole(input: {id: $id, name: \"Hijacked\", permissions: [\"user.disable\", \"member.add\"]}) { role { id } } }";
+    let delete_role = "mutation($id: ID!) { deleteRole(input: {id: $id}) { role { id } } }";
+    let revoke_session =
+        "mutation($id: ID!) { revokeSession(input: {id: $id}) { session { id revokedReason } } }";
+    let revoke_key = "mutation($id: ID!) { revokeApiKey(input: {id: $id}) { apiKey { id revokedAt } } }";
+    let link = json!({ "r": w.role, "p": w.template });
+    let members_memberships = "query($o: ID!) { organization(id: $o) { members { nodes { user { email memberships { totalCount } } } } } }";
+    let members_assignments = "query($o: ID!) { organization(id: $o) { members { nodes { user { email roleAssignments { totalCount } } } } } }";
+
+    vec![
+        // ---- Query -------------------------------------------------------------------------
+        case("user", "someone else", user_id, id(&w.other), Hidden),
+        case("user", "an administrator", user_id, id(&w.admin_id), Hidden),
+        case("user", "does not exist", user_id, id(NO_SUCH_ID), Hidden),
+        case(
+            "user",
+            "yourself",
+            user_id,
+            id(&w.nobody),
+            Yields("/user/id", json!(w.nobody)),
+        ),
+        case("users", "list", "{ users { totalCount } }", json!({}), FORBIDDEN),
+        case(
+            "organization",
+            "by id",
+            "query($id: ID!) { organization(id: $id) { id name } }",
+            id(&w.org),
+            Hidden,
+        ),
+        case(
+            "organizationBySlug",
+            "by slug",
+            "{ organizationBySlug(slug: \"acme\") { id name } }",
+            json!({}),
+            Hidden,
+        ),
+        case(
+            "organizations",
+            "list",
+            "{ organizations { totalCount } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        case(
+            "viewer",
+            "yourself",
+            "{ viewer { user { id } authMethod } }",
+            json!({}),
+            Yields("/viewer/user/id", json!(w.nobody)),
+        )
+        .anonymously(Hidden),
+        case(
+            "policy",
+            "by id",
+            "query($id: ID!) { policy(id: $id) { id source } }",
+            id(&w.policy),
+            FORBIDDEN,
+        ),
+        case(
+            "policies",
+            "list",
+            "{ policies { totalCount } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        case(
+            "validatePolicy",
+            "any source",
+            "{ validatePolicy(source: \"permit (principal, action, resource);\") { valid } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        case(
+            "gatewayCedarSchema",
+            "public",
+            "{ gatewayCedarSchema }",
+            json!({}),
+            Succeeds,
+        )
+        .anonymously(Succeeds),
+        case(
+            "cedarSchemas",
+            "list",
+            "{ cedarSchemas { namespace source } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        case("role", "global custom role", role_by_id, id(&w.role), Hidden),
+        case(
+            "role",
+            "role of an organization",
+            role_by_id,
+            id(&w.org_role),
+            Hidden,
+        ),
+        case(
+            "role",
+            "built-in super_admin",
+            role_by_id,
+            id(&w.super_admin),
+            Hidden,
+        ),
+        case("role", "does not exist", role_by_id, id(NO_SUCH_ID), Hidden),
+        case(
+            "roles",
+            "global",
+            "{ roles { totalCount } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        case(
+            "roles",
+            "of an organization",
+            "query($o: ID!) { roles(organizationId: $o) { totalCount } }",
+            json!({ "o": w.org }),
+            FORBIDDEN,
+        ),
+        case(
+            "roleAssignments",
+            "unfiltered",
+            role_assignments,
+            json!({}),
+            FORBIDDEN,
+        ),
+        case(
+            "roleAssignments",
+            "someone else's",
+            role_assignments,
+            json!({ "f": { "userId": w.admin_id } }),
+            FORBIDDEN,
+        ),
+        case(
+            "roleAssignments",
+            "of an organization",
+            role_assignments,
+            json!({ "f": { "organizationId": w.org } }),
+            FORBIDDEN,
+        ),
+        case(
+            "roleAssignments",
+            "your own",
+            role_assignments,
+            json!({ "f": { "userId": w.nobody } }),
+            Yields("/roleAssignments/totalCount", json!(0)),
+        ),
+        case(
+            "authorize",
+            "for yourself, self-service",
+            AUTHORIZE,
+            json!({ "input": own_read }),
+            Yields("/authorize/decision", json!("ALLOW")),
+        ),
+        case(
+            "authorize",
+            "for yourself, no role",
+            AUTHORIZE,
+            json!({ "input": gateway_list }),
+            Yields("/authorize/decision", json!("DENY")),
+        ),
+        case(
+            "authorize",
+            "for someone else",
+            AUTHORIZE,
+            json!({ "input": for_other }),
+            FORBIDDEN,
+        ),
+        case(
+            "authorizeBatch",
+            "for yourself",
+            AUTHORIZE_BATCH,
+            json!({ "inputs": [own_read, gateway_list] }),
+            Yields("/authorizeBatch/1/decision", json!("DENY")),
+        ),
+        case(
+            "authorizeBatch",
+            "one question for someone else",
+            AUTHORIZE_BATCH,
+            json!({ "inputs": [own_read, for_other] }),
+            FORBIDDEN,
+        ),
+        // ---- Mutation ----------------------------------------------------------------------
+        case(
+            "createUser",
+            "new account",
+            "mutation { createUser(input: {email: \"sock@example.com\", displayName: \"Sock\", password: \"sock-password-1\"}) { user { id } } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        case("updateUser", "someone else", update_user, id(&w.other), FORBIDDEN),
+        case(
+            "updateUser",
+            "an administrator",
+            update_user,
+            id(&w.admin_id),
+            FORBIDDEN,
+        ),
+        case(
+            "updateUser",
+            "yourself",
+            update_user,
+            id(&w.nobody),
+            Yields("/updateUser/user/displayName", json!("Renamed")),
+        ),
+        case(
+            "disableUser",
+            "someone else",
+            disable_user,
+            id(&w.other),
+            FORBIDDEN,
+        ),
+        case("disableUser", "yourself", disable_user, id(&w.nobody), FORBIDDEN),
+        case(
+            "enableUser",
+            "someone else",
+            "mutation($id: ID!) { enableUser(input: {id: $id}) { user { status } } }",
+            id(&w.other),
+            FORBIDDEN,
+        ),
+        case(
+            "createOrganization",
+            "new organization",
+            "mutation { createOrganization(input: {slug: \"mine\", name: \"Mine\"}) { organization { id } } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        case(
+            "updateOrganization",
+            "rename",
+            "mutation($id: ID!) { updateOrganization(input: {id: $id, name: \"Taken\"}) { organization { id } } }",
+            id(&w.org),
+            FORBIDDEN,
+        ),
+        case(
+            "addMember",
+            "add yourself",
+            ADD_MEMBER,
+            json!({ "o": w.org, "u": w.nobody }),
+            FORBIDDEN,
+        ),
+        case(
+            "removeMember",
+            "remove a member",
+            REMOVE_MEMBER,
+            json!({ "o": w.org, "u": w.other }),
+            FORBIDDEN,
+        ),
+        case(
+            "login",
+            "public",
+            "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { user { id } } }",
+            json!({ "e": "nobody@example.com", "p": PASSWORD }),
+            Yields("/login/user/id", json!(w.nobody)),
+        )
+        .anonymously(Yields("/login/user/id", json!(w.nobody))),
+        case(
+            "refreshSession",
+            "public",
+            "mutation($r: String!) { refreshSession(input: {refreshToken: $r}) { user { id } } }",
+            json!({ "r": refresh_token }),
+            Yields("/refreshSession/user/id", json!(w.nobody)),
+        )
+        .anonymously(Yields("/refreshSession/user/id", json!(w.nobody))),
+        // Run last by `run_checklist`: it ends the session of the token used.
+        case(
+            "logout",
+            "your session",
+            "mutation { logout { session { revokedReason } } }",
+            json!({}),
+            Yields("/logout/session/revokedReason", json!("revoked")),
+        ),
+        case(
+            "revokeSession",
+            "someone else's",
+            revoke_session,
+            id(&w.other_session),
+            NOT_FOUND,
+        ),
+        case(
+            "revokeSession",
+            "does not exist",
+            revoke_session,
+            id(NO_SUCH_ID),
+            NOT_FOUND,
+        ),
+        case(
+            "revokeSession",
+            "another of yours",
+            revoke_session,
+            id(&w.nobody_spare_session),
+            Yields("/revokeSession/session/revokedReason", json!("revoked")),
+        ),
+        case(
+            "createApiKey",
+            "for yourself",
+            "mutation { createApiKey(input: {name: \"mine\"}) { secret apiKey { id } } }",
+            json!({}),
+            Succeeds,
+        ),
+        case(
+            "revokeApiKey",
+            "someone else's",
+            revoke_key,
+            id(&w.other_key),
+            NOT_FOUND,
+        ),
+        case(
+            "revokeApiKey",
+            "does not exist",
+            revoke_key,
+            id(NO_SUCH_ID),
+            NOT_FOUND,
+        ),
+        case(
+            "revokeApiKey",
+            "your own",
+            revoke_key,
+            id(&w.nobody_key),
+            Yields("/revokeApiKey/apiKey/id", json!(w.nobody_key)),
+        ),
+        case(
+            "createPolicy",
+            "grant yourself everything",
+            "mutation { createPolicy(input: {name: \"mine\", source: \"permit (principal, action, resource);\"}) { policy { id } } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        case(
+            "updatePolicy",
+            "rewrite and enable",
+            "mutation($id: ID!) { updatePolicy(input: {id: $id, source: \"permit (principal, action, resource);\", enabled: true}) { policy { id } } }",
+            id(&w.policy),
+            FORBIDDEN,
+        ),
+        case(
+            "deletePolicy",
+            "by id",
+            "mutation($id: ID!) { deletePolicy(input: {id: $id}) { policy { id } } }",
+            id(&w.policy),
+            FORBIDDEN,
+        ),
+        case(
+            "putCedarSchema",
+            "replace a namespace",
+            "mutation($s: String!) { putCedarSchema(input: {namespace: \"Docs\", source: $s}) { cedarSchema { namespace } } }",
+            json!({ "s": "namespace Docs { entity Document; }" }),
+            FORBIDDEN,
+        ),
+        case("createRole", "global", CREATE_ROLE, create_role(None), FORBIDDEN),
+        case(
+            "createRole",
+            "in an organization",
+            CREATE_ROLE,
+            create_role(Some(&w.org)),
+            FORBIDDEN,
+        ),
+        case(
+            "updateRole",
+            "global custom role",
+            update_role,
+            id(&w.role),
+            NOT_FOUND,
+        ),
+        case(
+            "updateRole",
+            "role of an organization",
+            update_role,
+            id(&w.org_role),
+            NOT_FOUND,
+        ),
+        case(
+            "updateRole",
+            "built-in super_admin",
+            update_role,
+            id(&w.super_admin),
+            NOT_FOUND,
+        ),
+        case(
+            "updateRole",
+            "does not exist",
+            update_role,
+            id(NO_SUCH_ID),
+            NOT_FOUND,
+        ),
+        case(
+            "deleteRole",
+            "global custom role",
+            delete_role,
+            id(&w.role),
+            NOT_FOUND,
+        ),
+        case(
+            "deleteRole",
+            "role of an organization",
+            delete_role,
+            id(&w.org_role),
+            NOT_FOUND,
+        ),
+        case(
+            "attachPolicy",
+            "template to a role",
+            "mutation($r: ID!, $p: ID!) { attachPolicy(input: {roleId: $r, policyId: $p}) { role { id } } }",
+            link.clone(),
+            FORBIDDEN,
+        ),
+        case(
+            "detachPolicy",
+            "attached template",
+            "mutation($r: ID!, $p: ID!) { detachPolicy(input: {roleId: $r, policyId: $p}) { role { id } } }",
+            link,
+            FORBIDDEN,
+        ),
+        case(
+            "assignRole",
+            "super_admin to yourself",
+            ASSIGN,
+            json!({ "u": w.nobody, "r": w.super_admin, "o": null }),
+            FORBIDDEN,
+        ),
+        case(
+            "assignRole",
+            "org_owner to yourself in an organization",
+            ASSIGN,
+            json!({ "u": w.nobody, "r": w.org_owner, "o": w.org }),
+            FORBIDDEN,
+        ),
+        case(
+            "unassignRole",
+            "the administrator's super_admin",
+            UNASSIGN,
+            json!({ "u": w.admin_id, "r": w.super_admin, "o": null }),
+            FORBIDDEN,
+        ),
+        // ---- Relations authorized on their own ---------------------------------------------
+        case(
+            "User.memberships",
+            "your own",
+            "{ viewer { user { memberships { totalCount } } } }",
+            json!({}),
+            Yields("/viewer/user/memberships/totalCount", json!(0)),
+        )
+        .anonymously(Hidden),
+        case(
+            "User.memberships",
+            "another member's, reached through the member list",
+            members_memberships,
+            json!({ "o": w.org }),
+            Withheld("FORBIDDEN"),
+        )
+        .by(Who::Member),
+        case(
+            "User.roleAssignments",
+            "your own",
+            "{ viewer { user { roleAssignments { totalCount } } } }",
+            json!({}),
+            Yields("/viewer/user/roleAssignments/totalCount", json!(0)),
+        )
+        .anonymously(Hidden),
+        case(
+            "User.roleAssignments",
+            "another member's, reached through the member list",
+            members_assignments,
+            json!({ "o": w.org }),
+            Withheld("FORBIDDEN"),
+        )
+        .by(Who::Member),
+        case(
+            "Organization.members",
+            "hidden organization",
+            "query($o: ID!) { organization(id: $o) { members { totalCount } } }",
+            json!({ "o": w.org }),
+            Hidden,
+        ),
+        case(
+            "Organization.members",
+            "readable organization, without member.list",
+            "query($o: ID!) { organization(id: $o) { name members { totalCount } } }",
+            json!({ "o": w.org }),
+            Withheld("FORBIDDEN"),
+        )
+        .by(Who::Reader),
+        case(
+            "Organization.members",
+            "a member lists them",
+            "query($o: ID!) { organization(id: $o) { members { totalCount } } }",
+            json!({ "o": w.org }),
+            Yields("/organization/members/totalCount", json!(2)),
+        )
+        .by(Who::Member),
+        case(
+            "Role.policies",
+            "hidden role",
+            "query($id: ID!) { role(id: $id) { policies { id } } }",
+            id(&w.role),
+            Hidden,
+        ),
+        case(
+            "Role.policies",
+            "readable role, without policy.read",
+            "query($id: ID!) { role(id: $id) { key policies { id source } } }",
+            id(&w.role),
+            Withheld("FORBIDDEN"),
+        )
+        .by(Who::Reader),
+        case(
+            "Viewer.sessions",
+            "your own",
+            "{ viewer { sessions { totalCount } } }",
+            json!({}),
+            Succeeds,
+        )
+        .anonymously(Hidden),
+        case(
+            "Viewer.apiKeys",
+            "your own",
+            "{ viewer { apiKeys { totalCount } } }",
+            json!({}),
+            Succeeds,
+        )
+        .anonymously(Hidden),
+    ]
+}
+
+/// The field names of `type <name> { … }` in GraphQL SDL (skipping descriptions).
+fn fields_of(sdl: &str, type_name: &str) -> Vec<String> {
+    let header = format!("type {type_name} {{");
+    let mut fields = Vec::new();
+    let mut inside = false;
+    let mut in_description = false;
+    for line in sdl.lines() {
+        let trimmed = line.trim();
+        if !inside {
+            inside = trimmed == header;
+            continue;
+        }
+        if trimmed == "}" && !in_description {
+            break;
+        }
+        if let Some(rest) = trimmed.strip_prefix("\"\"\"") {
+            let one_line = !rest.is_empty() && rest.ends_with("\"\"\"");
+            if !one_line {
+                in_description = !in_description;
+            }
+            continue;
+        }
+        if in_description {
+            continue;
+        }
+        let name: String = trimmed
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let after = &trimmed[name.len()..];
+        if !name.is_empty() && (after.starts_with('(') || after.starts_with(':')) {
+            fields.push(name);
+        }
+    }
+    fields
+}
+
+/// Every Query and Mutation field has a row; every row names something that exists.
+#[test]
+fn the_checklist_covers_every_operation() {
+    let sdl = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .expect("schema.graphql");
+    let table = cases(&World::default(), "");
+    let covered: BTreeSet<&str> = table.iter().map(|c| c.op).collect();
+    let queries = fields_of(&sdl, "Query");
+    let mutations = fields_of(&sdl, "Mutation");
+    assert!(
+        queries.len() >= 16 && queries.iter().any(|f| f == "authorizeBatch"),
+        "parser sanity: {queries:?}"
+    );
+    assert!(
+        mutations.len() >= 24 && mutations.iter().any(|f| f == "unassignRole"),
+        "parser sanity: {mutations:?}"
+    );
+    assert_eq!(
+        fields_of(&sdl, "Subscription"),
+        ["heartbeat"],
+        "a new subscription needs its own refusal test"
+    );
+
+    let mut missing: Vec<String> = Vec::new();
+    for (root, fields) in [("Query", &queries), ("Mutation", &mutations)] {
+        for field in fields {
+            if !covered.contains(field.as_str()) {
+                missing.push(format!("{root}.{field}"));
+            }
+        }
+    }
+    for relation in RELATIONS {
+        if !covered.contains(relation) {
+            missing.push(relation.to_owned());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "operations without a row in the refusal checklist: {missing:?}"
+    );
+
+    let mut unknown: Vec<&str> = Vec::new();
+    for op in &covered {
+        let exists = match op.split_once('.') {
+            Some((type_name, field)) => {
+                RELATIONS.contains(op) && fields_of(&sdl, type_name).iter().any(|f| f == field)
+            }
+            None => queries.iter().chain(&mutations).any(|f| f == op),
+        };
+        if !exists {
+            unknown.push(op);
+        }
+    }
+    assert!(unknown.is_empty(), "rows naming no operation: {unknown:?}");
+
+    // The isolation test's custom role grants every organization-scoped action.
+    let cedar = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/cedar/portcullis.cedarschema"
+    ))
+    .expect("cedar schema");
+    let mut org_scoped: BTreeSet<String> = BTreeSet::new();
+    for line in cedar.lines().map(str::trim) {
+        let Some((names, applies)) = line
+            .strip_prefix("action ")
+            .and_then(|rest| rest.split_once("appliesTo"))
+        else {
+            continue;
+        };
+        let resource = applies.split("resource:").nth(1).unwrap_or("");
+        let resource = resource.split(", context").next().unwrap_or("");
+        if resource.contains("Organization") {
+            org_scoped.extend(names.split('"').skip(1).step_by(2).map(str::to_owned));
+        }
+    }
+    let listed: BTreeSet<String> = ORG_SCOPED.iter().map(|s| (*s).to_owned()).collect();
+    assert_eq!(
+        org_scoped, listed,
+        "ORG_SCOPED must list the organization-scoped actions"
+    );
+}
+
+async fn data(t: &TestApp, token: &str, query: &str, variables: Value) -> Value {
+    t.gql(Some(token), query, variables).await.data().clone()
+}
+
+fn text(value: &Value) -> String {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("a string, got {value}"))
+        .to_owned()
+}
+
+async fn builtin_role(t: &TestApp, admin: &str, key: &str) -> String {
+    let roles = data(t, admin, "{ roles(first: 50) { nodes { id key } } }", json!({})).await;
+    let found = roles["roles"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|r| r["key"] == key)
+        .unwrap_or_else(|| panic!("built-in role {key}"));
+    text(&found["id"])
+}
+
+async fn create_role(t: &TestApp, admin: &str, key: &str, permissions: &[&str], org: Option<&str>) -> String {
+    let created = data(
+        t,
+        admin,
+        CREATE_ROLE,
+        json!({ "input": { "key": key, "name": key, "permissions": permissions, "organizationId": org } }),
+    )
+    .await;
+    text(&created["createRole"]["role"]["id"])
+}
+
+async fn assign(t: &TestApp, admin: &str, user: &str, role: &str, org: Option<&str>) {
+    data(t, admin, ASSIGN, json!({ "u": user, "r": role, "o": org })).await;
+}
+
+async fn add_member(t: &TestApp, admin: &str, org: &str, user: &str) {
+    data(t, admin, ADD_MEMBER, json!({ "o": org, "u": user })).await;
+}
+
+async fn create_policy(t: &TestApp, admin: &str, name: &str, source: &str) -> String {
+    let created = data(
+        t,
+        admin,
+        "mutation($input: CreatePolicyInput!) { createPolicy(input: $input) { policy { id } } }",
+        json!({ "input": { "name": name, "source": source, "enabled": false } }),
+    )
+    .await;
+    text(&created["createPolicy"]["policy"]["id"])
+}
+
+async fn create_api_key(t: &TestApp, token: &str) -> String {
+    let created = data(
+        t,
+        token,
+        "mutation { createApiKey(input: {name: \"key\"}) { apiKey { id } } }",
+        json!({}),
+    )
+    .await;
+    text(&created["createApiKey"]["apiKey"]["id"])
+}
+
+async fn world(t: &TestApp) -> World {
+    let admin = t.admin_token().await;
+    let me = data(t, &admin, "{ viewer { user { id } } }", json!({})).await;
+    let admin_id = text(&me["viewer"]["user"]["id"]);
+    let org = t.create_organization(&admin, "acme").await;
+
+    let (other, other_token) = t.user_with_token(&admin, "other@example.com").await;
+    add_member(t, &admin, &org, &other).await;
+    let other_key = create_api_key(t, &other_token).await;
+    let sessions = data(
+        t,
+        &other_token,
+        "{ viewer { sessions { nodes { id } } } }",
+        json!({}),
+    )
+    .await;
+    let other_session = text(&sessions["viewer"]["sessions"]["nodes"][0]["id"]);
+
+    data(
+        t,
+        &admin,
+        "mutation($s: String!) { putCedarSchema(input: {namespace: \"Docs\", source: $s}) { cedarSchema { namespace } } }",
+        json!({ "s": DOCS_SCHEMA }),
+    )
+    .await;
+    let policy = create_policy(
+        t,
+        &admin,
+        "static",
+        "permit (principal, action == Portcullis::Action::\"user.list\", resource);",
+    )
+    .await;
+    let template = create_policy(
+        t,
+        &admin,
+        "template",
+        "permit (principal in ?principal, action == Portcullis::Action::\"user.list\", resource);",
+    )
+    .await;
+    let role = create_role(t, &admin, "custom", &["user.list"], None).await;
+    data(
+        t,
+        &admin,
+        "mutation($r: ID!, $p: ID!) { attachPolicy(input: {roleId: $r, policyId: $p}) { role { id } } }",
+        json!({ "r": role, "p": template }),
+    )
+    .await;
+    let org_role = create_role(t, &admin, "local", &["member.list"], Some(&org)).await;
+    let super_admin = builtin_role(t, &admin, "super_admin").await;
+    let org_owner = builtin_role(t, &admin, "org_owner").await;
+
+    let (nobody, nobody_token) = t.user_with_token(&admin, "nobody@example.com").await;
+    let nobody_key = create_api_key(t, &nobody_token).await;
+    let spare = t.login("nobody@example.com", PASSWORD).await;
+    let nobody_spare_session = text(&spare["session"]["id"]);
+
+    let (member, member_token) = t.user_with_token(&admin, "member@example.com").await;
+    add_member(t, &admin, &org, &member).await;
+    let (reader, reader_token) = t.user_with_token(&admin, "reader@example.com").await;
+    let reading = create_role(t, &admin, "reader", &["organization.read", "role.read"], None).await;
+    assign(t, &admin, &reader, &reading, None).await;
+
+    World {
+        admin,
+        admin_id,
+        org,
+        other,
+        other_session,
+        other_key,
+        role,
+        org_role,
+        super_admin,
+        org_owner,
+        policy,
+        template,
+        nobody,
+        nobody_token,
+        nobody_key,
+        nobody_spare_session,
+        member_token,
+        reader_token,
+    }
+}
+
+async fn fresh_refresh_token(t: &TestApp) -> String {
+    text(&t.login("nobody@example.com", PASSWORD).await["refreshToken"])
+}
+
+/// Asks every row (logout last: it ends the caller's session), as its caller or anonymously;
+/// returns the failures.
+async fn run_checklist(t: &TestApp, w: &World, table: Vec<Case>, anonymous: bool) -> Vec<String> {
+    let (last, first): (Vec<Case>, Vec<Case>) = table.into_iter().partition(|c| c.op == "logout");
+    let mut failures = Vec::new();
+    for row in first.iter().chain(&last) {
+        let (token, expect) = if anonymous {
+            (None, &row.anonymous)
+        } else {
+            (Some(w.token(row.who)), &row.expect)
+        };
+        let response = t.gql(token, row.query, row.vars.clone()).await;
+        if let Err(why) = verdict(&response.0, expect) {
+            let how = if anonymous { ", anonymously" } else { "" };
+            failures.push(format!("{}{how}: {why}", row.label()));
+        }
+    }
+    failures
+}
+
+/// A user without roles is refused every operation that is not self-service, and nothing leaks;
+/// without credentials, everything but the public operations is UNAUTHENTICATED.
+async fn every_operation_refuses_an_unprivileged_caller(t: TestApp) {
+    let w = world(&t).await;
+
+    let refresh = fresh_refresh_token(&t).await;
+    let mut failures = run_checklist(&t, &w, cases(&w, &refresh), false).await;
+    let refresh = fresh_refresh_token(&t).await;
+    failures.extend(run_checklist(&t, &w, cases(&w, &refresh), true).await);
+    assert!(
+        failures.is_empty(),
+        "{} refusal(s) wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+
+    // Someone else's session or key is indistinguishable from one that does not exist.
+    let (_, token) = t.user_with_token(&w.admin, "prober@example.com").await;
+    for (query, real) in [
+        (
+            "mutation($id: ID!) { revokeSession(input: {id: $id}) { session { id } } }",
+            &w.other_session,
+        ),
+        (
+            "mutation($id: ID!) { revokeApiKey(input: {id: $id}) { apiKey { id } } }",
+            &w.other_key,
+        ),
+    ] {
+        let theirs = t.gql(Some(&token), query, json!({ "id": real })).await;
+        let none = t.gql(Some(&token), query, json!({ "id": NO_SUCH_ID })).await;
+        assert_eq!(theirs.code(), none.code(), "{query}");
+        assert_eq!(theirs.message(), none.message(), "{query}");
+    }
+
+    // Nothing the refused calls aimed at changed.
+    let check = data(
+        &t,
+        &w.admin,
+        "query($u: ID!, $o: ID!, $r: ID!, $p: ID!) {
+           user(id: $u) { status displayName }
+           organization(id: $o) { name members { totalCount } }
+           role(id: $r) { name permissions policies { id } }
+           policy(id: $p) { enabled version }
+           users { totalCount }
+           organizations { totalCount }
+           roles(first: 50) { totalCount }
+           policies { totalCount }
+           cedarSchemas { source }
+         }",
+        json!({ "u": w.other, "o": w.org, "r": w.role, "p": w.policy }),
+    )
+    .await;
+    assert_eq!(check["user"]["status"], "ACTIVE");
+    assert_eq!(check["user"]["displayName"], "other@example.com");
+    assert_eq!(check["organization"]["name"], "acme");
+    assert_eq!(check["organization"]["members"]["totalCount"], 2);
+    assert_eq!(check["role"]["name"], "custom");
+    assert_eq!(check["role"]["permissions"], json!(["user.list"]));
+    assert_eq!(check["role"]["policies"][0]["id"], w.template.as_str());
+    assert_eq!(check["policy"]["enabled"], false);
+    assert_eq!(check["policy"]["version"], 1);
+    assert_eq!(
+        check["users"]["totalCount"], 6,
+        "admin, other, nobody, member, reader, prober"
+    );
+    assert_eq!(check["organizations"]["totalCount"], 1);
+    assert_eq!(check["roles"]["totalCount"], 5 + 2, "built-ins, custom, reader");
+    assert_eq!(check["policies"]["totalCount"], 2);
+    assert_eq!(check["cedarSchemas"][0]["source"], DOCS_SCHEMA);
+    let other_key = data(
+        &t,
+        &text(&t.login("other@example.com", PASSWORD).await["accessToken"]),
+        "{ viewer { apiKeys { nodes { revokedAt } } sessions { nodes { id revokedAt } } } }",
+        json!({}),
+    )
+    .await;
+    assert!(other_key["viewer"]["apiKeys"]["nodes"][0]["revokedAt"].is_null());
+    assert!(other_key["viewer"]["sessions"]["nodes"][0]["revokedAt"].is_null());
+    let admin_roles = data(
+        &t,
+        &w.admin,
+        "query($u: ID!) { roleAssignments(filter: {userId: $u}) { nodes { role { key } } } }",
+        json!({ "u": w.admin_id }),
+    )
+    .await;
+    assert_eq!(
+        admin_roles["roleAssignments"]["nodes"][0]["role"]["key"],
+        "super_admin"
+    );
+    let nobody_roles = data(
+        &t,
+        &w.admin,
+        "query($u: ID!) { roleAssignments(filter: {userId: $u}) { totalCount } user(id: $u) { memberships { totalCount } } }",
+        json!({ "u": w.nobody }),
+    )
+    .await;
+    assert_eq!(nobody_roles["roleAssignments"]["totalCount"], 0);
+    assert_eq!(nobody_roles["user"]["memberships"]["totalCount"], 0);
+}
+
+/// One organization-scoped operation, asked about organization A and about organization B.
+struct Pair {
+    op: &'static str,
+    query: &'static str,
+    on_a: (Value, Expect),
+    on_b: (Value, Expect),
+}
+
+fn pair(op: &'static str, query: &'static str, on_a: (Value, Expect), on_b: (Value, Expect)) -> Pair {
+    Pair {
+        op,
+        query,
+        on_a,
+        on_b,
+    }
+}
+
+/// The two organizations and what lives in them.
+struct Orgs {
+    admin: String,
+    a: String,
+    b: String,
+    /// In no organization: added, assigned and removed again by each tenant in A.
+    newbie: String,
+    /// A member of A and B, holding `org_admin` in B.
+    pat: String,
+    role_a: String,
+    role_b: String,
+    org_admin: String,
+}
+
+/// A caller whose power comes from a role held in A.
+struct Tenant {
+    tag: &'static str,
+    token: String,
+    /// A role of A this tenant deletes.
+    doomed: String,
+}
+
+fn isolation_table(o: &Orgs, p: &Tenant) -> Vec<Pair> {
+    let org = |id: &str| json!({ "o": id });
+    let ask = |action: &str, org: &str| question(action, ("Portcullis::Organization", org), None, Some(org));
+    let new_key = format!("made_by_{}", p.tag);
+    let new_name = format!("Renamed by {}", p.tag);
+    let create = |org: &str| json!({ "input": { "key": new_key, "name": new_key, "organizationId": org, "permissions": ["member.list"] } });
+    vec![
+        pair(
+            "organization",
+            "query($o: ID!) { organization(id: $o) { id } }",
+            (org(&o.a), Yields("/organization/id", json!(o.a))),
+            (org(&o.b), Hidden),
+        ),
+        pair(
+            "organizationBySlug",
+            "query($s: String!) { organizationBySlug(slug: $s) { id } }",
+            (
+                json!({ "s": "alpha" }),
+                Yields("/organizationBySlug/id", json!(o.a)),
+            ),
+            (json!({ "s": "beta" }), Hidden),
+        ),
+        pair(
+            "Organization.members",
+            "query($o: ID!) { organization(id: $o) { members { totalCount } } }",
+            (org(&o.a), Succeeds),
+            (org(&o.b), Hidden),
+        ),
+        pair(
+            "updateOrganization",
+            "mutation($o: ID!, $n: String!) { updateOrganization(input: {id: $o, name: $n}) { organization { name } } }",
+            (
+                json!({ "o": o.a, "n": new_name }),
+                Yields("/updateOrganization/organization/name", json!(new_name)),
+            ),
+            (json!({ "o": o.b, "n": new_name }), FORBIDDEN),
+        ),
+        pair(
+            "addMember",
+            ADD_MEMBER,
+            (json!({ "o": o.a, "u": o.newbie }), Succeeds),
+            (json!({ "o": o.b, "u": o.newbie }), FORBIDDEN),
+        ),
+        pair(
+            "removeMember",
+            REMOVE_MEMBER,
+            (json!({ "o": o.a, "u": o.newbie }), Succeeds),
+            (json!({ "o": o.b, "u": o.pat }), FORBIDDEN),
+        ),
+        pair(
+            "roles",
+            "query($o: ID!) { roles(organizationId: $o, first: 50) { totalCount } }",
+            (org(&o.a), Succeeds),
+            (org(&o.b), FORBIDDEN),
+        ),
+        pair(
+            "role",
+            "query($r: ID!) { role(id: $r) { id } }",
+            (json!({ "r": o.role_a }), Yields("/role/id", json!(o.role_a))),
+            (json!({ "r": o.role_b }), Hidden),
+        ),
+        pair(
+            "createRole",
+            CREATE_ROLE,
+            (create(&o.a), Succeeds),
+            (create(&o.b), FORBIDDEN),
+        ),
+        pair(
+            "updateRole",
+            "mutation($r: ID!, $n: String!) { updateRole(input: {id: $r, name: $n, permissions: [\"user.disable\", \"member.add\"]}) { role { name } } }",
+            (
+                json!({ "r": o.role_a, "n": new_name }),
+                Yields("/updateRole/role/name", json!(new_name)),
+            ),
+            (json!({ "r": o.role_b, "n": new_name }), NOT_FOUND),
+        ),
+        pair(
+            "deleteRole",
+            "mutation($r: ID!) { deleteRole(input: {id: $r}) { role { id } } }",
+            (json!({ "r": p.doomed }), Succeeds),
+            (json!({ "r": o.role_b }), NOT_FOUND),
+        ),
+        pair(
+            "assignRole",
+            ASSIGN,
+            (json!({ "u": o.newbie, "r": o.org_admin, "o": o.a }), Succeeds),
+            (json!({ "u": o.newbie, "r": o.org_admin, "o": o.b }), FORBIDDEN),
+        ),
+        pair(
+            "unassignRole",
+            UNASSIGN,
+            (json!({ "u": o.newbie, "r": o.org_admin, "o": o.a }), Succeeds),
+            (json!({ "u": o.pat, "r": o.org_admin, "o": o.b }), FORBIDDEN),
+        ),
+        pair(
+            "roleAssignments",
+            "query($o: ID!) { roleAssignments(filter: {organizationId: $o}) { totalCount } }",
+            (org(&o.a), Succeeds),
+            (org(&o.b), FORBIDDEN),
+        ),
+        pair(
+            "authorize",
+            AUTHORIZE,
+            (
+                json!({ "input": ask("member.add", &o.a) }),
+                Yields("/authorize/decision", json!("ALLOW")),
+            ),
+            (
+                json!({ "input": ask("member.add", &o.b) }),
+                Yields("/authorize/decision", json!("DENY")),
+            ),
+        ),
+        pair(
+            "authorizeBatch",
+            AUTHORIZE_BATCH,
+            (
+                json!({ "inputs": [ask("role.assign", &o.a)] }),
+                Yields("/authorizeBatch/0/decision", json!("ALLOW")),
+            ),
+            (
+                json!({ "inputs": [ask("role.assign", &o.b)] }),
+                Yields("/authorizeBatch/0/decision", json!("DENY")),
+            ),
+        ),
+    ]
+}
+
+/// Refusals beyond the A/B pairs: a role held in A reaches nothing gateway-wide either.
+/// Rows: (operation, case, query, variables, expected).
+fn beyond_a(o: &Orgs, p: &Tenant) -> Vec<(&'static str, &'static str, &'static str, Value, Expect)> {
+    let about_a_in_b = question("member.add", ("Portcullis::Organization", &o.a), None, Some(&o.b));
+    vec![
+        (
+            "assignRole",
+            "org_admin globally",
+            ASSIGN,
+            json!({ "u": o.newbie, "r": o.org_admin, "o": null }),
+            FORBIDDEN,
+        ),
+        (
+            "assignRole",
+            "B's own role in B",
+            ASSIGN,
+            json!({ "u": o.newbie, "r": o.role_b, "o": o.b }),
+            FORBIDDEN,
+        ),
+        (
+            "authorize",
+            "about A, with organizationId B",
+            AUTHORIZE,
+            json!({ "input": about_a_in_b }),
+            Yields("/authorize/decision", json!("DENY")),
+        ),
+        (
+            "createRole",
+            "global",
+            CREATE_ROLE,
+            json!({ "input": { "key": format!("global_{}", p.tag), "name": "G", "permissions": ["user.disable", "policy.create"] } }),
+            FORBIDDEN,
+        ),
+        (
+            "roles",
+            "global list",
+            "{ roles { totalCount } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        (
+            "roleAssignments",
+            "unfiltered",
+            "{ roleAssignments { totalCount } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        (
+            "organizations",
+            "list",
+            "{ organizations { totalCount } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+    ]
+}
+
+/// Through a role assignment the caller holds in B, B's `Organization` object is reachable even
+/// without `organization.read` there; its members must still be refused.
+async fn members_of_b_through_an_assignment(t: &TestApp, token: &str, b: &str) -> Result<(), String> {
+    let response = t
+        .gql(
+            Some(token),
+            "{ viewer { user { roleAssignments { nodes { organization { id members { totalCount } } } } } } }",
+            json!({}),
+        )
+        .await;
+    let body = &response.0;
+    let nodes = body["data"]["viewer"]["user"]["roleAssignments"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let leaked = nodes
+        .iter()
+        .any(|n| n["organization"]["id"] == b && !n["organization"]["members"].is_null());
+    let refused = body["errors"]
+        .as_array()
+        .is_some_and(|errors| errors.iter().any(|e| e["extensions"]["code"] == "FORBIDDEN"));
+    if refused && !leaked {
+        Ok(())
+    } else {
+        Err(format!(
+            "Organization.members of B through an assignment: expected FORBIDDEN, got {body}"
+        ))
+    }
+}
+
+/// Roles held in organization A (built-in `org_owner`, or a custom role of A with every
+/// organization-scoped permission) work in A and nowhere else; so does membership of A.
+async fn roles_held_in_one_organization_stop_at_its_border(t: TestApp) {
+    let admin = t.admin_token().await;
+    let a = t.create_organization(&admin, "alpha").await;
+    let b = t.create_organization(&admin, "beta").await;
+    let newbie = t.create_user(&admin, "newbie@example.com").await;
+    let pat = t.create_user(&admin, "pat@example.com").await;
+    add_member(&t, &admin, &a, &pat).await;
+    add_member(&t, &admin, &b, &pat).await;
+    let org_owner = builtin_role(&t, &admin, "org_owner").await;
+    let org_admin = builtin_role(&t, &admin, "org_admin").await;
+    assign(&t, &admin, &pat, &org_admin, Some(&b)).await;
+    let role_a = create_role(&t, &admin, "a_role", &["member.list"], Some(&a)).await;
+    let role_b = create_role(&t, &admin, "b_role", &["member.list"], Some(&b)).await;
+    let everything = create_role(&t, &admin, "a_everything", &ORG_SCOPED, Some(&a)).await;
+
+    let (owner, owner_token) = t.user_with_token(&admin, "owner@example.com").await;
+    assign(&t, &admin, &owner, &org_owner, Some(&a)).await;
+    let (custodian, custodian_token) = t.user_with_token(&admin, "custodian@example.com").await;
+    assign(&t, &admin, &custodian, &everything, Some(&a)).await;
+    let tenants = [
+        Tenant {
+            tag: "owner",
+            token: owner_token,
+            doomed: create_role(&t, &admin, "doomed_owner", &[], Some(&a)).await,
+        },
+        Tenant {
+            tag: "custodian",
+            token: custodian_token,
+            doomed: create_role(&t, &admin, "doomed_custodian", &[], Some(&a)).await,
+        },
+    ];
+    let o = Orgs {
+        admin,
+        a,
+        b,
+        newbie,
+        pat,
+        role_a,
+        role_b,
+        org_admin,
+    };
+
+    let mut failures = Vec::new();
+    for p in &tenants {
+        for row in isolation_table(&o, p) {
+            for (side, (vars, expect)) in [("A", &row.on_a), ("B", &row.on_b)] {
+                let response = t.gql(Some(&p.token), row.query, vars.clone()).await;
+                if let Err(why) = verdict(&response.0, expect) {
+                    failures.push(format!("{} on {side} as {}: {why}", row.op, p.tag));
+                }
+            }
+        }
+        for (op, note, query, vars, expect) in beyond_a(&o, p) {
+            let response = t.gql(Some(&p.token), query, vars).await;
+            if let Err(why) = verdict(&response.0, &expect) {
+                failures.push(format!("{op} ({note}) as {}: {why}", p.tag));
+            }
+        }
+    }
+
+    // Membership of A (implicit org_member) reads A's members, not B's, and grants no more.
+    let (mia, mia_token) = t.user_with_token(&o.admin, "mia@example.com").await;
+    add_member(&t, &o.admin, &o.a, &mia).await;
+    let members = "query($o: ID!) { organization(id: $o) { members { totalCount } } }";
+    let ask = |action: &str, org: &str| json!({ "input": question(action, ("Portcullis::Organization", org), None, Some(org)) });
+    let member_rows: Vec<(&str, &str, Value, Expect)> = vec![
+        (
+            "Organization.members of A",
+            members,
+            json!({ "o": o.a }),
+            Succeeds,
+        ),
+        ("Organization.members of B", members, json!({ "o": o.b }), Hidden),
+        (
+            "organization B",
+            "query($o: ID!) { organization(id: $o) { id } }",
+            json!({ "o": o.b }),
+            Hidden,
+        ),
+        (
+            "addMember to A",
+            ADD_MEMBER,
+            json!({ "o": o.a, "u": o.newbie }),
+            FORBIDDEN,
+        ),
+        (
+            "roles of A",
+            "query($o: ID!) { roles(organizationId: $o) { totalCount } }",
+            json!({ "o": o.a }),
+            FORBIDDEN,
+        ),
+        (
+            "authorize member.list in A",
+            AUTHORIZE,
+            ask("member.list", &o.a),
+            Yields("/authorize/decision", json!("ALLOW")),
+        ),
+        (
+            "authorize member.list in B",
+            AUTHORIZE,
+            ask("member.list", &o.b),
+            Yields("/authorize/decision", json!("DENY")),
+        ),
+    ];
+    for (label, query, vars, expect) in member_rows {
+        let response = t.gql(Some(&mia_token), query, vars).await;
+        if let Err(why) = verdict(&response.0, &expect) {
+            failures.push(format!("member of A, {label}: {why}"));
+        }
+    }
+
+    // B's Organization object reached through an (empty) role held in B: members still refused.
+    let nothing_in_b = create_role(&t, &o.admin, "b_nothing", &[], Some(&o.b)).await;
+    for (who, id, token) in [
+        ("owner", &owner, &tenants[0].token),
+        ("custodian", &custodian, &tenants[1].token),
+        ("member", &mia, &mia_token),
+    ] {
+        assign(&t, &o.admin, id, &nothing_in_b, Some(&o.b)).await;
+        if let Err(why) = members_of_b_through_an_assignment(&t, token, &o.b).await {
+            failures.push(format!("{who}: {why}"));
+        }
+    }
+
+    assert!(
+        failures.is_empty(),
+        "{} isolation check(s) wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+
+    // B is exactly as the administrator left it.
+    let b_now = data(
+        &t,
+        &o.admin,
+        "query($b: ID!, $r: ID!, $pat: ID!, $newbie: ID!) {
+           organization(id: $b) { name members { nodes { user { id } } } }
+           roles(organizationId: $b, first: 50) { nodes { key } }
+           role(id: $r) { name permissions }
+           pat: roleAssignments(filter: {userId: $pat, organizationId: $b}) { nodes { role { key } } }
+           newbie: roleAssignments(filter: {userId: $newbie}) { totalCount }
+           user(id: $newbie) { memberships { totalCount } }
+         }",
+        json!({ "b": o.b, "r": o.role_b, "pat": o.pat, "newbie": o.newbie }),
+    )
+    .await;
+    assert_eq!(b_now["organization"]["name"], "beta");
+    assert_eq!(
+        b_now["organization"]["members"]["nodes"],
+        json!([{ "user": { "id": o.pat } }])
+    );
+    let keys: Vec<&str> = b_now["roles"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["key"].as_str())
+        .collect();
+    assert!(!keys.iter().any(|k| k.starts_with("made_by_")), "{keys:?}");
+    assert!(keys.contains(&"b_role"), "{keys:?}");
+    assert_eq!(b_now["role"]["name"], "b_role");
+    assert_eq!(b_now["role"]["permissions"], json!(["member.list"]));
+    assert_eq!(b_now["pat"]["nodes"], json!([{ "role": { "key": "org_admin" } }]));
+    assert_eq!(b_now["newbie"]["totalCount"], 0);
+    assert_eq!(b_now["user"]["memberships"]["totalCount"], 0);
+    // …while A shows each tenant's work.
+    let a_now = data(
+        &t,
+        &o.admin,
+        "query($a: ID!) { roles(organizationId: $a, first: 50) { nodes { key } } }",
+        json!({ "a": o.a }),
+    )
+    .await;
+    let keys: Vec<&str> = a_now["roles"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["key"].as_str())
+        .collect();
+    for key in ["made_by_owner", "made_by_custodian"] {
+        assert!(keys.contains(&key), "{key} in {keys:?}");
+    }
+    for key in ["doomed_owner", "doomed_custodian"] {
+        assert!(!keys.contains(&key), "{key} deleted: {keys:?}");
+    }
+}
+
+crate::backend_tests!(
+    every_operation_refuses_an_unprivileged_caller,
+    roles_held_in_one_organization_stop_at_its_border,
+);
