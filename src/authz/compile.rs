@@ -121,15 +121,20 @@ pub fn compile(
 /// substitution is made on the parsed form (Cedar's JSON policy format), never on text.
 fn link_static(source: &str, id: PolicyId, principal: &EntityUid) -> Result<Policy> {
     let template = Template::parse(None, source).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
-    let mut json = template.to_json().map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
+    let mut json = template
+        .to_json()
+        .map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
     let scope = json
         .get_mut("principal")
         .and_then(|p| p.as_object_mut())
         .ok_or_else(|| Error::internal(anyhow::anyhow!("template without a principal scope")))?;
     if scope.remove("slot").is_none() {
-        return Err(Error::internal(anyhow::anyhow!("template without a ?principal slot")));
+        return Err(Error::internal(anyhow::anyhow!(
+            "template without a ?principal slot"
+        )));
     }
-    let entity = serde_json::json!({ "type": principal.type_name().to_string(), "id": principal.id().unescaped() });
+    let entity =
+        serde_json::json!({ "type": principal.type_name().to_string(), "id": principal.id().unescaped() });
     scope.insert("entity".to_owned(), entity);
     Policy::from_json(Some(id), json).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))
 }

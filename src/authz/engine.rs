@@ -10,7 +10,7 @@ use super::compile::{Compiled, compile};
 use super::entities::Types;
 use super::schema;
 use super::slice::Index;
-use crate::db::{Db, Id, cedar_schemas, notify, memberships, policies, role_assignments, roles};
+use crate::db::{Db, Id, cedar_schemas, memberships, notify, policies, role_assignments, roles};
 use crate::error::{Error, Result};
 
 /// The fixed id of the built-in `org_member` role, held implicitly by every member.

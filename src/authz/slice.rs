@@ -78,7 +78,12 @@ impl Index {
     }
 
     /// The policies that can apply to `principal` (holding `roles`) taking `action`.
-    pub fn slice(&self, principal: &EntityUid, roles: &HashSet<EntityUid>, action: &EntityUid) -> Arc<PolicySet> {
+    pub fn slice(
+        &self,
+        principal: &EntityUid,
+        roles: &HashSet<EntityUid>,
+        action: &EntityUid,
+    ) -> Arc<PolicySet> {
         let mut chosen: Vec<usize> = self
             .by_action
             .get(action)
