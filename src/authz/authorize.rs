@@ -179,7 +179,7 @@ async fn decide(
 
     let state = engine.state();
     let response = engine.decide(&state, &cedar_request, &entities, &principal, &roles, &action);
-    let determining: Vec<Origin> = response
+    let mut determining: Vec<Origin> = response
         .diagnostics()
         .reason()
         .map(|id| {
@@ -189,7 +189,6 @@ async fn decide(
             })
         })
         .collect();
-    let mut determining: Vec<Origin> = determining;
     determining.sort_by(|a, b| a.name.cmp(&b.name));
     let errors = response.diagnostics().errors().map(|e| e.to_string()).collect();
     Ok(Outcome {
