@@ -82,6 +82,8 @@ pub async fn authorize_batch(
 struct Permitted {
     own: Option<bool>,
     any: Option<bool>,
+    /// The entities of the previous question, as sent and as parsed.
+    last_entities: Option<(serde_json::Value, Entities)>,
 }
 
 async fn decide(
@@ -118,32 +120,16 @@ async fn decide(
 
     let supplied = match request.entities {
         None | Some(serde_json::Value::Null) => Entities::empty(),
-        Some(json) => Entities::from_json_value(json, None)
-            .map_err(|e| Error::bad_input(field("entities"), e.to_string()))?,
+        Some(json) => match &permitted.last_entities {
+            // A batch usually sends the same entities with every question: parse them once.
+            Some((seen, parsed)) if *seen == json => parsed.clone(),
+            _ => {
+                let parsed = parse_entities(json.clone(), types, &field("entities"))?;
+                permitted.last_entities = Some((json, parsed.clone()));
+                parsed
+            }
+        },
     };
-    if supplied
-        .iter()
-        .any(|e| types.is_gateway_type(e.uid().type_name()))
-    {
-        return Err(Error::bad_input(
-            field("entities"),
-            "Portcullis:: entities are supplied by the gateway; pass only your own",
-        ));
-    }
-    // Nor may supplied entities claim gateway roles (or other gateway entities) as parents.
-    let claims_gateway_parent = supplied.iter().any(|e| {
-        supplied
-            .ancestors(&e.uid())
-            .into_iter()
-            .flatten()
-            .any(|ancestor| types.is_gateway_type(ancestor.type_name()))
-    });
-    if claims_gateway_parent {
-        return Err(Error::bad_input(
-            field("entities"),
-            "your entities may not have Portcullis:: entities (such as roles) as parents",
-        ));
-    }
     let mut roles = HashSet::new();
     let mut ours = Vec::new();
     if principal.type_name() == types.user_type() {
@@ -210,6 +196,35 @@ where
     let answer = ask().await?;
     *slot = Some(answer);
     Ok(answer)
+}
+
+/// Parses an integrator's entities, refusing any that define gateway entities or claim them as parents.
+fn parse_entities(json: serde_json::Value, types: &super::entities::Types, field: &str) -> Result<Entities> {
+    let supplied =
+        Entities::from_json_value(json, None).map_err(|e| Error::bad_input(field, e.to_string()))?;
+    if supplied
+        .iter()
+        .any(|e| types.is_gateway_type(e.uid().type_name()))
+    {
+        return Err(Error::bad_input(
+            field,
+            "Portcullis:: entities are supplied by the gateway; pass only your own",
+        ));
+    }
+    let claims_gateway_parent = supplied.iter().any(|e| {
+        supplied
+            .ancestors(&e.uid())
+            .into_iter()
+            .flatten()
+            .any(|ancestor| types.is_gateway_type(ancestor.type_name()))
+    });
+    if claims_gateway_parent {
+        return Err(Error::bad_input(
+            field,
+            "your entities may not have Portcullis:: entities (such as roles) as parents",
+        ));
+    }
+    Ok(supplied)
 }
 
 fn parse_uid(reference: &EntityRef, field: &str) -> Result<EntityUid> {
