@@ -123,7 +123,7 @@ pub async fn validate(app: &App, actor: &Actor, source: &str) -> Result<Validati
 pub async fn create(app: &App, actor: &Actor, new: NewPolicy) -> Result<PolicyRow> {
     guard::check(app, actor, Action::PolicyCreate, Resource::Gateway).await?;
     let name = validate::name("name", &new.name, 100)?;
-    let description = description(new.description)?;
+    let description = validate::description(new.description)?;
     let checked = checked(app, &new.source)?;
     let now = app.now();
     let row = PolicyRow {
@@ -160,7 +160,7 @@ pub async fn update(app: &App, actor: &Actor, id: Id, changes: PolicyChanges) ->
         row.name = validate::name("name", name, 100)?;
     }
     if changes.description.is_some() {
-        row.description = description(changes.description)?;
+        row.description = validate::description(changes.description)?;
     }
     if let Some(source) = changes.source {
         let checked = checked(app, &source)?;
@@ -227,14 +227,6 @@ fn checked(app: &App, source: &str) -> Result<Checked> {
         field: "source".to_owned(),
         problems,
     })
-}
-
-fn description(raw: Option<String>) -> Result<String> {
-    let text = raw.unwrap_or_default().trim().to_owned();
-    if text.chars().count() > 1000 {
-        return Err(Error::bad_input("description", "must be at most 1000 characters"));
-    }
-    Ok(text)
 }
 
 /// Re-checks the stored enabled policies against a candidate schema (before it replaces the one in

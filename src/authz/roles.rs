@@ -47,7 +47,7 @@ pub async fn create(app: &App, actor: &Actor, new: NewRole) -> Result<RoleRow> {
         id: Id::new_v7(),
         key: key(&new.key)?,
         name: validate::name("name", &new.name, 100)?,
-        description: description(new.description)?,
+        description: validate::description(new.description)?,
         organization_id: new.organization_id,
         permissions: permissions(&new.permissions)?,
         built_in: false,
@@ -83,7 +83,7 @@ pub async fn update(app: &App, actor: &Actor, id: Id, changes: RoleChanges) -> R
         row.name = validate::name("name", name, 100)?;
     }
     if changes.description.is_some() {
-        row.description = description(changes.description)?;
+        row.description = validate::description(changes.description)?;
     }
     if let Some(list) = &changes.permissions {
         row.permissions = permissions(list)?;
@@ -245,12 +245,4 @@ fn permissions(names: &[String]) -> Result<String> {
     valid.sort();
     valid.dedup();
     serde_json::to_string(&valid).map_err(Error::internal)
-}
-
-fn description(raw: Option<String>) -> Result<String> {
-    let text = raw.unwrap_or_default().trim().to_owned();
-    if text.chars().count() > 1000 {
-        return Err(Error::bad_input("description", "must be at most 1000 characters"));
-    }
-    Ok(text)
 }

@@ -31,6 +31,15 @@ pub fn name(field: &str, raw: &str, max: usize) -> Result<String> {
     Ok(name.to_owned())
 }
 
+/// An optional free-text description: trimmed, at most 1,000 characters, empty when absent.
+pub fn description(raw: Option<String>) -> Result<String> {
+    let text = raw.unwrap_or_default().trim().to_owned();
+    if text.chars().count() > 1000 {
+        return Err(Error::bad_input("description", "must be at most 1000 characters"));
+    }
+    Ok(text)
+}
+
 /// An organization slug: 2–63 of `a-z`, `0-9` and inner `-`.
 pub fn slug(field: &str, raw: &str) -> Result<String> {
     let slug = raw.trim();

@@ -596,6 +596,14 @@ async fn roles_follow_their_rules(t: TestApp) {
         )
         .await;
     assert_eq!(bad_key.field(), "key");
+    let long = t
+        .gql(
+            Some(&admin),
+            "mutation($d: String!) { createRole(input: {key: \"wordy\", name: \"W\", description: $d}) { role { id } } }",
+            json!({ "d": "x".repeat(1001) }),
+        )
+        .await;
+    assert_eq!(long.field(), "description");
     create_role(&t, &admin, "dup", json!([]), None).await;
     let duplicate = t
         .gql(
