@@ -10,7 +10,7 @@ use super::Action;
 use super::compile::Origin;
 use super::guard::{self, Resource, principal_entity};
 use crate::app::App;
-use crate::db::{Id, users};
+use crate::db::Id;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 
@@ -82,8 +82,6 @@ pub async fn authorize_batch(
 struct Permitted {
     own: Option<bool>,
     any: Option<bool>,
-    /// The entities of the previous question, as sent and as parsed.
-    last_entities: Option<(serde_json::Value, Entities)>,
 }
 
 async fn decide(
@@ -120,29 +118,26 @@ async fn decide(
 
     let supplied = match request.entities {
         None | Some(serde_json::Value::Null) => Entities::empty(),
-        Some(json) => match &permitted.last_entities {
-            // A batch usually sends the same entities with every question: parse them once.
-            Some((seen, parsed)) if *seen == json => parsed.clone(),
-            _ => {
-                let parsed = parse_entities(json.clone(), types, &field("entities"))?;
-                permitted.last_entities = Some((json, parsed.clone()));
-                parsed
-            }
-        },
+        Some(json) => {
+            let parsed = engine
+                .entity_sets()
+                .get_or_parse(json, |json| parse_entities(json, types, &field("entities")))?;
+            Entities::clone(&parsed)
+        }
     };
     let mut roles = HashSet::new();
     let mut ours = Vec::new();
     if principal.type_name() == types.user_type() {
-        let principal_actor = if principal == caller {
-            actor.clone()
+        let user = if principal == caller {
+            actor.user_id()
         } else {
-            portcullis_user(app, &principal, &field("principal")).await?
+            portcullis_user_id(&principal, &field("principal"))?
         };
-        let holdings = engine.holdings(&app.db, principal_actor.user_id()).await?;
+        let holdings = engine.holdings(&app.db, user).await?;
         let parents = engine.parents(&holdings, request.organization_id);
         ours.push(principal_entity(
             principal.clone(),
-            &principal_actor,
+            &holdings.attrs,
             parents.clone(),
         )?);
         ours.extend(
@@ -199,9 +194,9 @@ where
 }
 
 /// Parses an integrator's entities, refusing any that define gateway entities or claim them as parents.
-fn parse_entities(json: serde_json::Value, types: &super::entities::Types, field: &str) -> Result<Entities> {
+fn parse_entities(json: &serde_json::Value, types: &super::entities::Types, field: &str) -> Result<Entities> {
     let supplied =
-        Entities::from_json_value(json, None).map_err(|e| Error::bad_input(field, e.to_string()))?;
+        Entities::from_json_value(json.clone(), None).map_err(|e| Error::bad_input(field, e.to_string()))?;
     if supplied
         .iter()
         .any(|e| types.is_gateway_type(e.uid().type_name()))
@@ -236,21 +231,10 @@ fn parse_uid(reference: &EntityRef, field: &str) -> Result<EntityUid> {
     ))
 }
 
-/// Another gateway user as a principal: their account, as the engine sees it.
-async fn portcullis_user(app: &App, uid: &EntityUid, field: &str) -> Result<Actor> {
-    let id: Id = uid
-        .id()
+/// The id of a `Portcullis::User` principal other than the caller.
+fn portcullis_user_id(uid: &EntityUid, field: &str) -> Result<Id> {
+    uid.id()
         .unescaped()
         .parse()
-        .map_err(|_| Error::bad_input(field, "a Portcullis::User id must be a user's ID"))?;
-    let mut conn = app.db.conn().await?;
-    let user = users::find(&mut conn, id).await?.ok_or(Error::NotFound("user"))?;
-    Ok(Actor {
-        user,
-        method: crate::identity::AuthMethod::Password,
-        session_id: None,
-        api_key_id: None,
-        mfa: false,
-        ip: None,
-    })
+        .map_err(|_| Error::bad_input(field, "a Portcullis::User id must be a user's ID"))
 }

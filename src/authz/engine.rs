@@ -8,9 +8,10 @@ use cedar_policy::{Authorizer, Entities, EntityUid, Request, Response, Schema};
 
 use super::compile::{Compiled, compile};
 use super::entities::Types;
+use super::entity_cache::EntityCache;
 use super::schema;
 use super::slice::Index;
-use crate::db::{Db, Id, cedar_schemas, memberships, notify, policies, role_assignments, roles};
+use crate::db::{Db, Id, cedar_schemas, memberships, notify, policies, role_assignments, roles, users};
 use crate::error::{Error, Result};
 
 /// The fixed id of the built-in `org_member` role, held implicitly by every member.
@@ -27,12 +28,21 @@ pub struct State {
     pub index: Index,
 }
 
-/// The roles a user holds: globally, per organization, and the organizations they belong to.
+/// The roles a user holds: globally, per organization, and the organizations they belong to; and
+/// the account attributes policies see. Changes to any of these bump the authorization version.
 #[derive(Debug, Default)]
 pub struct Holdings {
     global: Vec<Id>,
     scoped: HashMap<Id, Vec<Id>>,
     member_of: HashSet<Id>,
+    pub attrs: PrincipalAttrs,
+}
+
+/// The attributes of a `Portcullis::User` entity.
+#[derive(Debug, Default, Clone)]
+pub struct PrincipalAttrs {
+    pub email: String,
+    pub status: String,
 }
 
 struct HoldingsCache {
@@ -47,6 +57,7 @@ pub struct Engine {
     org_member: Id,
     state: RwLock<Arc<State>>,
     holdings: Mutex<HoldingsCache>,
+    entity_sets: EntityCache,
     rebuild: tokio::sync::Mutex<()>,
 }
 
@@ -67,12 +78,18 @@ impl Engine {
                 users: HashMap::new(),
             }),
             state: RwLock::new(Arc::new(state)),
+            entity_sets: EntityCache::default(),
             rebuild: tokio::sync::Mutex::new(()),
         })
     }
 
     pub fn types(&self) -> &Types {
         &self.types
+    }
+
+    /// Integrators' entity sets, parsed (they do not depend on the authorization version).
+    pub fn entity_sets(&self) -> &EntityCache {
+        &self.entity_sets
     }
 
     /// The state decisions are made with right now.
@@ -103,7 +120,8 @@ impl Engine {
         Ok(version)
     }
 
-    /// The roles `user` holds, from the cache or the database.
+    /// The roles `user` holds and their attributes, from the cache or the database; NOT_FOUND if
+    /// there is no such user.
     pub async fn holdings(&self, db: &Db, user: Id) -> Result<Arc<Holdings>> {
         let version = self.state().version;
         {
@@ -115,10 +133,17 @@ impl Engine {
             }
         }
         let mut conn = db.conn().await?;
+        let account = users::find(&mut conn, user)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
         let assignments = role_assignments::for_user(&mut conn, user).await?;
         let member_of = memberships::organization_ids_for_user(&mut conn, user).await?;
         let mut holdings = Holdings {
             member_of: member_of.into_iter().collect(),
+            attrs: PrincipalAttrs {
+                email: account.email,
+                status: account.status,
+            },
             ..Holdings::default()
         };
         for assignment in assignments {

@@ -6,7 +6,7 @@ use cedar_policy::{Context, Decision, Entities, Entity, EntityUid, Request, Rest
 use chrono::SecondsFormat;
 
 use super::actions::Action;
-use super::engine::Engine;
+use super::engine::{Engine, PrincipalAttrs};
 use crate::app::App;
 use crate::db::Id;
 use crate::error::{Error, Result};
@@ -55,7 +55,11 @@ pub async fn allows(app: &App, actor: &Actor, action: Action, resource: Resource
         Resource::User(id) => types.user(id),
         Resource::Organization(id) => types.organization(id),
     };
-    let mut entities = vec![principal_entity(principal.clone(), actor, parents.clone())?];
+    let attrs = PrincipalAttrs {
+        email: actor.user.email.clone(),
+        status: actor.user.status.clone(),
+    };
+    let mut entities = vec![principal_entity(principal.clone(), &attrs, parents.clone())?];
     entities.extend(
         parents
             .iter()
@@ -82,15 +86,19 @@ pub async fn allows(app: &App, actor: &Actor, action: Action, resource: Resource
 }
 
 /// The principal: a `Portcullis::User` with its email and status, in the roles that count.
-pub(crate) fn principal_entity(uid: EntityUid, actor: &Actor, parents: HashSet<EntityUid>) -> Result<Entity> {
+pub(crate) fn principal_entity(
+    uid: EntityUid,
+    attrs: &PrincipalAttrs,
+    parents: HashSet<EntityUid>,
+) -> Result<Entity> {
     let attrs = HashMap::from([
         (
             "email".to_owned(),
-            RestrictedExpression::new_string(actor.user.email.clone()),
+            RestrictedExpression::new_string(attrs.email.clone()),
         ),
         (
             "status".to_owned(),
-            RestrictedExpression::new_string(actor.user.status.clone()),
+            RestrictedExpression::new_string(attrs.status.clone()),
         ),
     ]);
     Entity::new(uid, attrs, parents).map_err(Error::internal)

@@ -8,6 +8,7 @@ mod compile;
 pub mod diagnostics;
 pub mod engine;
 mod entities;
+mod entity_cache;
 pub mod guard;
 pub mod policies;
 pub mod roles;

@@ -22,7 +22,7 @@ pub async fn find(conn: &mut DbConn, id: Id) -> Result<Option<ApiKeyRow>> {
     let row = with_conn!(conn, |c| api_keys::table
         .find(id)
         .select(ApiKeyRow::as_select())
-        .first(c)
+        .get_result(c)
         .await
         .optional())?;
     Ok(row)
@@ -37,7 +37,7 @@ pub async fn find_by_prefix_with_user(
         .inner_join(users::table)
         .filter(api_keys::prefix.eq(prefix))
         .select((ApiKeyRow::as_select(), UserRow::as_select()))
-        .first(c)
+        .get_result(c)
         .await
         .optional())?;
     Ok(row)

@@ -48,7 +48,7 @@ pub async fn version(conn: &mut DbConn) -> Result<i64> {
     let version = with_conn!(conn, |c| authz_state::table
         .find(1)
         .select(authz_state::version)
-        .first(c)
+        .get_result(c)
         .await)?;
     Ok(version)
 }

@@ -35,7 +35,7 @@ pub async fn find(conn: &mut DbConn, organization_id: Id, user_id: Id) -> Result
         .filter(memberships::organization_id.eq(organization_id))
         .filter(memberships::user_id.eq(user_id))
         .select(MembershipRow::as_select())
-        .first(c)
+        .get_result(c)
         .await
         .optional())?;
     Ok(row)

@@ -3,6 +3,9 @@
 //! One `table!` schema serves PostgreSQL and SQLite through portable SQL types (`types`). A
 //! connection is an enum over the two backends, and [`with_conn!`] expands the same query body
 //! once per backend, so every query in this room is written once and compiled twice.
+//!
+//! Single-row lookups use `get_result`, not `first`: `first` binds `LIMIT ?`, and SQLite marks a
+//! statement with a bound LIMIT for re-preparation on every execution, defeating the statement cache.
 
 mod error;
 mod migrate;

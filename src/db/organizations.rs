@@ -49,7 +49,7 @@ pub async fn find(conn: &mut DbConn, id: Id) -> Result<Option<OrganizationRow>> 
     let row = with_conn!(conn, |c| organizations::table
         .find(id)
         .select(OrganizationRow::as_select())
-        .first(c)
+        .get_result(c)
         .await
         .optional())?;
     Ok(row)
@@ -59,7 +59,7 @@ pub async fn find_by_slug(conn: &mut DbConn, slug: &str) -> Result<Option<Organi
     let row = with_conn!(conn, |c| organizations::table
         .filter(organizations::slug.eq(slug))
         .select(OrganizationRow::as_select())
-        .first(c)
+        .get_result(c)
         .await
         .optional())?;
     Ok(row)

@@ -60,7 +60,7 @@ pub async fn find(conn: &mut DbConn, id: Id) -> Result<Option<PolicyRow>> {
     let row = with_conn!(conn, |c| policies::table
         .find(id)
         .select(PolicyRow::as_select())
-        .first(c)
+        .get_result(c)
         .await
         .optional())?;
     Ok(row)

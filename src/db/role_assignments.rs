@@ -45,7 +45,7 @@ pub async fn find(
             Some(org) => query.filter(role_assignments::organization_id.eq(org)),
             None => query.filter(role_assignments::organization_id.is_null()),
         };
-        query.first(c).await.optional()
+        query.get_result(c).await.optional()
     })?;
     Ok(row)
 }

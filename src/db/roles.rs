@@ -55,7 +55,7 @@ pub async fn find(conn: &mut DbConn, id: Id) -> Result<Option<RoleRow>> {
     let row = with_conn!(conn, |c| roles::table
         .find(id)
         .select(RoleRow::as_select())
-        .first(c)
+        .get_result(c)
         .await
         .optional())?;
     Ok(row)

@@ -22,7 +22,7 @@ pub async fn find(conn: &mut DbConn, id: Id) -> Result<Option<SessionRow>> {
     let row = with_conn!(conn, |c| sessions::table
         .find(id)
         .select(SessionRow::as_select())
-        .first(c)
+        .get_result(c)
         .await
         .optional())?;
     Ok(row)
@@ -34,7 +34,7 @@ pub async fn find_with_user(conn: &mut DbConn, id: Id) -> Result<Option<(Session
         .inner_join(users::table)
         .filter(sessions::id.eq(id))
         .select((SessionRow::as_select(), UserRow::as_select()))
-        .first(c)
+        .get_result(c)
         .await
         .optional())?;
     Ok(row)
@@ -108,7 +108,7 @@ pub async fn find_refresh_token(conn: &mut DbConn, id: Id) -> Result<Option<Refr
     let row = with_conn!(conn, |c| refresh_tokens::table
         .find(id)
         .select(RefreshTokenRow::as_select())
-        .first(c)
+        .get_result(c)
         .await
         .optional())?;
     Ok(row)

@@ -58,7 +58,7 @@ pub async fn find(conn: &mut DbConn, id: Id) -> Result<Option<UserRow>> {
     let row = with_conn!(conn, |c| users::table
         .find(id)
         .select(UserRow::as_select())
-        .first(c)
+        .get_result(c)
         .await
         .optional())?;
     Ok(row)
@@ -68,7 +68,7 @@ pub async fn find_by_email(conn: &mut DbConn, email: &str) -> Result<Option<User
     let row = with_conn!(conn, |c| users::table
         .filter(users::email.eq(email))
         .select(UserRow::as_select())
-        .first(c)
+        .get_result(c)
         .await
         .optional())?;
     Ok(row)

@@ -6,7 +6,7 @@
 //! rotation without restart.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::TimeDelta;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -49,9 +49,15 @@ struct KeySet {
     jwks: serde_json::Value,
 }
 
+/// How many verified tokens to remember; past this, expired ones are dropped, then all.
+const VERIFIED_CAPACITY: usize = 10_000;
+
 /// The keys this instance signs and verifies with.
 pub struct KeyRing {
     keys: RwLock<Arc<KeySet>>,
+    /// Tokens whose signature checked out, with their claims: an Ed25519 verification costs more
+    /// than the rest of a small request, and a client presents the same token until it expires.
+    verified: Mutex<HashMap<String, Claims>>,
     issuer: String,
     token_ttl: TimeDelta,
 }
@@ -71,6 +77,7 @@ impl KeyRing {
         };
         Ok(Self {
             keys: RwLock::new(Arc::new(set)),
+            verified: Mutex::default(),
             issuer,
             token_ttl,
         })
@@ -95,6 +102,38 @@ impl KeyRing {
 
     /// Checks signature, issuer and expiry (against the gateway's clock), returning the claims.
     pub async fn verify(&self, token: &str, db: &Db, now: Timestamp) -> Result<Claims> {
+        let known = self.verified().get(token).cloned();
+        let claims = match known {
+            Some(claims) => claims,
+            None => {
+                let claims = self.verify_signature(token, db, now).await?;
+                self.remember(token, &claims, now);
+                claims
+            }
+        };
+        if claims.exp <= now.unix_seconds() {
+            return Err(Error::unauthenticated("access token expired"));
+        }
+        Ok(claims)
+    }
+
+    fn verified(&self) -> std::sync::MutexGuard<'_, HashMap<String, Claims>> {
+        self.verified.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn remember(&self, token: &str, claims: &Claims, now: Timestamp) {
+        let mut verified = self.verified();
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.retain(|_, claims| claims.exp > now.unix_seconds());
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+        }
+        verified.insert(token.to_owned(), claims.clone());
+    }
+
+    /// Checks the signature and issuer; expiry is the caller's to check, with the gateway's clock.
+    async fn verify_signature(&self, token: &str, db: &Db, now: Timestamp) -> Result<Claims> {
         let invalid = || Error::unauthenticated("invalid access token");
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
         let kid: Id = header
@@ -113,9 +152,6 @@ impl KeyRing {
         validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|_| invalid())?;
-        if data.claims.exp <= now.unix_seconds() {
-            return Err(Error::unauthenticated("access token expired"));
-        }
         Ok(data.claims)
     }
 

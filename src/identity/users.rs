@@ -4,7 +4,7 @@ use crate::app::App;
 use crate::authz::{Action, Resource, guard};
 use crate::db::models::UserRow;
 use crate::db::users::{self as rows, UserFilter};
-use crate::db::{Id, Page, PageOf, sessions};
+use crate::db::{Id, Page, PageOf, cedar_schemas, sessions};
 use crate::error::{Error, Result};
 use crate::identity::{Actor, passwords, validate};
 
@@ -86,6 +86,7 @@ pub async fn update(app: &App, actor: &Actor, id: Id, changes: UserChanges) -> R
     guard::check(app, actor, Action::UserUpdate, Resource::User(id)).await?;
     let mut conn = app.db.conn().await?;
     let mut user = rows::find(&mut conn, id).await?.ok_or(Error::NotFound("user"))?;
+    let previous_email = user.email.clone();
     if let Some(email) = &changes.email {
         user.email = validate::email("email", email)?;
     }
@@ -105,7 +106,19 @@ pub async fn update(app: &App, actor: &Actor, id: Id, changes: UserChanges) -> R
         user.password_hash = Some(passwords::hash(password).await?);
     }
     user.updated_at = app.now();
-    rows::update(&mut conn, &user).await?;
+    let email_changed = user.email != previous_email;
+    conn.transaction(async |tx| {
+        rows::update(tx, &user).await?;
+        if email_changed {
+            // Policies see the email: cached principals must be reloaded.
+            cedar_schemas::bump_version(tx).await?;
+        }
+        Ok(())
+    })
+    .await?;
+    if email_changed {
+        app.engine.refresh(&app.db).await?;
+    }
     Ok(user)
 }
 
@@ -117,15 +130,19 @@ pub async fn disable(app: &App, actor: &Actor, id: Id) -> Result<UserRow> {
     }
     let now = app.now();
     let mut conn = app.db.conn().await?;
-    conn.transaction(async |tx| {
-        let mut user = rows::find(tx, id).await?.ok_or(Error::NotFound("user"))?;
-        user.status = DISABLED.to_owned();
-        user.updated_at = now;
-        rows::update(tx, &user).await?;
-        sessions::revoke_all_for_user(tx, id, now, "user_disabled").await?;
-        Ok(user)
-    })
-    .await
+    let user = conn
+        .transaction(async |tx| {
+            let mut user = rows::find(tx, id).await?.ok_or(Error::NotFound("user"))?;
+            user.status = DISABLED.to_owned();
+            user.updated_at = now;
+            rows::update(tx, &user).await?;
+            sessions::revoke_all_for_user(tx, id, now, "user_disabled").await?;
+            cedar_schemas::bump_version(tx).await?;
+            Ok(user)
+        })
+        .await?;
+    app.engine.refresh(&app.db).await?;
+    Ok(user)
 }
 
 /// Re-enables a disabled account.
@@ -135,6 +152,11 @@ pub async fn enable(app: &App, actor: &Actor, id: Id) -> Result<UserRow> {
     let mut user = rows::find(&mut conn, id).await?.ok_or(Error::NotFound("user"))?;
     user.status = ACTIVE.to_owned();
     user.updated_at = app.now();
-    rows::update(&mut conn, &user).await?;
+    conn.transaction(async |tx| {
+        rows::update(tx, &user).await?;
+        cedar_schemas::bump_version(tx).await
+    })
+    .await?;
+    app.engine.refresh(&app.db).await?;
     Ok(user)
 }

@@ -1006,6 +1006,61 @@ async fn policy_crud_and_listing(t: TestApp) {
     let _ = PASSWORD;
 }
 
+/// A principal's `email` and `status` are cached with its roles; changing them takes effect at once.
+async fn principal_attributes_follow_account_changes(t: TestApp) {
+    let w = world(&t).await;
+    create_policy(
+        &t,
+        &w.admin,
+        "active example.com accounts delete",
+        r#"permit (principal, action == Docs::Action::"delete", resource)
+           when { principal.status == "active" && principal.email like "*@example.com" };"#,
+        true,
+    )
+    .await;
+    let bob = &w.bob.0;
+    let ask_for_bob = async || {
+        let response = t
+            .gql(
+                Some(&w.admin),
+                AUTHORIZE,
+                json!({ "input": {
+                    "principal": { "type": "Portcullis::User", "id": bob },
+                    "action": { "type": "Docs::Action", "id": "delete" },
+                    "resource": { "type": "Docs::Document", "id": "d4" },
+                    "context": { "mfa": true },
+                    "entities": w.entities,
+                } }),
+            )
+            .await;
+        response.data()["authorize"]["allowed"] == true
+    };
+    assert!(ask_for_bob().await, "active, at example.com");
+
+    let update = "mutation($input: UpdateUserInput!) { updateUser(input: $input) { user { email } } }";
+    t.gql(
+        Some(&w.admin),
+        update,
+        json!({ "input": { "id": bob, "email": "bob@elsewhere.test" } }),
+    )
+    .await
+    .data();
+    assert!(!ask_for_bob().await, "the new email no longer matches");
+    t.gql(
+        Some(&w.admin),
+        update,
+        json!({ "input": { "id": bob, "email": "bob@example.com" } }),
+    )
+    .await
+    .data();
+    assert!(ask_for_bob().await, "matches again");
+
+    let disable = "mutation($id: ID!) { disableUser(input: { id: $id }) { user { status } } }";
+    let disabled = t.gql(Some(&w.admin), disable, json!({ "id": bob })).await;
+    assert_eq!(disabled.data()["disableUser"]["user"]["status"], "DISABLED");
+    assert!(!ask_for_bob().await, "a disabled account is no longer active");
+}
+
 crate::backend_tests!(
     integrator_decision_table,
     authorize_rules_for_callers,
@@ -1014,4 +1069,5 @@ crate::backend_tests!(
     gateway_decisions_follow_roles_and_organizations,
     context_conditions_apply_to_gateway_operations,
     policy_crud_and_listing,
+    principal_attributes_follow_account_changes,
 );
