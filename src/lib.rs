@@ -1,6 +1,7 @@
 //! portcullis: a GraphQL-first authorization gateway — identity, sessions, policies and audit in one binary.
 
 pub mod app;
+pub mod audit;
 pub mod authz;
 pub mod clock;
 pub mod config;

@@ -2,12 +2,15 @@
 
 use super::Action;
 use super::guard::{self, Resource};
+use super::roles::role_target;
 use crate::app::App;
+use crate::audit::{self, AuditAction, Event, Target};
 use crate::db::models::RoleAssignmentRow;
 use crate::db::role_assignments::{self as rows, AssignmentFilter};
 use crate::db::{Id, Page, PageOf, cedar_schemas, organizations, roles, users};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
+use crate::identity::users::user_target;
 
 fn scope(organization_id: Option<Id>) -> Resource {
     organization_id.map_or(Resource::Gateway, Resource::Organization)
@@ -40,14 +43,20 @@ pub async fn assign(
                 "this role belongs to one organization and can only be assigned there",
             ));
         }
-        users::find(tx, user_id).await?.ok_or(Error::NotFound("user"))?;
+        let user = users::find(tx, user_id).await?.ok_or(Error::NotFound("user"))?;
         if let Some(org) = organization_id {
             organizations::find(tx, org)
                 .await?
                 .ok_or(Error::NotFound("organization"))?;
         }
         rows::insert(tx, &row).await?;
-        cedar_schemas::bump_version(tx).await
+        cedar_schemas::bump_version(tx).await?;
+        let event = Event::by(actor, AuditAction::RoleAssigned)
+            .in_organization(organization_id)
+            .target(user_target(&user))
+            .target(role_target(&role))
+            .target(Target::new("role_assignment", row.id, None));
+        audit::record(tx, row.created_at, event).await
     })
     .await?;
     app.engine.refresh(&app.db).await?;
@@ -71,6 +80,20 @@ pub async fn unassign(
                 .ok_or(Error::NotFound("role assignment"))?;
             rows::delete(tx, row.id).await?;
             cedar_schemas::bump_version(tx).await?;
+            let user = users::find(tx, user_id).await?;
+            let role = roles::find(tx, role_id).await?;
+            let event = Event::by(actor, AuditAction::RoleUnassigned)
+                .in_organization(organization_id)
+                .target(
+                    user.as_ref()
+                        .map_or_else(|| Target::new("user", user_id, None), user_target),
+                )
+                .target(
+                    role.as_ref()
+                        .map_or_else(|| Target::new("role", role_id, None), role_target),
+                )
+                .target(Target::new("role_assignment", row.id, None));
+            audit::record(tx, app.now(), event).await?;
             Ok(row)
         })
         .await?;

@@ -8,6 +8,7 @@ use chrono::SecondsFormat;
 use super::actions::Action;
 use super::engine::{Engine, PrincipalAttrs};
 use crate::app::App;
+use crate::audit::{self, AuditAction, Event, Outcome, Target};
 use crate::db::Id;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
@@ -34,11 +35,24 @@ impl Resource {
 /// FORBIDDEN unless the engine allows `actor` to take `action` on `resource`.
 pub async fn check(app: &App, actor: &Actor, action: Action, resource: Resource) -> Result<()> {
     if allows(app, actor, action, resource).await? {
-        Ok(())
-    } else {
-        tracing::debug!(actor = %actor.user_id(), action = action.name(), ?resource, "denied");
-        Err(Error::Forbidden)
+        return Ok(());
     }
+    tracing::debug!(actor = %actor.user_id(), action = action.name(), ?resource, "denied");
+    let (target_type, target_id) = match resource {
+        Resource::Gateway => ("gateway", "gateway".to_owned()),
+        Resource::User(id) => ("user", id.to_string()),
+        Resource::Organization(id) => ("organization", id.to_string()),
+    };
+    let event = Event::by(actor, AuditAction::AuthorizationDenied)
+        .outcome(Outcome::Denied)
+        .in_organization(resource.organization())
+        .target(Target::new(target_type, target_id, None))
+        .with("action", action.name());
+    let now = app.now();
+    let mut conn = app.db.conn().await?;
+    conn.transaction(async |tx| audit::record(tx, now, event).await)
+        .await?;
+    Err(Error::Forbidden)
 }
 
 /// The engine's decision, without the error.
@@ -118,6 +132,7 @@ pub(crate) fn request_context(app: &App, actor: &Actor) -> Result<Context> {
         ),
     ];
     if let Some(ip) = actor
+        .client
         .ip
         .as_deref()
         .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())

@@ -7,6 +7,7 @@ use super::diagnostics::{Problem, problems_of};
 use super::engine::State;
 use super::guard::{self, Resource};
 use crate::app::App;
+use crate::audit::{self, AuditAction, Event, Target};
 use crate::db::models::PolicyRow;
 use crate::db::policies::{self as rows, PolicyFilter};
 use crate::db::{Id, Page, PageOf, cedar_schemas};
@@ -140,10 +141,15 @@ pub async fn create(app: &App, actor: &Actor, new: NewPolicy) -> Result<PolicyRo
         created_at: now,
         updated_at: now,
     };
+    let event = Event::by(actor, AuditAction::PolicyCreated)
+        .target(policy_target(&row))
+        .with("source", &row.source)
+        .with("enabled", row.enabled);
     let mut conn = app.db.conn().await?;
     conn.transaction(async |tx| {
         rows::insert(tx, &row).await?;
-        cedar_schemas::bump_version(tx).await
+        cedar_schemas::bump_version(tx).await?;
+        audit::record(tx, now, event).await
     })
     .await?;
     app.engine.refresh(&app.db).await?;
@@ -156,6 +162,7 @@ pub async fn update(app: &App, actor: &Actor, id: Id, changes: PolicyChanges) ->
     let mut row = rows::find(&mut conn, id)
         .await?
         .ok_or(Error::NotFound("policy"))?;
+    let before = row.clone();
     if let Some(name) = &changes.name {
         row.name = validate::name("name", name, 100)?;
     }
@@ -183,9 +190,17 @@ pub async fn update(app: &App, actor: &Actor, id: Id, changes: PolicyChanges) ->
     row.version += 1;
     row.updated_by = Some(actor.user_id());
     row.updated_at = app.now();
+    let event = Event::by(actor, AuditAction::PolicyUpdated)
+        .target(policy_target(&row))
+        .change("name", &before.name, &row.name)
+        .change("description", &before.description, &row.description)
+        .change("source", &before.source, &row.source)
+        .change("enabled", before.enabled, row.enabled)
+        .with("version", row.version);
     conn.transaction(async |tx| {
         rows::update(tx, &row).await?;
-        cedar_schemas::bump_version(tx).await
+        cedar_schemas::bump_version(tx).await?;
+        audit::record(tx, row.updated_at, event).await
     })
     .await?;
     app.engine.refresh(&app.db).await?;
@@ -201,6 +216,10 @@ pub async fn delete(app: &App, actor: &Actor, id: Id) -> Result<PolicyRow> {
             let row = rows::find(tx, id).await?.ok_or(Error::NotFound("policy"))?;
             rows::delete(tx, id).await?;
             cedar_schemas::bump_version(tx).await?;
+            let event = Event::by(actor, AuditAction::PolicyDeleted)
+                .target(policy_target(&row))
+                .with("source", &row.source);
+            audit::record(tx, app.now(), event).await?;
             Ok(row)
         })
         .await?;
@@ -258,4 +277,9 @@ pub(crate) fn recheck_all(schema: &cedar_policy::Schema, policies: &[PolicyRow])
         }
     }
     problems
+}
+
+/// A policy as an audit target.
+pub(crate) fn policy_target(row: &PolicyRow) -> Target {
+    Target::new("policy", row.id, row.name.clone())
 }

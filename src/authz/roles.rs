@@ -3,7 +3,9 @@
 
 use super::Action;
 use super::guard::{self, Resource};
+use super::policies::policy_target;
 use crate::app::App;
+use crate::audit::{self, AuditAction, Event, Target};
 use crate::db::models::{PolicyRow, RolePolicyRow, RoleRow};
 use crate::db::roles::{self as rows, RoleFilter};
 use crate::db::{Id, Page, PageOf, cedar_schemas, organizations, policies};
@@ -62,7 +64,13 @@ pub async fn create(app: &App, actor: &Actor, new: NewRole) -> Result<RoleRow> {
                 .ok_or(Error::NotFound("organization"))?;
         }
         rows::insert(tx, &row).await?;
-        cedar_schemas::bump_version(tx).await
+        cedar_schemas::bump_version(tx).await?;
+        let event = Event::by(actor, AuditAction::RoleCreated)
+            .in_organization(row.organization_id)
+            .target(role_target(&row))
+            .with("key", &row.key)
+            .with("permissions", permission_list(&row));
+        audit::record(tx, now, event).await
     })
     .await?;
     app.engine.refresh(&app.db).await?;
@@ -73,6 +81,7 @@ pub async fn update(app: &App, actor: &Actor, id: Id, changes: RoleChanges) -> R
     let mut conn = app.db.conn().await?;
     let mut row = visible(app, actor, &mut conn, id).await?;
     guard::check(app, actor, Action::RoleUpdate, scope_of(&row)).await?;
+    let before = row.clone();
     if row.built_in {
         return Err(Error::conflict("id", "built-in roles cannot be changed"));
     }
@@ -89,9 +98,17 @@ pub async fn update(app: &App, actor: &Actor, id: Id, changes: RoleChanges) -> R
         row.permissions = permissions(list)?;
     }
     row.updated_at = app.now();
+    let event = Event::by(actor, AuditAction::RoleUpdated)
+        .in_organization(row.organization_id)
+        .target(role_target(&row))
+        .change("key", &before.key, &row.key)
+        .change("name", &before.name, &row.name)
+        .change("description", &before.description, &row.description)
+        .change("permissions", permission_list(&before), permission_list(&row));
     conn.transaction(async |tx| {
         rows::update(tx, &row).await?;
-        cedar_schemas::bump_version(tx).await
+        cedar_schemas::bump_version(tx).await?;
+        audit::record(tx, row.updated_at, event).await
     })
     .await?;
     app.engine.refresh(&app.db).await?;
@@ -106,9 +123,15 @@ pub async fn delete(app: &App, actor: &Actor, id: Id) -> Result<RoleRow> {
     if row.built_in {
         return Err(Error::conflict("id", "built-in roles cannot be deleted"));
     }
+    let event = Event::by(actor, AuditAction::RoleDeleted)
+        .in_organization(row.organization_id)
+        .target(role_target(&row))
+        .with("key", &row.key);
+    let now = app.now();
     conn.transaction(async |tx| {
         rows::delete(tx, id).await?;
-        cedar_schemas::bump_version(tx).await
+        cedar_schemas::bump_version(tx).await?;
+        audit::record(tx, now, event).await
     })
     .await?;
     app.engine.refresh(&app.db).await?;
@@ -164,10 +187,15 @@ pub async fn attach_policy(app: &App, actor: &Actor, role_id: Id, policy_id: Id)
         policy_id,
         created_at: app.now(),
     };
+    let event = Event::by(actor, AuditAction::PolicyAttached)
+        .in_organization(role.organization_id)
+        .target(role_target(&role))
+        .target(policy_target(&policy));
     conn.transaction(async |tx| {
         rows::link_policy(tx, &link).await?;
         rows::touch(tx, role_id, link.created_at).await?;
-        cedar_schemas::bump_version(tx).await
+        cedar_schemas::bump_version(tx).await?;
+        audit::record(tx, link.created_at, event).await
     })
     .await?;
     app.engine.refresh(&app.db).await?;
@@ -180,11 +208,21 @@ pub async fn detach_policy(app: &App, actor: &Actor, role_id: Id, policy_id: Id)
     let role = rows::find(&mut conn, role_id)
         .await?
         .ok_or(Error::NotFound("role"))?;
+    let now = app.now();
     conn.transaction(async |tx| {
         if !rows::unlink_policy(tx, role_id, policy_id).await? {
             return Err(Error::NotFound("attached policy"));
         }
-        cedar_schemas::bump_version(tx).await
+        cedar_schemas::bump_version(tx).await?;
+        let policy = policies::find(tx, policy_id).await?;
+        let event = Event::by(actor, AuditAction::PolicyDetached)
+            .in_organization(role.organization_id)
+            .target(role_target(&role))
+            .target(match &policy {
+                Some(policy) => policy_target(policy),
+                None => Target::new("policy", policy_id, None),
+            });
+        audit::record(tx, now, event).await
     })
     .await?;
     app.engine.refresh(&app.db).await?;
@@ -245,4 +283,14 @@ fn permissions(names: &[String]) -> Result<String> {
     valid.sort();
     valid.dedup();
     serde_json::to_string(&valid).map_err(Error::internal)
+}
+
+/// A role as an audit target.
+pub(crate) fn role_target(row: &RoleRow) -> Target {
+    Target::new("role", row.id, row.name.clone())
+}
+
+/// The stored permissions as a list, for audit metadata.
+fn permission_list(row: &RoleRow) -> Vec<String> {
+    serde_json::from_str(&row.permissions).unwrap_or_default()
 }

@@ -6,6 +6,7 @@ use super::guard::{self, Resource};
 use super::policies::recheck_all;
 use super::schema::{GATEWAY_NAMESPACE, combine, parse_fragment};
 use crate::app::App;
+use crate::audit::{self, AuditAction, Event, Target};
 use crate::db::models::CedarSchemaRow;
 use crate::db::{cedar_schemas, policies};
 use crate::error::{Error, Result};
@@ -56,9 +57,13 @@ pub async fn put(app: &App, actor: &Actor, namespace: &str, source: &str) -> Res
         updated_by: Some(actor.user_id()),
         updated_at: app.now(),
     };
+    let event = Event::by(actor, AuditAction::CedarSchemaPut)
+        .target(Target::new("cedar_schema", namespace, namespace.to_owned()))
+        .with("source", source);
     conn.transaction(async |tx| {
         cedar_schemas::upsert(tx, &row).await?;
-        cedar_schemas::bump_version(tx).await
+        cedar_schemas::bump_version(tx).await?;
+        audit::record(tx, row.updated_at, event).await
     })
     .await?;
     app.engine.refresh(&app.db).await?;

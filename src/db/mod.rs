@@ -15,6 +15,7 @@ pub mod schema;
 pub mod types;
 
 pub mod api_keys;
+pub mod audit;
 pub mod cedar_schemas;
 pub mod memberships;
 pub mod notify;

@@ -5,8 +5,8 @@ use diesel::{Insertable, Queryable, Selectable};
 use crate::db::types::{Id, Timestamp};
 
 use crate::db::schema::{
-    api_keys, cedar_schemas, memberships, organizations, policies, refresh_tokens, role_assignments,
-    role_policies, roles, sessions, signing_keys, users,
+    api_keys, audit_chains, audit_events, audit_targets, cedar_schemas, memberships, organizations, policies,
+    refresh_tokens, role_assignments, role_policies, roles, sessions, signing_keys, users,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -166,4 +166,59 @@ pub struct CedarSchemaRow {
     pub source: String,
     pub updated_by: Option<Id>,
     pub updated_at: Timestamp,
+}
+
+/// One audit event. `targets` and `metadata` are JSON; `actor_name`, target display names, `ip`,
+/// `user_agent` and `metadata` are the personal part, covered by `personal_digest` (salted) so that
+/// erasing them leaves the hash chain intact.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEventRow {
+    pub id: Id,
+    /// Commit order across the whole log: cursors and live feeds follow it.
+    pub seq: i64,
+    pub occurred_at: Timestamp,
+    pub action: String,
+    pub actor_type: String,
+    pub actor_id: Option<Id>,
+    /// The user behind the actor (the user itself, or an API key's owner).
+    pub actor_user_id: Option<Id>,
+    pub actor_name: Option<String>,
+    pub organization_id: Option<Id>,
+    pub outcome: String,
+    pub targets: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub metadata: String,
+    pub version: i32,
+    pub salt: String,
+    pub personal_digest: String,
+    pub prev_hash: String,
+    pub hash: String,
+    pub erased_at: Option<Timestamp>,
+}
+
+/// A target of an audit event, for filtering by type and id.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_targets)]
+pub struct AuditTargetRow {
+    pub event_id: Id,
+    pub position: i32,
+    pub target_type: String,
+    pub target_id: String,
+    /// Personal data: erased with the event's other personal fields.
+    pub display_name: Option<String>,
+}
+
+/// The head of one hash chain (an organization's, or the gateway-wide one), and where verification
+/// starts after a purge.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_chains)]
+pub struct AuditChainRow {
+    pub chain: String,
+    pub head_seq: i64,
+    pub head_hash: String,
+    pub anchor_seq: i64,
+    pub anchor_hash: String,
 }

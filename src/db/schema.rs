@@ -183,6 +183,66 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    audit_events (id) {
+        id -> PortableUuid,
+        seq -> BigInt,
+        occurred_at -> PortableTimestamp,
+        action -> Text,
+        actor_type -> Text,
+        actor_id -> Nullable<PortableUuid>,
+        actor_user_id -> Nullable<PortableUuid>,
+        actor_name -> Nullable<Text>,
+        organization_id -> Nullable<PortableUuid>,
+        outcome -> Text,
+        targets -> Text,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        metadata -> Text,
+        version -> Integer,
+        salt -> Text,
+        personal_digest -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+        erased_at -> Nullable<PortableTimestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    audit_targets (event_id, position) {
+        event_id -> PortableUuid,
+        position -> Integer,
+        target_type -> Text,
+        target_id -> Text,
+        display_name -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_chains (chain) {
+        chain -> Text,
+        head_seq -> BigInt,
+        head_hash -> Text,
+        anchor_seq -> BigInt,
+        anchor_hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_state (id) {
+        id -> Integer,
+        last_seq -> BigInt,
+    }
+}
+
+diesel::joinable!(audit_targets -> audit_events (event_id));
 diesel::joinable!(memberships -> organizations (organization_id));
 diesel::joinable!(role_assignments -> roles (role_id));
 diesel::joinable!(role_policies -> roles (role_id));
@@ -193,6 +253,10 @@ diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(api_keys -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    audit_events,
+    audit_targets,
+    audit_chains,
+    audit_state,
     users,
     organizations,
     memberships,

@@ -38,5 +38,10 @@ pub(crate) fn client_info(parts: &Parts) -> ClientInfo {
             .get(USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(512).collect()),
+        request_id: parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|id| id.chars().take(128).collect()),
     }
 }

@@ -5,6 +5,7 @@
 
 use super::secrets;
 use crate::app::App;
+use crate::audit::{self, AuditAction, Event, Target};
 use crate::authz::{Action, Resource, guard};
 use crate::db::models::ApiKeyRow;
 use crate::db::{Id, Page, PageOf, Timestamp, api_keys};
@@ -51,8 +52,16 @@ pub async fn create(
         last_used_at: None,
         revoked_at: None,
     };
+    let event = Event::by(actor, AuditAction::ApiKeyCreated)
+        .target(key_target(&key))
+        .with("prefix", &key.prefix)
+        .with("expiresAt", key.expires_at);
     let mut conn = app.db.conn().await?;
-    api_keys::insert(&mut conn, &key).await?;
+    conn.transaction(async |tx| {
+        api_keys::insert(tx, &key).await?;
+        audit::record(tx, now, event).await
+    })
+    .await?;
     Ok(CreatedKey { key, secret })
 }
 
@@ -63,10 +72,27 @@ pub async fn revoke(app: &App, actor: &Actor, id: Id) -> Result<ApiKeyRow> {
         _ => return Err(Error::NotFound("API key")),
     };
     let now = app.now();
-    if api_keys::revoke(&mut conn, id, now).await? {
+    let event = Event::by(actor, AuditAction::ApiKeyRevoked)
+        .target(key_target(&key))
+        .with("userId", key.user_id);
+    let revoked = conn
+        .transaction(async |tx| {
+            let revoked = api_keys::revoke(tx, id, now).await?;
+            if revoked {
+                audit::record(tx, now, event).await?;
+            }
+            Ok(revoked)
+        })
+        .await?;
+    if revoked {
         key.revoked_at = Some(now);
     }
     Ok(key)
+}
+
+/// An API key as an audit target (its name is the owner's words, not personal data of itself).
+fn key_target(key: &ApiKeyRow) -> Target {
+    Target::new("api_key", key.id, key.name.clone())
 }
 
 pub async fn list(app: &App, actor: &Actor, user_id: Id, page: &Page) -> Result<PageOf<ApiKeyRow>> {

@@ -67,7 +67,7 @@ async fn by_access_token(app: &App, token: &str, client: &ClientInfo) -> Result<
         session_id: Some(session.id),
         api_key_id: None,
         mfa: false,
-        ip: client.ip.clone(),
+        client: client.clone(),
     })
 }
 
@@ -100,7 +100,7 @@ async fn by_api_key(app: &App, presented: &str, client: &ClientInfo) -> Result<A
         session_id: None,
         api_key_id: Some(key.id),
         mfa: false,
-        ip: client.ip.clone(),
+        client: client.clone(),
     })
 }
 

@@ -1,10 +1,12 @@
 //! First start: create the configured super-administrator, or say how to.
 
 use crate::app::App;
+use crate::audit::{self, AuditAction, Event, Target};
 use crate::authz::engine::SUPER_ADMIN_ROLE;
 use crate::db::models::RoleAssignmentRow;
 use crate::db::{Id, cedar_schemas, role_assignments, users};
 use crate::error::{Error, Result};
+use crate::identity::users::user_target;
 use crate::identity::users::{NewUser, insert};
 use crate::identity::validate;
 
@@ -26,7 +28,7 @@ pub async fn run(app: &App) -> Result<()> {
                 display_name: "Administrator".to_owned(),
                 password: Some(password.clone()),
             };
-            let user = insert(app, new).await?;
+            let user = insert(app, new, None).await?;
             let super_admin = SUPER_ADMIN_ROLE
                 .parse()
                 .map_err(|e| Error::internal(anyhow::anyhow!("super_admin id: {e}")))?;
@@ -38,9 +40,15 @@ pub async fn run(app: &App) -> Result<()> {
                 created_at: app.now(),
             };
             let mut conn = app.db.conn().await?;
+            let event = Event::system(AuditAction::RoleAssigned)
+                .target(user_target(&user))
+                .target(Target::new("role", super_admin, "Super administrator".to_owned()))
+                .target(Target::new("role_assignment", assignment.id, None))
+                .with("reason", "bootstrap");
             conn.transaction(async |tx| {
                 role_assignments::insert(tx, &assignment).await?;
-                cedar_schemas::bump_version(tx).await
+                cedar_schemas::bump_version(tx).await?;
+                audit::record(tx, assignment.created_at, event).await
             })
             .await?;
             app.engine.refresh(&app.db).await?;

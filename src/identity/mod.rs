@@ -10,7 +10,7 @@ pub mod organizations;
 mod passwords;
 pub mod principal;
 pub mod rate_limit;
-mod secrets;
+pub(crate) mod secrets;
 pub mod sessions;
 pub mod tokens;
 pub mod users;

@@ -1,12 +1,14 @@
 //! Organizations and their members.
 
 use crate::app::App;
+use crate::audit::{self, AuditAction, Event, Target};
 use crate::authz::{Action, Resource, guard};
 use crate::db::memberships::{self, MembershipScope};
 use crate::db::models::{MembershipRow, OrganizationRow};
 use crate::db::organizations::{self as rows, OrganizationFilter};
 use crate::db::{Id, Page, PageOf, cedar_schemas, users};
 use crate::error::{Error, Result};
+use crate::identity::users::user_target;
 use crate::identity::{Actor, validate};
 
 /// A partial update; `None` leaves a field as it is.
@@ -26,9 +28,22 @@ pub async fn create(app: &App, actor: &Actor, slug: &str, name: &str) -> Result<
         created_at: now,
         updated_at: now,
     };
+    let event = Event::by(actor, AuditAction::OrganizationCreated)
+        .in_organization(Some(row.id))
+        .target(organization_target(&row))
+        .with("slug", &row.slug);
     let mut conn = app.db.conn().await?;
-    rows::insert(&mut conn, &row).await?;
+    conn.transaction(async |tx| {
+        rows::insert(tx, &row).await?;
+        audit::record(tx, now, event).await
+    })
+    .await?;
     Ok(row)
+}
+
+/// An organization as an audit target.
+pub(crate) fn organization_target(row: &OrganizationRow) -> Target {
+    Target::new("organization", row.id, row.name.clone())
 }
 
 pub async fn get(app: &App, actor: &Actor, id: Id) -> Result<Option<OrganizationRow>> {
@@ -76,6 +91,7 @@ pub async fn update(
     let mut row = rows::find(&mut conn, id)
         .await?
         .ok_or(Error::NotFound("organization"))?;
+    let before = row.clone();
     if let Some(slug) = &changes.slug {
         row.slug = validate::slug("slug", slug)?;
     }
@@ -83,7 +99,16 @@ pub async fn update(
         row.name = validate::name("name", name, 100)?;
     }
     row.updated_at = app.now();
-    rows::update(&mut conn, &row).await?;
+    let event = Event::by(actor, AuditAction::OrganizationUpdated)
+        .in_organization(Some(id))
+        .target(organization_target(&row))
+        .change("slug", &before.slug, &row.slug)
+        .change("name", &before.name, &row.name);
+    conn.transaction(async |tx| {
+        rows::update(tx, &row).await?;
+        audit::record(tx, row.updated_at, event).await
+    })
+    .await?;
     Ok(row)
 }
 
@@ -98,10 +123,10 @@ pub async fn add_member(app: &App, actor: &Actor, organization_id: Id, user_id: 
     let mut conn = app.db.conn().await?;
     let row = conn
         .transaction(async |tx| {
-            rows::find(tx, organization_id)
+            let organization = rows::find(tx, organization_id)
                 .await?
                 .ok_or(Error::NotFound("organization"))?;
-            users::find(tx, user_id).await?.ok_or(Error::NotFound("user"))?;
+            let user = users::find(tx, user_id).await?.ok_or(Error::NotFound("user"))?;
             let row = MembershipRow {
                 id: Id::new_v7(),
                 organization_id,
@@ -111,6 +136,11 @@ pub async fn add_member(app: &App, actor: &Actor, organization_id: Id, user_id: 
             memberships::insert(tx, &row).await?;
             // Membership grants `org_member`: decisions must see it.
             cedar_schemas::bump_version(tx).await?;
+            let event = Event::by(actor, AuditAction::MemberAdded)
+                .in_organization(Some(organization_id))
+                .target(user_target(&user))
+                .target(organization_target(&organization));
+            audit::record(tx, row.created_at, event).await?;
             Ok(row)
         })
         .await?;
@@ -140,6 +170,15 @@ pub async fn remove_member(
                 .ok_or(Error::NotFound("membership"))?;
             memberships::delete(tx, organization_id, user_id).await?;
             cedar_schemas::bump_version(tx).await?;
+            let user = users::find(tx, user_id).await?;
+            let event = Event::by(actor, AuditAction::MemberRemoved)
+                .in_organization(Some(organization_id))
+                .target(match &user {
+                    Some(user) => user_target(user),
+                    None => Target::new("user", user_id, None),
+                })
+                .target(Target::new("organization", organization_id, None));
+            audit::record(tx, app.now(), event).await?;
             Ok(row)
         })
         .await?;

@@ -33,8 +33,8 @@ pub struct Actor {
     pub api_key_id: Option<Id>,
     /// Whether the session was opened with a second factor (passkeys will set this).
     pub mfa: bool,
-    /// The client's address, for policies that look at it.
-    pub ip: Option<String>,
+    /// The client's connection: its address is in policies' context, all of it in audit events.
+    pub client: ClientInfo,
 }
 
 impl Actor {
@@ -78,9 +78,11 @@ impl Principal {
     }
 }
 
-/// What the server knows of the client's connection, recorded on sessions.
+/// What the server knows of the client's connection, recorded on sessions and audit events.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The `x-request-id` of the HTTP request (or WebSocket upgrade).
+    pub request_id: Option<String>,
 }

@@ -9,11 +9,13 @@ use uuid::Uuid;
 
 use super::secrets;
 use crate::app::App;
+use crate::audit::{self, AuditAction, Event, Outcome, Target};
 use crate::authz::{Action, Resource, guard};
 use crate::db::models::{RefreshTokenRow, SessionRow, UserRow};
 use crate::db::{Id, Page, PageOf, Timestamp, sessions, users};
 use crate::error::{Error, Result};
-use crate::identity::{Actor, AuthMethod, ClientInfo, passwords, users::ACTIVE};
+use crate::identity::users::{ACTIVE, user_target};
+use crate::identity::{Actor, AuthMethod, ClientInfo, passwords};
 
 const REFRESH_PREFIX: &str = "prt_";
 
@@ -38,10 +40,29 @@ pub async fn login(app: &App, email: &str, password: String, client: &ClientInfo
     let user = users::find_by_email(&mut conn, &email).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let password_ok = passwords::verify(password, stored).await?;
-    let user = match user {
-        Some(user) if password_ok && user.status == ACTIVE => user,
-        _ => {
+    let refusal = match &user {
+        None => Some("unknown_email"),
+        Some(_) if !password_ok => Some("wrong_password"),
+        Some(user) if user.status != ACTIVE => Some("account_disabled"),
+        Some(_) => None,
+    };
+    let user = match (user, refusal) {
+        (Some(user), None) => user,
+        (user, refusal) => {
             app.limits.login.record_failure(&limit_key, app.now());
+            let event = Event::anonymous(AuditAction::LoginFailed, client)
+                .outcome(Outcome::Failure)
+                .with("email", &email)
+                .with("reason", refusal);
+            let event = match &user {
+                Some(user) => event
+                    .as_user(user.id, &user.display_name)
+                    .target(user_target(user)),
+                None => event,
+            };
+            let now = app.now();
+            conn.transaction(async |tx| audit::record(tx, now, event).await)
+                .await?;
             return Err(failed());
         }
     };
@@ -60,9 +81,14 @@ pub async fn login(app: &App, email: &str, password: String, client: &ClientInfo
         revoked_reason: None,
     };
     let (refresh_token, token_row) = new_refresh_token(&session, now)?;
+    let event = Event::anonymous(AuditAction::LoginSucceeded, client)
+        .as_user(user.id, &user.display_name)
+        .target(session_target(&session))
+        .with("authMethod", AuthMethod::Password.as_str());
     conn.transaction(async |tx| {
         sessions::insert(tx, &session).await?;
-        sessions::insert_refresh_token(tx, &token_row).await
+        sessions::insert_refresh_token(tx, &token_row).await?;
+        audit::record(tx, now, event).await
     })
     .await?;
     let access = app.keys.issue(user.id, session.id, now)?;
@@ -88,14 +114,14 @@ pub async fn refresh(app: &App, presented: &str, client: &ClientInfo) -> Result<
     let now = app.now();
     let limit_key = client.ip.clone().unwrap_or_default();
     app.limits.refresh.check(&limit_key, now)?;
-    let result = refresh_checked(app, presented, now).await;
+    let result = refresh_checked(app, presented, client, now).await;
     if let Err(Error::Unauthenticated(_)) = &result {
         app.limits.refresh.record_failure(&limit_key, now);
     }
     result
 }
 
-async fn refresh_checked(app: &App, presented: &str, now: Timestamp) -> Result<Grant> {
+async fn refresh_checked(app: &App, presented: &str, client: &ClientInfo, now: Timestamp) -> Result<Grant> {
     let (token_id, secret) =
         parse_refresh_token(presented).ok_or_else(|| Error::unauthenticated("invalid refresh token"))?;
     let mut conn = app.db.conn().await?;
@@ -115,6 +141,12 @@ async fn refresh_checked(app: &App, presented: &str, now: Timestamp) -> Result<G
             }
             if token.used_at.is_some() || !sessions::use_refresh_token(tx, token.id, now).await? {
                 sessions::revoke(tx, session.id, now, "refresh_token_reused").await?;
+                let event = Event::anonymous(AuditAction::RefreshReused, client)
+                    .as_user(user.id, &user.display_name)
+                    .outcome(Outcome::Failure)
+                    .target(session_target(&session))
+                    .with("refreshTokenId", token.id);
+                audit::record(tx, now, event).await?;
                 return Ok(Refresh::Reused);
             }
             if token.expires_at <= now || session.expires_at <= now {
@@ -126,6 +158,10 @@ async fn refresh_checked(app: &App, presented: &str, now: Timestamp) -> Result<G
             let (next, next_row) = new_refresh_token(&session, now)?;
             sessions::insert_refresh_token(tx, &next_row).await?;
             sessions::touch(tx, session.id, now).await?;
+            let event = Event::anonymous(AuditAction::SessionRefreshed, client)
+                .as_user(user.id, &user.display_name)
+                .target(session_target(&session));
+            audit::record(tx, now, event).await?;
             Ok(Refresh::Granted(Box::new((session, user)), next))
         })
         .await?;
@@ -172,7 +208,20 @@ pub async fn revoke(app: &App, actor: &Actor, id: Id) -> Result<SessionRow> {
         _ => return Err(Error::NotFound("session")),
     };
     let now = app.now();
-    if sessions::revoke(&mut conn, id, now, "revoked").await? {
+    let event = Event::by(actor, AuditAction::SessionRevoked)
+        .target(session_target(&session))
+        .with("userId", session.user_id)
+        .with("own", actor.session_id == Some(id));
+    let revoked = conn
+        .transaction(async |tx| {
+            let revoked = sessions::revoke(tx, id, now, "revoked").await?;
+            if revoked {
+                audit::record(tx, now, event).await?;
+            }
+            Ok(revoked)
+        })
+        .await?;
+    if revoked {
         session.revoked_at = Some(now);
         session.revoked_reason = Some("revoked".to_owned());
     }
@@ -183,6 +232,11 @@ pub async fn list(app: &App, actor: &Actor, user_id: Id, page: &Page) -> Result<
     guard::check(app, actor, Action::SessionList, Resource::User(user_id)).await?;
     let mut conn = app.db.conn().await?;
     sessions::list_for_user(&mut conn, user_id, page).await
+}
+
+/// A session as an audit target.
+fn session_target(session: &SessionRow) -> Target {
+    Target::new("session", session.id, None)
 }
 
 fn new_refresh_token(session: &SessionRow, now: Timestamp) -> Result<(String, RefreshTokenRow)> {

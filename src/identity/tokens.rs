@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::secrets;
+use crate::audit::{self, AuditAction, Event, Target};
 use crate::db::models::SigningKeyRow;
 use crate::db::{Db, Id, Timestamp, signing_keys};
 use crate::error::{Error, Result};
@@ -197,11 +198,14 @@ async fn insert_new_key(db: &Db, now: Timestamp) -> Result<Id> {
         created_at: now,
         retired_at: None,
     };
+    let event = Event::system(AuditAction::SigningKeyRotated)
+        .target(Target::new("signing_key", row.id, None))
+        .with("algorithm", ALGORITHM);
     let mut conn = db.conn().await?;
     conn.transaction(async |tx| {
         signing_keys::insert(tx, &row).await?;
         signing_keys::retire_all_except(tx, row.id, now).await?;
-        Ok(())
+        audit::record(tx, now, event).await
     })
     .await?;
     Ok(row.id)

@@ -1,6 +1,7 @@
 //! User accounts: create, read, list, update, disable.
 
 use crate::app::App;
+use crate::audit::{self, AuditAction, Event, Target};
 use crate::authz::{Action, Resource, guard};
 use crate::db::models::UserRow;
 use crate::db::users::{self as rows, UserFilter};
@@ -32,11 +33,12 @@ pub struct UserChanges {
 
 pub async fn create(app: &App, actor: &Actor, new: NewUser) -> Result<UserRow> {
     guard::check(app, actor, Action::UserCreate, Resource::Gateway).await?;
-    insert(app, new).await
+    insert(app, new, Some(actor)).await
 }
 
-/// Creates an account without an authorization check: for bootstrap and the CLI.
-pub(crate) async fn insert(app: &App, new: NewUser) -> Result<UserRow> {
+/// Creates an account without an authorization check: for bootstrap (`by` the system) and
+/// [`create`].
+pub(crate) async fn insert(app: &App, new: NewUser, by: Option<&Actor>) -> Result<UserRow> {
     let email = validate::email("email", &new.email)?;
     let display_name = validate::name("displayName", &new.display_name, 100)?;
     let password_hash = match new.password {
@@ -56,9 +58,24 @@ pub(crate) async fn insert(app: &App, new: NewUser) -> Result<UserRow> {
         created_at: now,
         updated_at: now,
     };
+    let event = match by {
+        Some(actor) => Event::by(actor, AuditAction::UserCreated),
+        None => Event::system(AuditAction::UserCreated),
+    }
+    .target(user_target(&row))
+    .with("passwordSet", row.password_hash.is_some());
     let mut conn = app.db.conn().await?;
-    rows::insert(&mut conn, &row).await?;
+    conn.transaction(async |tx| {
+        rows::insert(tx, &row).await?;
+        audit::record(tx, now, event).await
+    })
+    .await?;
     Ok(row)
+}
+
+/// A user as an audit target.
+pub(crate) fn user_target(user: &UserRow) -> Target {
+    Target::new("user", user.id, user.display_name.clone())
 }
 
 /// The user, if it exists and the actor may see it.
@@ -86,13 +103,14 @@ pub async fn update(app: &App, actor: &Actor, id: Id, changes: UserChanges) -> R
     guard::check(app, actor, Action::UserUpdate, Resource::User(id)).await?;
     let mut conn = app.db.conn().await?;
     let mut user = rows::find(&mut conn, id).await?.ok_or(Error::NotFound("user"))?;
-    let previous_email = user.email.clone();
+    let before = user.clone();
     if let Some(email) = &changes.email {
         user.email = validate::email("email", email)?;
     }
     if let Some(name) = &changes.display_name {
         user.display_name = validate::name("displayName", name, 100)?;
     }
+    let password_changed = changes.password.is_some();
     if let Some(password) = changes.password {
         validate::password("password", &password)?;
         if id == actor.user_id() {
@@ -106,14 +124,19 @@ pub async fn update(app: &App, actor: &Actor, id: Id, changes: UserChanges) -> R
         user.password_hash = Some(passwords::hash(password).await?);
     }
     user.updated_at = app.now();
-    let email_changed = user.email != previous_email;
+    let email_changed = user.email != before.email;
+    let event = Event::by(actor, AuditAction::UserUpdated)
+        .target(user_target(&user))
+        .change("email", &before.email, &user.email)
+        .change("displayName", &before.display_name, &user.display_name)
+        .changed_secret("password", password_changed);
     conn.transaction(async |tx| {
         rows::update(tx, &user).await?;
         if email_changed {
             // Policies see the email: cached principals must be reloaded.
             cedar_schemas::bump_version(tx).await?;
         }
-        Ok(())
+        audit::record(tx, user.updated_at, event).await
     })
     .await?;
     if email_changed {
@@ -138,6 +161,8 @@ pub async fn disable(app: &App, actor: &Actor, id: Id) -> Result<UserRow> {
             rows::update(tx, &user).await?;
             sessions::revoke_all_for_user(tx, id, now, "user_disabled").await?;
             cedar_schemas::bump_version(tx).await?;
+            let event = Event::by(actor, AuditAction::UserDisabled).target(user_target(&user));
+            audit::record(tx, now, event).await?;
             Ok(user)
         })
         .await?;
@@ -152,9 +177,11 @@ pub async fn enable(app: &App, actor: &Actor, id: Id) -> Result<UserRow> {
     let mut user = rows::find(&mut conn, id).await?.ok_or(Error::NotFound("user"))?;
     user.status = ACTIVE.to_owned();
     user.updated_at = app.now();
+    let event = Event::by(actor, AuditAction::UserEnabled).target(user_target(&user));
     conn.transaction(async |tx| {
         rows::update(tx, &user).await?;
-        cedar_schemas::bump_version(tx).await
+        cedar_schemas::bump_version(tx).await?;
+        audit::record(tx, user.updated_at, event).await
     })
     .await?;
     app.engine.refresh(&app.db).await?;

@@ -1,0 +1,166 @@
+//! Every audit action the gateway records, in one place: the README's table is checked against it.
+
+/// What an audit event says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    UserCreated,
+    UserUpdated,
+    UserDisabled,
+    UserEnabled,
+    OrganizationCreated,
+    OrganizationUpdated,
+    MemberAdded,
+    MemberRemoved,
+    LoginSucceeded,
+    LoginFailed,
+    SessionRefreshed,
+    RefreshReused,
+    SessionRevoked,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    PolicyCreated,
+    PolicyUpdated,
+    PolicyDeleted,
+    PolicyAttached,
+    PolicyDetached,
+    CedarSchemaPut,
+    RoleCreated,
+    RoleUpdated,
+    RoleDeleted,
+    RoleAssigned,
+    RoleUnassigned,
+    SigningKeyRotated,
+    AuthorizationDenied,
+    AuditExported,
+    AuditPersonalDataErased,
+    AuditPurged,
+}
+
+impl AuditAction {
+    /// Every action, in the order the README lists them.
+    pub const ALL: [AuditAction; 31] = [
+        Self::UserCreated,
+        Self::UserUpdated,
+        Self::UserDisabled,
+        Self::UserEnabled,
+        Self::OrganizationCreated,
+        Self::OrganizationUpdated,
+        Self::MemberAdded,
+        Self::MemberRemoved,
+        Self::LoginSucceeded,
+        Self::LoginFailed,
+        Self::SessionRefreshed,
+        Self::RefreshReused,
+        Self::SessionRevoked,
+        Self::ApiKeyCreated,
+        Self::ApiKeyRevoked,
+        Self::PolicyCreated,
+        Self::PolicyUpdated,
+        Self::PolicyDeleted,
+        Self::PolicyAttached,
+        Self::PolicyDetached,
+        Self::CedarSchemaPut,
+        Self::RoleCreated,
+        Self::RoleUpdated,
+        Self::RoleDeleted,
+        Self::RoleAssigned,
+        Self::RoleUnassigned,
+        Self::SigningKeyRotated,
+        Self::AuthorizationDenied,
+        Self::AuditExported,
+        Self::AuditPersonalDataErased,
+        Self::AuditPurged,
+    ];
+
+    /// The dotted name stored and shown, e.g. `policy.created`.
+    pub fn name(self) -> &'static str {
+        self.describe().0
+    }
+
+    /// When the gateway records it.
+    pub fn description(self) -> &'static str {
+        self.describe().1
+    }
+
+    pub fn parse(name: &str) -> Option<AuditAction> {
+        Self::ALL.into_iter().find(|action| action.name() == name)
+    }
+
+    fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            Self::UserCreated => (
+                "user.created",
+                "an account was created (by an administrator or at bootstrap)",
+            ),
+            Self::UserUpdated => (
+                "user.updated",
+                "an account's email, display name or password changed",
+            ),
+            Self::UserDisabled => ("user.disabled", "an account was disabled and its sessions ended"),
+            Self::UserEnabled => ("user.enabled", "a disabled account was enabled again"),
+            Self::OrganizationCreated => ("organization.created", "an organization was created"),
+            Self::OrganizationUpdated => ("organization.updated", "an organization's name or slug changed"),
+            Self::MemberAdded => ("member.added", "a user joined an organization"),
+            Self::MemberRemoved => ("member.removed", "a user left an organization"),
+            Self::LoginSucceeded => ("session.login_succeeded", "a password login opened a session"),
+            Self::LoginFailed => (
+                "session.login_failed",
+                "a login was refused (unknown email, wrong password, disabled account or rate limit)",
+            ),
+            Self::SessionRefreshed => (
+                "session.refreshed",
+                "a refresh token was exchanged for new tokens",
+            ),
+            Self::RefreshReused => (
+                "session.refresh_reused",
+                "a refresh token was presented again: the session was revoked",
+            ),
+            Self::SessionRevoked => ("session.revoked", "a session was ended (logout or revocation)"),
+            Self::ApiKeyCreated => ("api_key.created", "an API key was created"),
+            Self::ApiKeyRevoked => ("api_key.revoked", "an API key was revoked"),
+            Self::PolicyCreated => ("policy.created", "a Cedar policy was created"),
+            Self::PolicyUpdated => (
+                "policy.updated",
+                "a policy's source, name, description or state changed",
+            ),
+            Self::PolicyDeleted => ("policy.deleted", "a policy was deleted"),
+            Self::PolicyAttached => ("policy.attached", "a policy template was attached to a role"),
+            Self::PolicyDetached => ("policy.detached", "a policy template was detached from a role"),
+            Self::CedarSchemaPut => ("cedar_schema.put", "a Cedar schema fragment was stored"),
+            Self::RoleCreated => ("role.created", "a role was created"),
+            Self::RoleUpdated => (
+                "role.updated",
+                "a role's name, description or permissions changed",
+            ),
+            Self::RoleDeleted => ("role.deleted", "a role was deleted"),
+            Self::RoleAssigned => ("role.assigned", "a role was assigned to a user"),
+            Self::RoleUnassigned => ("role.unassigned", "a role assignment was removed"),
+            Self::SigningKeyRotated => ("signing_key.rotated", "the access-token signing key was rotated"),
+            Self::AuthorizationDenied => (
+                "authorization.denied",
+                "the engine refused a gateway operation to its caller",
+            ),
+            Self::AuditExported => ("audit.exported", "audit events were exported"),
+            Self::AuditPersonalDataErased => (
+                "audit.personal_data_erased",
+                "a user's personal data was pseudonymized in the audit log",
+            ),
+            Self::AuditPurged => ("audit.purged", "events older than a date were deleted"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuditAction;
+
+    #[test]
+    fn names_are_unique_dotted_and_parse_back() {
+        let mut seen = std::collections::HashSet::new();
+        for action in AuditAction::ALL {
+            assert!(seen.insert(action.name()), "{} twice", action.name());
+            assert!(action.name().contains('.'), "{} is not dotted", action.name());
+            assert_eq!(AuditAction::parse(action.name()), Some(action));
+        }
+    }
+}

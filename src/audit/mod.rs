@@ -1,0 +1,11 @@
+//! The audit log: every change and security event, recorded in the transaction of the change,
+//! chained by hashes per organization, and read back under the same authorization as the rest.
+
+mod actions;
+pub mod chain;
+mod event;
+mod record;
+
+pub use actions::AuditAction;
+pub use event::{ActorType, Event, Outcome, Target};
+pub use record::record;
