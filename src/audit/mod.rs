@@ -4,6 +4,7 @@
 mod actions;
 pub mod chain;
 mod event;
+pub mod read;
 mod record;
 
 pub use actions::AuditAction;

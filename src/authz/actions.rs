@@ -34,11 +34,14 @@ pub enum Action {
     RoleAssign,
     AuthorizeSelf,
     AuthorizeAny,
+    AuditRead,
+    AuditReadSensitive,
+    AuditVerify,
 }
 
 impl Action {
     /// Every action, in the order the README lists them.
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 34] = [
         Self::UserList,
         Self::UserCreate,
         Self::UserRead,
@@ -70,6 +73,9 @@ impl Action {
         Self::RoleAssign,
         Self::AuthorizeSelf,
         Self::AuthorizeAny,
+        Self::AuditRead,
+        Self::AuditReadSensitive,
+        Self::AuditVerify,
     ];
 
     /// The Cedar action id, e.g. `user.read` for `Portcullis::Action::"user.read"`.
@@ -106,6 +112,9 @@ impl Action {
             Self::RoleAssign => "role.assign",
             Self::AuthorizeSelf => "authorize.self",
             Self::AuthorizeAny => "authorize.any",
+            Self::AuditRead => "audit.read",
+            Self::AuditReadSensitive => "audit.read_sensitive",
+            Self::AuditVerify => "audit.verify",
         }
     }
 
@@ -114,7 +123,7 @@ impl Action {
     }
 
     /// Actions every user may take on their own account, granted by a built-in policy.
-    pub const SELF_SERVICE: [Action; 7] = [
+    pub const SELF_SERVICE: [Action; 8] = [
         Self::UserRead,
         Self::UserUpdate,
         Self::SessionList,
@@ -122,5 +131,6 @@ impl Action {
         Self::ApiKeyList,
         Self::ApiKeyCreate,
         Self::ApiKeyRevoke,
+        Self::AuditRead,
     ];
 }

@@ -1,6 +1,7 @@
 //! The GraphQL API: schema assembly and per-request data. Resolvers live one file per domain.
 
 mod api_keys;
+mod audit;
 mod authorize;
 mod context;
 mod ids;
@@ -28,6 +29,7 @@ pub struct Query(
     policies::PolicyQuery,
     roles::RoleQuery,
     authorize::AuthorizeQuery,
+    audit::AuditQuery,
 );
 
 /// Mutations.

@@ -4,6 +4,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::api_keys::ApiKey;
+use super::audit::{AuditConnection, AuditEventFilter, AuditOrder, PageArgs as AuditPageArgs, events_page};
 use super::context::ContextExt;
 use super::ids::{parse_id, to_id};
 use super::pagination::{PageArgs, Paged, connection};
@@ -98,6 +99,30 @@ impl Viewer {
             Method::Password => AuthMethod::Password,
             Method::ApiKey => AuthMethod::ApiKey,
         }
+    }
+
+    /// The events you acted in (directly or through your API keys), newest first by default.
+    #[allow(clippy::too_many_arguments)]
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<AuditEventFilter>,
+        order: Option<AuditOrder>,
+    ) -> async_graphql::Result<AuditConnection> {
+        let filter = filter.unwrap_or_default().model()?;
+        let scope = crate::audit::read::own_scope(ctx.app()?, &self.0).await?;
+        let args = AuditPageArgs {
+            first,
+            after,
+            last,
+            before,
+            order,
+        };
+        Ok(events_page(ctx, &self.0, scope, filter, args).await?)
     }
 
     /// The caller's login sessions, oldest first.

@@ -45,6 +45,10 @@ impl Actor {
 
 /// The caller of one request.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per request or connection, never stored in bulk; boxing would cost an allocation per request"
+)]
 pub enum Principal {
     /// No credentials, or credentials that were rejected (with the reason, reported when an
     /// operation needs authentication, so that e.g. `refreshSession` still works with a stale

@@ -131,7 +131,7 @@ const RELATIONS: [&str; 6] = [
 ];
 
 /// The Cedar actions whose resource can be an organization (roles held there grant them).
-const ORG_SCOPED: [&str; 10] = [
+const ORG_SCOPED: [&str; 13] = [
     "organization.read",
     "organization.update",
     "member.list",
@@ -142,6 +142,9 @@ const ORG_SCOPED: [&str; 10] = [
     "role.update",
     "role.delete",
     "role.assign",
+    "audit.read",
+    "audit.read_sensitive",
+    "audit.verify",
 ];
 
 const DOCS_SCHEMA: &str = "namespace Docs { entity Document; action \"read\" appliesTo { principal: Portcullis::User, resource: Document }; }";
@@ -394,6 +397,41 @@ fn cases(w: &World, refresh_token: &str) -> Vec<Case> {
             "one question for someone else",
             AUTHORIZE_BATCH,
             json!({ "inputs": [own_read, for_other] }),
+            FORBIDDEN,
+        ),
+        case(
+            "auditEvents",
+            "the whole log",
+            "{ auditEvents { totalCount } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        case(
+            "auditEvents",
+            "an organization's log",
+            "query($o: ID!) { auditEvents(filter: {organizationId: $o}) { totalCount } }",
+            json!({ "o": w.org }),
+            FORBIDDEN,
+        ),
+        case(
+            "auditEvent",
+            "does not exist",
+            "query($id: ID!) { auditEvent(id: $id) { id } }",
+            id(NO_SUCH_ID),
+            Hidden,
+        ),
+        case(
+            "verifyAuditLog",
+            "gateway-wide",
+            "{ verifyAuditLog { ok } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        case(
+            "verifyAuditLog",
+            "an organization's",
+            "query($o: ID!) { verifyAuditLog(organizationId: $o) { ok } }",
+            json!({ "o": w.org }),
             FORBIDDEN,
         ),
         // ---- Mutation ----------------------------------------------------------------------
@@ -1174,6 +1212,18 @@ fn isolation_table(o: &Orgs, p: &Tenant) -> Vec<Pair> {
     let new_name = format!("Renamed by {}", p.tag);
     let create = |org: &str| json!({ "input": { "key": new_key, "name": new_key, "organizationId": org, "permissions": ["member.list"] } });
     vec![
+        pair(
+            "auditEvents",
+            "query($o: ID!) { auditEvents(filter: {organizationId: $o}) { totalCount } }",
+            (org(&o.a), Succeeds),
+            (org(&o.b), FORBIDDEN),
+        ),
+        pair(
+            "verifyAuditLog",
+            "query($o: ID!) { verifyAuditLog(organizationId: $o) { ok } }",
+            (org(&o.a), Yields("/verifyAuditLog/ok", json!(true))),
+            (org(&o.b), FORBIDDEN),
+        ),
         pair(
             "organization",
             "query($o: ID!) { organization(id: $o) { id } }",

@@ -3,6 +3,7 @@
 mod support;
 
 mod api_keys;
+mod audit;
 mod authz;
 mod forbidden;
 mod http_spec;

@@ -1,0 +1,134 @@
+//! Reading the log under its privacy rules: everyone reads the events they acted in; readers of an
+//! organization's log (its administrators and auditors) read that organization's; the gateway-wide
+//! log needs `audit.read` on the gateway. IP and user agent are masked without `audit.read_sensitive`.
+
+use crate::app::App;
+use crate::authz::{Action, Resource, guard};
+use crate::db::audit::{self as rows, AuditFilter, Scope, SeqPage};
+use crate::db::models::AuditEventRow;
+use crate::db::{Id, audit};
+use crate::error::{Error, Result};
+use crate::identity::Actor;
+
+use super::chain::{self, Verification};
+
+/// What a reader sees in place of a masked field.
+pub const MASKED: &str = "[masked]";
+
+/// Events the reader may see, with what they may see of them.
+pub struct Visible {
+    pub rows: Vec<AuditEventRow>,
+    pub scope: Scope,
+}
+
+/// The scope `filter` asks for, once the reader is known to be allowed it: an organization's log,
+/// or (without `organizationId`) the whole log.
+pub async fn scope_for(app: &App, actor: &Actor, filter: &AuditFilter) -> Result<Scope> {
+    match filter.organization_id {
+        Some(org) => {
+            guard::check(app, actor, Action::AuditRead, Resource::Organization(org)).await?;
+            Ok(Scope::Organization(org))
+        }
+        None => {
+            guard::check(app, actor, Action::AuditRead, Resource::Gateway).await?;
+            Ok(Scope::All)
+        }
+    }
+}
+
+/// The reader's own events (as actor, directly or through an API key).
+pub async fn own_scope(app: &App, actor: &Actor) -> Result<Scope> {
+    guard::check(app, actor, Action::AuditRead, Resource::User(actor.user_id())).await?;
+    Ok(Scope::ActorUser(actor.user_id()))
+}
+
+/// A page of events within `scope` (already authorized), masked for the reader.
+pub async fn list(
+    app: &App,
+    actor: &Actor,
+    scope: Scope,
+    filter: &AuditFilter,
+    page: &SeqPage,
+) -> Result<Visible> {
+    let mut conn = app.db.conn().await?;
+    let mut rows = rows::list(&mut conn, scope, filter, page).await?;
+    drop(conn);
+    if !sees_sensitive(app, actor, scope).await? {
+        rows.iter_mut().for_each(mask);
+    }
+    Ok(Visible { rows, scope })
+}
+
+pub async fn count(app: &App, scope: Scope, filter: &AuditFilter) -> Result<i64> {
+    let mut conn = app.db.conn().await?;
+    rows::count(&mut conn, scope, filter).await
+}
+
+/// One event, if the reader may see it (else `None`, as if it did not exist).
+pub async fn get(app: &App, actor: &Actor, id: Id) -> Result<Option<AuditEventRow>> {
+    let mut conn = app.db.conn().await?;
+    let Some(mut row) = audit::find(&mut conn, id).await? else {
+        return Ok(None);
+    };
+    drop(conn);
+    let resource = row
+        .organization_id
+        .map_or(Resource::Gateway, Resource::Organization);
+    let scope = if guard::allows(app, actor, Action::AuditRead, resource).await? {
+        row.organization_id.map_or(Scope::All, Scope::Organization)
+    } else if row.actor_user_id == Some(actor.user_id())
+        && guard::allows(app, actor, Action::AuditRead, Resource::User(actor.user_id())).await?
+    {
+        Scope::ActorUser(actor.user_id())
+    } else {
+        return Ok(None);
+    };
+    if !sees_sensitive(app, actor, scope).await? {
+        mask(&mut row);
+    }
+    Ok(Some(row))
+}
+
+/// Verifies the chain of `organization_id` (or the gateway-wide chain).
+pub async fn verify(app: &App, actor: &Actor, organization_id: Option<Id>) -> Result<Verification> {
+    let resource = organization_id.map_or(Resource::Gateway, Resource::Organization);
+    guard::check(app, actor, Action::AuditVerify, resource).await?;
+    chain::verify(&app.db, organization_id).await
+}
+
+async fn sees_sensitive(app: &App, actor: &Actor, scope: Scope) -> Result<bool> {
+    let resource = match scope {
+        Scope::All => Resource::Gateway,
+        Scope::Organization(org) => Resource::Organization(org),
+        // One's own events: only a gateway-wide grant unmasks them.
+        Scope::ActorUser(_) => Resource::Gateway,
+    };
+    guard::allows(app, actor, Action::AuditReadSensitive, resource).await
+}
+
+fn mask(row: &mut AuditEventRow) {
+    if row.ip.is_some() {
+        row.ip = Some(MASKED.to_owned());
+    }
+    if row.user_agent.is_some() {
+        row.user_agent = Some(MASKED.to_owned());
+    }
+}
+
+/// Checks an action filter entry: an exact name, or a prefix ending in `.*`.
+pub fn parse_action_filter(entry: &str, filter: &mut AuditFilter) -> Result<()> {
+    let entry = entry.trim();
+    if let Some(prefix) = entry.strip_suffix('*') {
+        if prefix.is_empty() || prefix.ends_with('.') {
+            filter.action_prefixes.push(prefix.to_owned());
+            return Ok(());
+        }
+    } else if super::AuditAction::parse(entry).is_some() {
+        filter.actions.push(entry.to_owned());
+        return Ok(());
+    }
+    Err(Error::bad_input(
+        "filter.actions",
+        format!("`{entry}` is neither an audit action nor a prefix such as `policy.*`"),
+    ))
+}
