@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 
+use crate::audit::feed::Feed;
 use crate::authz::engine::{self, Engine};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -22,6 +23,8 @@ pub struct App {
     pub keys: Arc<KeyRing>,
     pub limits: Arc<RateLimits>,
     pub engine: Arc<Engine>,
+    /// The live audit feed of this process.
+    pub audit_feed: Arc<Feed>,
 }
 
 impl App {
@@ -41,7 +44,9 @@ impl App {
             let period = std::time::Duration::from_millis(config.authz_poll_ms);
             engine::spawn_refresher(&engine, db.clone(), period);
         }
+        let audit_feed = Feed::start(db.clone()).await?;
         let app = Self {
+            audit_feed,
             db,
             config: Arc::new(config),
             clock,

@@ -27,6 +27,8 @@ pub enum Error {
     Conflict { field: String, message: String },
     /// Too many attempts; try again after the given number of seconds.
     RateLimited { retry_after_secs: u64 },
+    /// A live feed's subscriber fell too far behind and was cut off; it resumes after `cursor`.
+    Lagged { cursor: String },
     /// Anything unexpected: the detail goes to the log, the caller sees a generic message.
     Internal(anyhow::Error),
 }
@@ -40,6 +42,7 @@ pub enum ErrorCode {
     NotFound,
     Conflict,
     RateLimited,
+    Lagged,
     Internal,
 }
 
@@ -52,6 +55,7 @@ impl ErrorCode {
             Self::NotFound => "NOT_FOUND",
             Self::Conflict => "CONFLICT",
             Self::RateLimited => "RATE_LIMITED",
+            Self::Lagged => "LAGGED",
             Self::Internal => "INTERNAL",
         }
     }
@@ -96,6 +100,7 @@ impl Error {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict { .. } => ErrorCode::Conflict,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Lagged { .. } => ErrorCode::Lagged,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -115,6 +120,10 @@ impl Error {
             Self::NotFound(what) => format!("{what} not found"),
             Self::RateLimited { retry_after_secs } => {
                 format!("too many attempts; retry in {retry_after_secs} s")
+            }
+            Self::Lagged { .. } => {
+                "the subscriber fell too far behind; subscribe again with `after` set to extensions.resumeAfter"
+                    .to_owned()
             }
             Self::Internal(_) => "internal error".to_owned(),
         }
@@ -151,6 +160,10 @@ impl From<Error> for async_graphql::Error {
             Error::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         };
+        let resume_after = match &error {
+            Error::Lagged { cursor } => Some(cursor.clone()),
+            _ => None,
+        };
         async_graphql::Error::new(error.message()).extend_with(|_, extensions| {
             extensions.set("code", code.as_str());
             if let Some(field) = field {
@@ -163,6 +176,9 @@ impl From<Error> for async_graphql::Error {
             }
             if let Some(seconds) = retry_after {
                 extensions.set("retryAfterSeconds", seconds);
+            }
+            if let Some(cursor) = &resume_after {
+                extensions.set("resumeAfter", cursor.as_str());
             }
         })
     }

@@ -3,10 +3,13 @@
 
 mod actions;
 pub mod chain;
+pub mod cursor;
 mod event;
+pub mod export;
+pub mod feed;
 pub mod read;
 mod record;
 
 pub use actions::AuditAction;
 pub use event::{ActorType, Event, Outcome, Target};
-pub use record::record;
+pub use record::{record, record_all};

@@ -96,7 +96,7 @@ pub async fn verify(app: &App, actor: &Actor, organization_id: Option<Id>) -> Re
     chain::verify(&app.db, organization_id).await
 }
 
-async fn sees_sensitive(app: &App, actor: &Actor, scope: Scope) -> Result<bool> {
+pub(crate) async fn sees_sensitive(app: &App, actor: &Actor, scope: Scope) -> Result<bool> {
     let resource = match scope {
         Scope::All => Resource::Gateway,
         Scope::Organization(org) => Resource::Organization(org),
@@ -106,7 +106,7 @@ async fn sees_sensitive(app: &App, actor: &Actor, scope: Scope) -> Result<bool> 
     guard::allows(app, actor, Action::AuditReadSensitive, resource).await
 }
 
-fn mask(row: &mut AuditEventRow) {
+pub(crate) fn mask(row: &mut AuditEventRow) {
     if row.ip.is_some() {
         row.ip = Some(MASKED.to_owned());
     }

@@ -64,12 +64,13 @@ pub fn chain_key(organization_id: Option<Id>) -> String {
     organization_id.map_or_else(|| GATEWAY_CHAIN.to_owned(), |id| id.to_string())
 }
 
-/// Takes the next position in the log. On PostgreSQL the row lock is held until commit, so positions
-/// are handed out in commit order and a reader never sees a later event before an earlier one.
-pub async fn next_seq(conn: &mut DbConn) -> Result<i64> {
+/// Takes the next `count` positions in the log and returns the last. On PostgreSQL the row lock is
+/// held until commit, so positions are handed out in commit order and a reader never sees a later
+/// event before an earlier one.
+pub async fn take_seqs(conn: &mut DbConn, count: i64) -> Result<i64> {
     let seq = with_conn!(conn, |c| {
         diesel::update(audit_state::table.find(1))
-            .set(audit_state::last_seq.eq(audit_state::last_seq + 1))
+            .set(audit_state::last_seq.eq(audit_state::last_seq + count))
             .execute(c)
             .await?;
         audit_state::table
@@ -89,6 +90,12 @@ pub async fn last_seq(conn: &mut DbConn) -> Result<i64> {
         .get_result(c)
         .await)?;
     Ok(seq)
+}
+
+/// Tells other instances that the log has grown (PostgreSQL; delivered at commit, so listeners
+/// that then read the log find the new events).
+pub async fn announce(conn: &mut DbConn) -> Result<()> {
+    super::notify::announce(conn, super::notify::AUDIT_CHANNEL).await
 }
 
 pub async fn chain(conn: &mut DbConn, key: &str) -> Result<Option<AuditChainRow>> {
@@ -117,21 +124,48 @@ pub async fn save_chain(conn: &mut DbConn, row: &AuditChainRow) -> Result<()> {
     Ok(())
 }
 
-pub async fn insert(conn: &mut DbConn, event: &AuditEventRow, targets: &[AuditTargetRow]) -> Result<()> {
-    with_conn!(conn, |c| {
-        diesel::insert_into(audit_events::table)
-            .values(event)
-            .execute(c)
-            .await?;
-        // One statement per target (events have a few): diesel cannot batch these on SQLite.
-        for target in targets {
-            diesel::insert_into(audit_targets::table)
-                .values(target)
-                .execute(c)
-                .await?;
+/// Rows per INSERT statement: well under both backends' limits on bound parameters.
+const INSERT_CHUNK: usize = 500;
+
+/// Inserts events and their targets, many rows per statement (on SQLite in one hop to the blocking
+/// pool, through diesel's synchronous batch insert, which diesel-async does not offer there).
+pub async fn insert(conn: &mut DbConn, events: &[AuditEventRow], targets: &[AuditTargetRow]) -> Result<()> {
+    match conn {
+        DbConn::Postgres(c, _) => {
+            let c: &mut diesel_async::AsyncPgConnection = &mut *c;
+            for chunk in events.chunks(INSERT_CHUNK) {
+                diesel::insert_into(audit_events::table)
+                    .values(chunk)
+                    .execute(c)
+                    .await?;
+            }
+            for chunk in targets.chunks(INSERT_CHUNK) {
+                diesel::insert_into(audit_targets::table)
+                    .values(chunk)
+                    .execute(c)
+                    .await?;
+            }
         }
-        Ok::<_, diesel::result::Error>(())
-    })?;
+        DbConn::Sqlite(c, _) => {
+            let (events, targets) = (events.to_vec(), targets.to_vec());
+            c.spawn_blocking(move |inner| {
+                for chunk in events.chunks(INSERT_CHUNK) {
+                    diesel::RunQueryDsl::execute(
+                        diesel::insert_into(audit_events::table).values(chunk),
+                        inner,
+                    )?;
+                }
+                for chunk in targets.chunks(INSERT_CHUNK) {
+                    diesel::RunQueryDsl::execute(
+                        diesel::insert_into(audit_targets::table).values(chunk),
+                        inner,
+                    )?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+    }
     Ok(())
 }
 

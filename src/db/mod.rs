@@ -29,7 +29,9 @@ pub mod users;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
 use std::time::Duration;
+use tokio::sync::Notify;
 
 use anyhow::Context as _;
 use diesel::connection::{Instrumentation, InstrumentationEvent};
@@ -58,11 +60,11 @@ pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 macro_rules! with_conn {
     ($conn:expr, |$c:ident| $body:expr) => {
         match $conn {
-            $crate::db::DbConn::Postgres($c) => {
+            $crate::db::DbConn::Postgres($c, ..) => {
                 let $c: &mut ::diesel_async::AsyncPgConnection = &mut *$c;
                 $body
             }
-            $crate::db::DbConn::Sqlite($c) => {
+            $crate::db::DbConn::Sqlite($c, ..) => {
                 let $c: &mut $crate::db::SqliteConn = &mut *$c;
                 $body
             }
@@ -90,6 +92,7 @@ pub struct Db {
     pools: Pools,
     url: Arc<str>,
     statements: Arc<AtomicU64>,
+    commits: Arc<Notify>,
 }
 
 /// One pooled connection to either backend.
@@ -98,8 +101,8 @@ pub struct Db {
     reason = "a connection is checked out once per operation and never stored in bulk; boxing would cost an allocation per checkout"
 )]
 pub enum DbConn {
-    Postgres(Object<AsyncPgConnection>),
-    Sqlite(Object<SqliteConn>),
+    Postgres(Object<AsyncPgConnection>, Arc<Notify>),
+    Sqlite(Object<SqliteConn>, Arc<Notify>),
 }
 
 impl Db {
@@ -152,7 +155,14 @@ impl Db {
             pools,
             url: url.into(),
             statements,
+            commits: Arc::new(Notify::new()),
         })
+    }
+
+    /// Signalled (`notify_waiters`) after every transaction this process commits: in-process
+    /// listeners, such as the live audit feed, learn of new rows without polling.
+    pub fn commits(&self) -> &Arc<Notify> {
+        &self.commits
     }
 
     pub fn backend(&self) -> Backend {
@@ -169,8 +179,12 @@ impl Db {
     /// A connection from the pool.
     pub async fn conn(&self) -> Result<DbConn> {
         let conn = match &self.pools {
-            Pools::Postgres(pool) => DbConn::Postgres(pool.get().await.map_err(Error::internal)?),
-            Pools::Sqlite(pool) => DbConn::Sqlite(pool.get().await.map_err(Error::internal)?),
+            Pools::Postgres(pool) => {
+                DbConn::Postgres(pool.get().await.map_err(Error::internal)?, self.commits.clone())
+            }
+            Pools::Sqlite(pool) => {
+                DbConn::Sqlite(pool.get().await.map_err(Error::internal)?, self.commits.clone())
+            }
         };
         Ok(conn)
     }
@@ -201,6 +215,8 @@ impl DbConn {
         match work(self).await {
             Ok(value) => {
                 self.commit().await?;
+                let (DbConn::Postgres(_, commits) | DbConn::Sqlite(_, commits)) = self;
+                commits.notify_waiters();
                 Ok(value)
             }
             Err(error) => {
@@ -214,11 +230,11 @@ impl DbConn {
 
     async fn begin(&mut self) -> Result<()> {
         match self {
-            DbConn::Postgres(c) => {
+            DbConn::Postgres(c, _) => {
                 <AsyncPgConnection as AsyncConnection>::TransactionManager::begin_transaction(&mut **c)
                     .await?
             }
-            DbConn::Sqlite(c) => {
+            DbConn::Sqlite(c, _) => {
                 c.spawn_blocking(|inner| {
                     diesel::connection::AnsiTransactionManager::begin_transaction_sql(
                         inner,

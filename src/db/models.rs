@@ -172,7 +172,7 @@ pub struct CedarSchemaRow {
 /// `user_agent` and `metadata` are the personal part, covered by `personal_digest` (salted) so that
 /// erasing them leaves the hash chain intact.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub struct AuditEventRow {
     pub id: Id,
     /// Commit order across the whole log: cursors and live feeds follow it.
@@ -201,7 +201,7 @@ pub struct AuditEventRow {
 
 /// A target of an audit event, for filtering by type and id.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = audit_targets)]
+#[diesel(table_name = audit_targets, treat_none_as_default_value = false)]
 pub struct AuditTargetRow {
     pub event_id: Id,
     pub position: i32,

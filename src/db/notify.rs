@@ -11,11 +11,13 @@ use crate::error::{Error, Result};
 
 /// The channel on which authorization changes are announced.
 pub const AUTHZ_CHANNEL: &str = "portcullis_authz";
+/// The channel on which new audit events are announced.
+pub const AUDIT_CHANNEL: &str = "portcullis_audit";
 
 /// Announces a change on `channel` (PostgreSQL only; a no-op on SQLite). Inside a transaction the
 /// notification is delivered at commit, so listeners never see an uncommitted change.
 pub async fn announce(conn: &mut DbConn, channel: &str) -> Result<()> {
-    if let DbConn::Postgres(c) = conn {
+    if let DbConn::Postgres(c, _) = conn {
         c.batch_execute(&format!("NOTIFY {channel}")).await?;
     }
     Ok(())

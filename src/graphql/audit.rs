@@ -3,8 +3,6 @@
 
 use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields};
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
 use super::context::ContextExt;
@@ -16,6 +14,7 @@ use super::users::User;
 use crate::audit::chain::Verification;
 use crate::audit::read::{self, parse_action_filter};
 use crate::audit::{ActorType, Outcome, Target};
+use crate::audit::{cursor, export};
 use crate::authz::{Action, Resource, guard};
 use crate::db::audit::{AuditFilter, Scope, SeqPage};
 use crate::db::models::AuditEventRow;
@@ -31,23 +30,18 @@ impl CursorType for AuditCursor {
     type Error = super::ids::InvalidCursor;
 
     fn decode_cursor(text: &str) -> std::result::Result<Self, Self::Error> {
-        URL_SAFE_NO_PAD
-            .decode(text)
-            .ok()
-            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
-            .map(|bytes| AuditCursor(i64::from_be_bytes(bytes)))
+        cursor::decode(text)
+            .map(AuditCursor)
             .ok_or(super::ids::InvalidCursor)
     }
 
     fn encode_cursor(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.0.to_be_bytes())
+        cursor::encode(self.0)
     }
 }
 
-fn parse_cursor(field: &str, text: &str) -> Result<i64> {
-    AuditCursor::decode_cursor(text)
-        .map(|c| c.0)
-        .map_err(|_| Error::bad_input(field, "not a valid cursor"))
+pub(crate) fn parse_cursor(field: &str, text: &str) -> Result<i64> {
+    cursor::decode(text).ok_or_else(|| Error::bad_input(field, "not a valid cursor"))
 }
 
 /// Who did it.
@@ -485,5 +479,59 @@ impl AuditQuery {
             .transpose()?;
         let report = read::verify(ctx.app()?, ctx.actor()?, organization_id).await?;
         Ok(AuditVerification(report))
+    }
+}
+
+/// The file format of an export.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum AuditExportFormat {
+    /// RFC 4180 CSV with a header row; `targets` and `metadata` as JSON text.
+    Csv,
+    /// One JSON event per line, shaped as in `auditEvents`.
+    Ndjson,
+}
+
+#[derive(InputObject)]
+pub struct CreateAuditExportInput {
+    format: AuditExportFormat,
+    filter: Option<AuditEventFilter>,
+    order: Option<AuditOrder>,
+}
+
+/// A download link for browsers, which cannot send an `Authorization` header with a plain link.
+#[derive(SimpleObject)]
+pub struct AuditExportLink {
+    /// `GET` it within `expiresAt` to download the export; it works for you only, for these
+    /// parameters only, and stops working if your session or API key is revoked.
+    url: String,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Default)]
+pub struct AuditMutation;
+
+#[Object]
+impl AuditMutation {
+    /// A signed link to `GET /audit/export` with these parameters, valid for 10 minutes.
+    async fn create_audit_export(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateAuditExportInput,
+    ) -> async_graphql::Result<AuditExportLink> {
+        let (app, actor) = (ctx.app()?, ctx.actor()?);
+        let request = export::ExportRequest {
+            filter: input.filter.unwrap_or_default().model()?,
+            format: match input.format {
+                AuditExportFormat::Csv => export::Format::Csv,
+                AuditExportFormat::Ndjson => export::Format::Ndjson,
+            },
+            newest_first: input.order.unwrap_or_default() == AuditOrder::NewestFirst,
+        };
+        read::scope_for(app, actor, &request.filter).await?;
+        let (url, expires_at) = export::sign_link(app, actor, &export::query_string(&request))?;
+        Ok(AuditExportLink {
+            url,
+            expires_at: expires_at.0,
+        })
     }
 }

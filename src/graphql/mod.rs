@@ -41,6 +41,7 @@ pub struct Mutation(
     api_keys::ApiKeyMutation,
     policies::PolicyMutation,
     roles::RoleMutation,
+    audit::AuditMutation,
 );
 
 pub type GatewaySchema = Schema<Query, Mutation, subscription::Subscription>;
@@ -52,10 +53,14 @@ const MAX_COMPLEXITY: usize = 2_000;
 
 /// Builds the schema. It holds no per-request state: callers attach [`request_data`].
 pub fn schema() -> GatewaySchema {
-    Schema::build(Query::default(), Mutation::default(), subscription::Subscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .finish()
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        subscription::Subscription::default(),
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .finish()
 }
 
 /// The SDL of the schema, as written to `schema.graphql`.

@@ -1,5 +1,6 @@
 //! HTTP: the axum router, its middleware and the server loop. The only room that imports axum.
 
+mod audit_export;
 mod graphiql;
 mod graphql;
 mod health;
@@ -48,6 +49,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/.well-known/jwks.json", get(jwks::keys))
+        .route("/audit/export", get(audit_export::export))
         .with_state(state)
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes));
     let router = match cors(&app.config.cors_origins) {

@@ -12,6 +12,7 @@ use chrono::TimeDelta;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair as _};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -95,10 +96,22 @@ impl KeyRing {
             iat: now.unix_seconds(),
             exp: expires_at.unix_seconds(),
         };
+        drop(keys);
+        let token = self.sign(&claims)?;
+        Ok(AccessToken { token, expires_at })
+    }
+
+    /// The `iss` of everything this ring signs: the gateway's public URL.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Signs any claims with the current key (access tokens, signed export links).
+    pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String> {
+        let keys = self.current();
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(keys.signing_kid.to_string());
-        let token = jsonwebtoken::encode(&header, &claims, &keys.signing).map_err(Error::internal)?;
-        Ok(AccessToken { token, expires_at })
+        jsonwebtoken::encode(&header, claims, &keys.signing).map_err(Error::internal)
     }
 
     /// Checks signature, issuer and expiry (against the gateway's clock), returning the claims.
@@ -135,6 +148,18 @@ impl KeyRing {
 
     /// Checks the signature and issuer; expiry is the caller's to check, with the gateway's clock.
     async fn verify_signature(&self, token: &str, db: &Db, now: Timestamp) -> Result<Claims> {
+        self.verify_signed(token, db, now, None).await
+    }
+
+    /// Checks signature, issuer and (when given) audience of `token` and returns its claims, which
+    /// must carry `exp`, `iss` and `sub`; expiry is the caller's to check, with the gateway's clock.
+    pub async fn verify_signed<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        db: &Db,
+        now: Timestamp,
+        audience: Option<&str>,
+    ) -> Result<T> {
         let invalid = || Error::unauthenticated("invalid access token");
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
         let kid: Id = header
@@ -151,8 +176,14 @@ impl KeyRing {
         validation.set_issuer(&[&self.issuer]);
         // Expiry is checked below with the gateway's clock, not the system time.
         validation.validate_exp = false;
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|_| invalid())?;
+        match audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+            }
+            None => validation.set_required_spec_claims(&["exp", "iss", "sub"]),
+        }
+        let data = jsonwebtoken::decode::<T>(token, key, &validation).map_err(|_| invalid())?;
         Ok(data.claims)
     }
 

@@ -4,6 +4,7 @@ mod support;
 
 mod api_keys;
 mod audit;
+mod audit_export;
 mod authz;
 mod forbidden;
 mod http_spec;
