@@ -5,6 +5,7 @@ mod support;
 mod api_keys;
 mod audit;
 mod audit_export;
+mod audit_feed;
 mod authz;
 mod forbidden;
 mod http_spec;

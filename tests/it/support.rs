@@ -45,6 +45,7 @@ macro_rules! backend_tests {
 }
 
 /// A running gateway (in-process router) with a settable clock.
+#[derive(Clone)]
 pub struct TestApp {
     pub app: App,
     pub router: Router,

@@ -547,6 +547,105 @@ async fn revoked_sessions_end_live_subscriptions(t: TestApp) {
     server.stop().await;
 }
 
+const AUDIT_FEED: &str = "subscription($o: ID!, $after: String) {
+  auditEvents(after: $after, filter: {organizationId: $o, actions: [\"organization.updated\"]}) {
+    cursor node { action targets { displayName } context { requestId } } } }";
+
+/// Renames `org` over HTTP (one `organization.updated` event each).
+async fn rename(t: &TestApp, token: &str, org: &str, name: &str) {
+    t.gql(
+        Some(token),
+        "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { id } } }",
+        json!({ "input": { "id": org, "name": name } }),
+    )
+    .await
+    .data();
+}
+
+/// Subscribes to `org`'s feed after `after` and returns the socket.
+async fn audit_feed(server: &Server, token: &str, org: &str, after: Option<&str>) -> Ws {
+    let mut ws = connect(server, TRANSPORT_WS).await;
+    init(&mut ws, json!({ "authorization": format!("Bearer {token}") })).await;
+    send(
+        &mut ws,
+        json!({ "id": "feed", "type": "subscribe", "payload": { "query": AUDIT_FEED, "variables": { "o": org, "after": after } } }),
+    )
+    .await;
+    ws
+}
+
+/// The next feed event: (cursor, the organization's name after the rename).
+async fn feed_event(ws: &mut Ws) -> (String, String) {
+    let message = recv(ws).await;
+    assert_eq!(message["type"], "next", "{message:#}");
+    let event = &message["payload"]["data"]["auditEvents"];
+    assert_eq!(event["node"]["action"], "organization.updated", "{message:#}");
+    (
+        event["cursor"].as_str().unwrap().to_owned(),
+        event["node"]["targets"][0]["displayName"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    )
+}
+
+/// The live feed over `graphql-transport-ws`: events as they happen; after a disconnect, a new
+/// subscription from the last cursor gets exactly what was missed, then the live ones.
+async fn audit_feed_resumes_across_a_reconnect(t: TestApp) {
+    let token = t.admin_token().await;
+    let org = t.create_organization(&token, "live").await;
+    let server = Server::start(&t).await;
+
+    // Subscribing from the newest cursor makes the start well-defined: nothing committed between
+    // this read and the subscription taking effect is lost.
+    let newest = t
+        .gql(
+            Some(&token),
+            "{ auditEvents(first: 1) { edges { cursor } } }",
+            json!({}),
+        )
+        .await;
+    let newest = newest.data()["auditEvents"]["edges"][0]["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut ws = audit_feed(&server, &token, &org, Some(&newest)).await;
+    let mut seen = Vec::new();
+    let mut last_cursor = String::new();
+    for name in ["one", "two", "three"] {
+        rename(&t, &token, &org, name).await;
+        let (cursor, got) = feed_event(&mut ws).await;
+        seen.push(got);
+        last_cursor = cursor;
+    }
+    ws.close(None).await.expect("close");
+    drop(ws);
+
+    // Missed while away.
+    for name in ["four", "five"] {
+        rename(&t, &token, &org, name).await;
+    }
+    let mut ws = audit_feed(&server, &token, &org, Some(&last_cursor)).await;
+    for _ in 0..2 {
+        seen.push(feed_event(&mut ws).await.1);
+    }
+    rename(&t, &token, &org, "six").await;
+    seen.push(feed_event(&mut ws).await.1);
+    assert_eq!(seen, ["one", "two", "three", "four", "five", "six"]);
+
+    // A reader without rights in the organization is refused at subscription.
+    let (_, other) = t.user_with_token(&token, "outsider@example.com").await;
+    let mut refused = audit_feed(&server, &other, &org, None).await;
+    let message = recv(&mut refused).await;
+    assert_eq!(message["type"], "next", "{message:#}");
+    assert_eq!(message["payload"]["data"], Value::Null);
+    assert_eq!(message["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    drop(refused);
+    ws.close(None).await.expect("close");
+    drop(ws);
+    server.stop().await;
+}
+
 crate::backend_tests!(
     revoked_sessions_end_live_subscriptions,
     transport_ws_heartbeat_carries_the_user,
@@ -555,4 +654,5 @@ crate::backend_tests!(
     transport_ws_rejected_credentials_close_the_connection,
     transport_ws_protocol_errors,
     legacy_graphql_ws,
+    audit_feed_resumes_across_a_reconnect,
 );
