@@ -17,6 +17,7 @@
 //! | `PORTCULLIS_CORS_ORIGINS` | unset | comma-separated origins allowed to call the API from a browser |
 //! | `PORTCULLIS_MAX_BODY_BYTES` | `1048576` | largest accepted request body |
 //! | `PORTCULLIS_AUTHZ_POLL_MS` | `500` | how often to pick up policy changes made by other instances |
+//! | `PORTCULLIS_AUDIT_RETENTION_DAYS` | `365` | audit events older than this are deleted (hourly, in batches); `0` keeps them forever |
 
 use std::net::SocketAddr;
 
@@ -110,6 +111,15 @@ pub struct Config {
     /// Largest accepted request body, in bytes.
     #[arg(long, global = true, env = "PORTCULLIS_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    /// Days audit events are kept; older ones are deleted by an hourly job (0 keeps them forever).
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_AUDIT_RETENTION_DAYS",
+        default_value_t = 365
+    )]
+    pub audit_retention_days: u32,
 }
 
 impl Config {
@@ -145,6 +155,7 @@ impl Config {
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
             authz_poll_ms: 0,
+            audit_retention_days: 365,
         }
     }
 }

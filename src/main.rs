@@ -96,6 +96,7 @@ async fn serve(config: Config) -> Result<(), Error> {
     let listen = config.listen;
     let public_url = config.public_url();
     let app = App::start(config, Arc::new(SystemClock)).await?;
+    audit::retention::spawn_job(&app);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Error::internal(anyhow::anyhow!("cannot listen on {listen}: {e}")))?;

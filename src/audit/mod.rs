@@ -4,11 +4,13 @@
 mod actions;
 pub mod chain;
 pub mod cursor;
+pub mod erasure;
 mod event;
 pub mod export;
 pub mod feed;
 pub mod read;
 mod record;
+pub mod retention;
 
 pub use actions::AuditAction;
 pub use event::{ActorType, Event, Outcome, Target};

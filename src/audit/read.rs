@@ -132,3 +132,43 @@ pub fn parse_action_filter(entry: &str, filter: &mut AuditFilter) -> Result<()> 
         format!("`{entry}` is neither an audit action nor a prefix such as `policy.*`"),
     ))
 }
+
+/// One bar of a dashboard chart: events in `[start, start + interval)` with one key.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    pub start: crate::db::Timestamp,
+    pub key: String,
+    pub count: i64,
+}
+
+/// Most buckets one `auditStats` call returns.
+pub const MAX_BUCKETS: i64 = 10_000;
+
+/// Counts per time bucket and key, authorized like `auditEvents`; `true` when cut at [`MAX_BUCKETS`].
+pub async fn stats(
+    app: &App,
+    actor: &Actor,
+    filter: &AuditFilter,
+    group_by: rows::GroupBy,
+    interval: rows::Interval,
+) -> Result<(Vec<Bucket>, bool)> {
+    let scope = scope_for(app, actor, filter).await?;
+    let mut conn = app.db.conn().await?;
+    let mut found = rows::stats(&mut conn, scope, filter, group_by, interval, MAX_BUCKETS + 1).await?;
+    let truncated = found.len() as i64 > MAX_BUCKETS;
+    found.truncate(MAX_BUCKETS as usize);
+    let suffix = match interval {
+        rows::Interval::Hour => ":00:00Z",
+        rows::Interval::Day => "T00:00:00Z",
+    };
+    let buckets = found
+        .into_iter()
+        .map(|(bucket, key, count)| {
+            let start = chrono::DateTime::parse_from_rfc3339(&format!("{bucket}{suffix}"))
+                .map(|at| crate::db::Timestamp(at.with_timezone(&chrono::Utc)))
+                .map_err(|e| Error::internal(anyhow::anyhow!("bucket {bucket}: {e}")))?;
+            Ok(Bucket { start, key, count })
+        })
+        .collect::<Result<_>>()?;
+    Ok((buckets, truncated))
+}

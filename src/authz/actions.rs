@@ -37,11 +37,13 @@ pub enum Action {
     AuditRead,
     AuditReadSensitive,
     AuditVerify,
+    AuditPurge,
+    AuditErase,
 }
 
 impl Action {
     /// Every action, in the order the README lists them.
-    pub const ALL: [Action; 34] = [
+    pub const ALL: [Action; 36] = [
         Self::UserList,
         Self::UserCreate,
         Self::UserRead,
@@ -76,6 +78,8 @@ impl Action {
         Self::AuditRead,
         Self::AuditReadSensitive,
         Self::AuditVerify,
+        Self::AuditPurge,
+        Self::AuditErase,
     ];
 
     /// The Cedar action id, e.g. `user.read` for `Portcullis::Action::"user.read"`.
@@ -115,6 +119,8 @@ impl Action {
             Self::AuditRead => "audit.read",
             Self::AuditReadSensitive => "audit.read_sensitive",
             Self::AuditVerify => "audit.verify",
+            Self::AuditPurge => "audit.purge",
+            Self::AuditErase => "audit.erase",
         }
     }
 

@@ -351,3 +351,190 @@ pub async fn chain_keys(conn: &mut DbConn) -> Result<Vec<String>> {
         .await)?;
     Ok(keys)
 }
+
+/// Holds the log's sequence row until commit: purges serialize with each other and with appends.
+pub async fn lock_log(conn: &mut DbConn) -> Result<()> {
+    with_conn!(conn, |c| diesel::update(audit_state::table.find(1))
+        .set(audit_state::last_seq.eq(audit_state::last_seq))
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+/// The position of the first event at or after `at`, if any.
+pub async fn first_seq_since(conn: &mut DbConn, at: Timestamp) -> Result<Option<i64>> {
+    let seq = with_conn!(conn, |c| audit_events::table
+        .filter(audit_events::occurred_at.ge(at))
+        .select(diesel::dsl::min(audit_events::seq))
+        .get_result(c)
+        .await)?;
+    Ok(seq)
+}
+
+/// Up to `limit` of the oldest events before position `bound`: (seq, organization, hash).
+pub async fn oldest_before(
+    conn: &mut DbConn,
+    bound: i64,
+    limit: i64,
+) -> Result<Vec<(i64, Option<Id>, String)>> {
+    let rows = with_conn!(conn, |c| audit_events::table
+        .filter(audit_events::seq.lt(bound))
+        .select((
+            audit_events::seq,
+            audit_events::organization_id,
+            audit_events::hash
+        ))
+        .order(audit_events::seq.asc())
+        .limit(limit)
+        .load(c)
+        .await)?;
+    Ok(rows)
+}
+
+/// Deletes the events up to and including position `through`, with their targets.
+pub async fn delete_through(conn: &mut DbConn, through: i64) -> Result<usize> {
+    let deleted = with_conn!(conn, |c| {
+        let doomed = audit_events::table
+            .filter(audit_events::seq.le(through))
+            .select(audit_events::id);
+        diesel::delete(audit_targets::table.filter(audit_targets::event_id.eq_any(doomed)))
+            .execute(c)
+            .await?;
+        diesel::delete(audit_events::table.filter(audit_events::seq.le(through)))
+            .execute(c)
+            .await
+    })?;
+    Ok(deleted)
+}
+
+/// Moves a chain's verification anchor to the last purged event of that chain.
+pub async fn set_anchor(conn: &mut DbConn, key: &str, seq: i64, hash: &str) -> Result<()> {
+    with_conn!(conn, |c| diesel::update(audit_chains::table.find(key))
+        .set((
+            audit_chains::anchor_seq.eq(seq),
+            audit_chains::anchor_hash.eq(hash)
+        ))
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+/// The events a user acted in or is a target of.
+pub async fn involving_user(conn: &mut DbConn, user: Id) -> Result<Vec<AuditEventRow>> {
+    let rows = with_conn!(conn, |c| {
+        let as_target = audit_targets::table
+            .filter(audit_targets::target_type.eq("user"))
+            .filter(audit_targets::target_id.eq(user.to_string()))
+            .select(audit_targets::event_id);
+        audit_events::table
+            .filter(
+                audit_events::actor_user_id
+                    .assume_not_null()
+                    .eq(user)
+                    .or(audit_events::id.eq_any(as_target)),
+            )
+            .select(AuditEventRow::as_select())
+            .order(audit_events::seq.asc())
+            .load(c)
+            .await
+    })?;
+    Ok(rows)
+}
+
+/// Events whose metadata mentions `text` (case-sensitive substring), e.g. an email address.
+pub async fn mentioning(conn: &mut DbConn, text: &str) -> Result<Vec<AuditEventRow>> {
+    let pattern = format!(
+        "%{}%",
+        text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    );
+    let rows = with_conn!(conn, |c| audit_events::table
+        .filter(audit_events::metadata.like(pattern).escape('\\'))
+        .select(AuditEventRow::as_select())
+        .order(audit_events::seq.asc())
+        .load(c)
+        .await)?;
+    Ok(rows)
+}
+
+/// Writes the personal fields of an erased event (and its targets' display names).
+pub async fn save_erasure(conn: &mut DbConn, row: &AuditEventRow, user: Id, pseudonym: &str) -> Result<()> {
+    with_conn!(conn, |c| {
+        diesel::update(audit_events::table.find(row.id))
+            .set((
+                audit_events::actor_name.eq(&row.actor_name),
+                audit_events::targets.eq(&row.targets),
+                audit_events::ip.eq(&row.ip),
+                audit_events::user_agent.eq(&row.user_agent),
+                audit_events::metadata.eq(&row.metadata),
+                audit_events::salt.eq(&row.salt),
+                audit_events::erased_at.eq(row.erased_at),
+            ))
+            .execute(c)
+            .await?;
+        diesel::update(
+            audit_targets::table
+                .filter(audit_targets::event_id.eq(row.id))
+                .filter(audit_targets::target_type.eq("user"))
+                .filter(audit_targets::target_id.eq(user.to_string())),
+        )
+        .set(audit_targets::display_name.eq(pseudonym))
+        .execute(c)
+        .await
+    })?;
+    Ok(())
+}
+
+/// What `stats` counts by, besides time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Action,
+    Actor,
+    Outcome,
+    Organization,
+}
+
+/// The width of `stats`' time buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interval {
+    Hour,
+    Day,
+}
+
+/// Counts of matching events per (time bucket, key), oldest bucket first; at most `limit` rows.
+/// Buckets come back as `YYYY-MM-DDTHH` (hours) or `YYYY-MM-DD` (days), in UTC.
+pub async fn stats(
+    conn: &mut DbConn,
+    scope: Scope,
+    filter: &AuditFilter,
+    group_by: GroupBy,
+    interval: Interval,
+    limit: i64,
+) -> Result<Vec<(String, String, i64)>> {
+    use diesel::dsl::{count_star, sql};
+    use diesel::sql_types::Text;
+    // The same text on both backends, from each one's own date functions.
+    let postgres = matches!(conn, DbConn::Postgres(..));
+    let bucket = match (postgres, interval) {
+        (true, Interval::Hour) => "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')",
+        (true, Interval::Day) => "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        (false, Interval::Hour) => "substr(occurred_at, 1, 13)",
+        (false, Interval::Day) => "substr(occurred_at, 1, 10)",
+    };
+    let key = match (postgres, group_by) {
+        (_, GroupBy::Action) => "action",
+        (_, GroupBy::Outcome) => "outcome",
+        (true, GroupBy::Actor) => "COALESCE(actor_id::text, actor_type)",
+        (false, GroupBy::Actor) => "COALESCE(actor_id, actor_type)",
+        (true, GroupBy::Organization) => "COALESCE(organization_id::text, 'gateway')",
+        (false, GroupBy::Organization) => "COALESCE(organization_id, 'gateway')",
+    };
+    let rows = with_conn!(conn, |c| audit_events::table
+        .filter(predicate!(scope, filter))
+        .group_by((sql::<Text>(bucket), sql::<Text>(key)))
+        .select((sql::<Text>(bucket), sql::<Text>(key), count_star()))
+        .order((sql::<Text>(bucket).asc(), sql::<Text>(key).asc()))
+        .limit(limit)
+        .load::<(String, String, i64)>(c)
+        .await)?;
+    Ok(rows)
+}

@@ -535,3 +535,138 @@ impl AuditMutation {
         })
     }
 }
+
+/// What `auditStats` counts by.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum AuditStatsGroupBy {
+    /// `key` is the action name.
+    Action,
+    /// `key` is the actor's id (`system` or `anonymous` for those actors).
+    Actor,
+    /// `key` is `success`, `failure` or `denied`.
+    Outcome,
+    /// `key` is the organization's id (`gateway` for gateway-wide events).
+    Organization,
+}
+
+/// The width of `auditStats` buckets (UTC).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum AuditStatsInterval {
+    Hour,
+    Day,
+}
+
+/// Event counts for charts.
+#[derive(SimpleObject)]
+pub struct AuditStats {
+    /// Oldest bucket first; within a bucket, by key.
+    buckets: Vec<AuditStatsBucket>,
+    /// Whether more than 10,000 buckets matched and the rest were left out (narrow `since`/`until`).
+    truncated: bool,
+}
+
+#[derive(SimpleObject)]
+pub struct AuditStatsBucket {
+    /// Start of the hour or day.
+    start: DateTime<Utc>,
+    key: String,
+    count: i64,
+}
+
+#[derive(Default)]
+pub struct AuditStatsQuery;
+
+#[Object]
+impl AuditStatsQuery {
+    /// Counts of events matching `filter` per hour or day and per action, actor, outcome or
+    /// organization: what dashboards chart. Authorized like `auditEvents`.
+    async fn audit_stats(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AuditEventFilter>,
+        group_by: AuditStatsGroupBy,
+        #[graphql(default_with = "AuditStatsInterval::Day")] interval: AuditStatsInterval,
+    ) -> async_graphql::Result<AuditStats> {
+        use crate::db::audit::{GroupBy, Interval};
+        let filter = filter.unwrap_or_default().model()?;
+        let group_by = match group_by {
+            AuditStatsGroupBy::Action => GroupBy::Action,
+            AuditStatsGroupBy::Actor => GroupBy::Actor,
+            AuditStatsGroupBy::Outcome => GroupBy::Outcome,
+            AuditStatsGroupBy::Organization => GroupBy::Organization,
+        };
+        let interval = match interval {
+            AuditStatsInterval::Hour => Interval::Hour,
+            AuditStatsInterval::Day => Interval::Day,
+        };
+        let (buckets, truncated) = read::stats(ctx.app()?, ctx.actor()?, &filter, group_by, interval).await?;
+        Ok(AuditStats {
+            buckets: buckets
+                .into_iter()
+                .map(|b| AuditStatsBucket {
+                    start: b.start.0,
+                    key: b.key,
+                    count: b.count,
+                })
+                .collect(),
+            truncated,
+        })
+    }
+}
+
+#[derive(InputObject)]
+pub struct PurgeAuditEventsInput {
+    /// Events that occurred before this instant are deleted (it may not be in the future).
+    before: DateTime<Utc>,
+}
+
+#[derive(SimpleObject)]
+pub struct PurgeAuditEventsPayload {
+    deleted_events: u64,
+}
+
+#[derive(InputObject)]
+pub struct EraseAuditPersonalDataInput {
+    /// The person whose name, email, IP addresses and user agents are pseudonymized.
+    user_id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct EraseAuditPersonalDataPayload {
+    /// Events that changed.
+    erased_events: u64,
+}
+
+#[derive(Default)]
+pub struct AuditLifecycleMutation;
+
+#[Object]
+impl AuditLifecycleMutation {
+    /// Deletes the events before `before` (in commit order); verification of the rest still works.
+    /// Needs `audit.purge`; recorded as `audit.purged`.
+    async fn purge_audit_events(
+        &self,
+        ctx: &Context<'_>,
+        input: PurgeAuditEventsInput,
+    ) -> async_graphql::Result<PurgeAuditEventsPayload> {
+        let deleted =
+            crate::audit::retention::purge(ctx.app()?, ctx.actor()?, Timestamp(input.before)).await?;
+        Ok(PurgeAuditEventsPayload {
+            deleted_events: deleted,
+        })
+    }
+
+    /// Pseudonymizes a person's data in every event that names them (right to erasure); the hash
+    /// chains still verify. Needs `audit.erase`; recorded as `audit.personal_data_erased`.
+    async fn erase_audit_personal_data(
+        &self,
+        ctx: &Context<'_>,
+        input: EraseAuditPersonalDataInput,
+    ) -> async_graphql::Result<EraseAuditPersonalDataPayload> {
+        let user = parse_id("userId", &input.user_id)?;
+        let erased = crate::audit::erasure::erase(ctx.app()?, ctx.actor()?, user).await?;
+        Ok(EraseAuditPersonalDataPayload {
+            erased_events: erased,
+        })
+    }
+}

@@ -30,6 +30,7 @@ pub struct Query(
     roles::RoleQuery,
     authorize::AuthorizeQuery,
     audit::AuditQuery,
+    audit::AuditStatsQuery,
 );
 
 /// Mutations.
@@ -42,6 +43,7 @@ pub struct Mutation(
     policies::PolicyMutation,
     roles::RoleMutation,
     audit::AuditMutation,
+    audit::AuditLifecycleMutation,
 );
 
 pub type GatewaySchema = Schema<Query, Mutation, subscription::Subscription>;

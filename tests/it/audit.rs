@@ -413,3 +413,257 @@ crate::backend_tests!(
     readers_see_only_what_they_may,
     tampering_is_caught_at_the_edited_event,
 );
+
+async fn stats_count_per_bucket_and_key(t: TestApp) {
+    let admin = t.admin_token().await;
+    let org = t.create_organization(&admin, "charts").await;
+    for name in ["a", "b"] {
+        t.gql(
+            Some(&admin),
+            "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { id } } }",
+            json!({ "input": { "id": org, "name": name } }),
+        )
+        .await
+        .data();
+    }
+    t.clock.advance(chrono::Duration::hours(2));
+    let admin = t.admin_token().await;
+    let stats = "query($f: AuditEventFilter, $g: AuditStatsGroupBy!, $i: AuditStatsInterval) {
+        auditStats(filter: $f, groupBy: $g, interval: $i) { truncated buckets { start key count } } }";
+    let by_action = t
+        .gql(
+            Some(&admin),
+            stats,
+            json!({ "f": { "organizationId": org }, "g": "ACTION", "i": "HOUR" }),
+        )
+        .await;
+    assert_eq!(
+        by_action.data()["auditStats"],
+        json!({ "truncated": false, "buckets": [
+            { "start": "2026-11-26T09:00:00+00:00", "key": "organization.created", "count": 1 },
+            { "start": "2026-11-26T09:00:00+00:00", "key": "organization.updated", "count": 2 },
+        ] })
+    );
+    let logins = t
+        .gql(
+            Some(&admin),
+            stats,
+            json!({ "f": { "actions": ["session.login_succeeded"] }, "g": "OUTCOME", "i": "HOUR" }),
+        )
+        .await;
+    let buckets = &logins.data()["auditStats"]["buckets"];
+    assert_eq!(buckets[0]["start"], "2026-11-26T09:00:00+00:00");
+    assert_eq!(
+        buckets[1],
+        json!({ "start": "2026-11-26T11:00:00+00:00", "key": "success", "count": 1 })
+    );
+    let by_org = t
+        .gql(Some(&admin), stats, json!({ "g": "ORGANIZATION", "i": "DAY" }))
+        .await;
+    let keys: Vec<&str> = by_org.data()["auditStats"]["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.contains(&"gateway") && keys.contains(&org.as_str()),
+        "{keys:?}"
+    );
+    let by_day = t
+        .gql(
+            Some(&admin),
+            "{ auditStats(groupBy: ACTOR) { buckets { start key count } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        by_day.data()["auditStats"]["buckets"][0]["start"],
+        "2026-11-26T00:00:00+00:00"
+    );
+}
+
+async fn purging_keeps_the_rest_verifiable(t: TestApp) {
+    let admin = t.admin_token().await;
+    let org = t.create_organization(&admin, "old").await;
+    for name in ["a", "b", "c"] {
+        t.gql(
+            Some(&admin),
+            "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { id } } }",
+            json!({ "input": { "id": org, "name": name } }),
+        )
+        .await
+        .data();
+    }
+    let day_one = events(&t, &admin, json!({})).await.data()["auditEvents"]["totalCount"]
+        .as_i64()
+        .unwrap();
+    t.clock.advance(chrono::Duration::days(2));
+    let admin = t.admin_token().await;
+    t.gql(
+        Some(&admin),
+        "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { id } } }",
+        json!({ "input": { "id": org, "name": "d" } }),
+    )
+    .await
+    .data();
+
+    let purge =
+        "mutation($before: DateTime!) { purgeAuditEvents(input: {before: $before}) { deletedEvents } }";
+    let future = t
+        .gql(Some(&admin), purge, json!({ "before": "2030-01-01T00:00:00Z" }))
+        .await;
+    assert_eq!((future.code(), future.field()), ("BAD_USER_INPUT", "before"));
+    let purged = t
+        .gql(Some(&admin), purge, json!({ "before": "2026-11-27T00:00:00Z" }))
+        .await;
+    assert_eq!(purged.data()["purgeAuditEvents"]["deletedEvents"], day_one);
+
+    let left = events(&t, &admin, json!({ "order": "OLDEST_FIRST" })).await;
+    assert_eq!(
+        actions(&left),
+        ["session.login_succeeded", "organization.updated", "audit.purged"],
+        "only what happened after the cut, and the purge itself"
+    );
+    let purge_event = &left.data()["auditEvents"]["edges"][2]["node"];
+    assert_eq!(purge_event["metadata"]["deleted"], day_one);
+    for org_id in [Value::Null, json!(org)] {
+        let verified = t.gql(Some(&admin), VERIFY, json!({ "org": org_id })).await;
+        assert_eq!(verified.data()["verifyAuditLog"]["ok"], true, "{verified:?}");
+    }
+    let verified = t.gql(Some(&admin), VERIFY, json!({ "org": org })).await;
+    assert_eq!(verified.data()["verifyAuditLog"]["checkedEvents"], 1);
+
+    // The retention job's work: everything older than a day, again verifiable.
+    t.clock.advance(chrono::Duration::days(2));
+    let deleted =
+        portcullis::audit::retention::delete_before(&t.app, t.app.now() - chrono::Duration::days(1))
+            .await
+            .unwrap();
+    assert_eq!(deleted, 3);
+    let admin = t.admin_token().await;
+    let verified = t.gql(Some(&admin), VERIFY, json!({ "org": null })).await;
+    assert_eq!(verified.data()["verifyAuditLog"]["ok"], true, "{verified:?}");
+}
+
+async fn erasure_pseudonymizes_a_person_and_keeps_integrity(t: TestApp) {
+    let admin = t.admin_token().await;
+    let pat = t
+        .gql(
+            Some(&admin),
+            "mutation { createUser(input: {email: \"pat@example.com\", displayName: \"Pat Doe\", password: \"pat-password-1\"}) { user { id } } }",
+            json!({}),
+        )
+        .await
+        .data()["createUser"]["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pat_token = t.login("pat@example.com", "pat-password-1").await["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    gql_as_browser(&t, &pat_token, "{ viewer { user { id } } }", json!({}))
+        .await
+        .data();
+    let wrong = t
+        .gql(
+            None,
+            "mutation { login(input: {email: \"pat@example.com\", password: \"not-it-at-all\"}) { accessToken } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(wrong.code(), "UNAUTHENTICATED");
+    t.gql(
+        Some(&admin),
+        "mutation($input: UpdateUserInput!) { updateUser(input: $input) { user { id } } }",
+        json!({ "input": { "id": pat, "email": "pat.doe@example.com" } }),
+    )
+    .await
+    .data();
+    let (_, _, before) = t
+        .send(
+            Request::get("/audit/export?format=ndjson")
+                .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let before = String::from_utf8(before).unwrap();
+    assert!(before.contains("pat@example.com") && before.contains("Pat Doe"));
+
+    let erase = "mutation($u: ID!) { eraseAuditPersonalData(input: {userId: $u}) { erasedEvents } }";
+    let erased = t.gql(Some(&admin), erase, json!({ "u": pat })).await;
+    let count = erased.data()["eraseAuditPersonalData"]["erasedEvents"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        count >= 4,
+        "created, logged in, failed to log in, updated: {count}"
+    );
+
+    let (_, _, after) = t
+        .send(
+            Request::get("/audit/export?format=ndjson")
+                .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let after = String::from_utf8(after).unwrap();
+    for personal in [
+        "pat@example.com",
+        "pat.doe@example.com",
+        "Pat Doe",
+        "AuditBrowser",
+    ] {
+        assert!(!after.contains(personal), "{personal} is gone from the log");
+    }
+    // Who did what remains: Pat's login is still Pat's, under a pseudonym.
+    let logins = events(
+        &t,
+        &admin,
+        json!({ "filter": { "actorIds": [pat], "actions": ["session.login_succeeded"] } }),
+    )
+    .await;
+    let login = &logins.data()["auditEvents"]["edges"][0]["node"];
+    assert!(
+        login["actor"]["displayName"]
+            .as_str()
+            .unwrap()
+            .starts_with("erased-")
+    );
+    assert_eq!(
+        events(&t, &admin, json!({ "filter": { "search": "Pat Doe" } }))
+            .await
+            .data()["auditEvents"]["totalCount"],
+        0
+    );
+    let verified = t.gql(Some(&admin), VERIFY, json!({})).await;
+    assert_eq!(verified.data()["verifyAuditLog"]["ok"], true, "{verified:?}");
+    let recorded = events(
+        &t,
+        &admin,
+        json!({ "filter": { "actions": ["audit.personal_data_erased"] } }),
+    )
+    .await;
+    assert_eq!(
+        recorded.data()["auditEvents"]["edges"][0]["node"]["metadata"]["events"],
+        count
+    );
+
+    let nobody = t
+        .gql(
+            Some(&admin),
+            erase,
+            json!({ "u": "01900000-0000-7000-8000-000000000000" }),
+        )
+        .await;
+    assert_eq!(nobody.code(), "NOT_FOUND");
+}
+
+crate::backend_tests!(
+    stats_count_per_bucket_and_key,
+    purging_keeps_the_rest_verifiable,
+    erasure_pseudonymizes_a_person_and_keeps_integrity,
+);

@@ -434,7 +434,56 @@ fn cases(w: &World, refresh_token: &str) -> Vec<Case> {
             json!({ "o": w.org }),
             FORBIDDEN,
         ),
+        case(
+            "auditStats",
+            "the whole log",
+            "{ auditStats(groupBy: ACTION) { truncated } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        case(
+            "auditStats",
+            "an organization's log",
+            "query($o: ID!) { auditStats(groupBy: OUTCOME, filter: {organizationId: $o}) { truncated } }",
+            json!({ "o": w.org }),
+            FORBIDDEN,
+        ),
         // ---- Mutation ----------------------------------------------------------------------
+        case(
+            "createAuditExport",
+            "of the whole log",
+            "mutation { createAuditExport(input: {format: CSV}) { url } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        case(
+            "createAuditExport",
+            "of an organization's log",
+            "mutation($o: ID!) { createAuditExport(input: {format: NDJSON, filter: {organizationId: $o}}) { url } }",
+            json!({ "o": w.org }),
+            FORBIDDEN,
+        ),
+        case(
+            "purgeAuditEvents",
+            "anything",
+            "mutation { purgeAuditEvents(input: {before: \"2026-01-01T00:00:00Z\"}) { deletedEvents } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        case(
+            "eraseAuditPersonalData",
+            "of someone else",
+            "mutation($u: ID!) { eraseAuditPersonalData(input: {userId: $u}) { erasedEvents } }",
+            json!({ "u": w.other }),
+            FORBIDDEN,
+        ),
+        case(
+            "eraseAuditPersonalData",
+            "of yourself",
+            "mutation($u: ID!) { eraseAuditPersonalData(input: {userId: $u}) { erasedEvents } }",
+            json!({ "u": w.nobody }),
+            FORBIDDEN,
+        ),
         case(
             "createUser",
             "new account",
@@ -830,9 +879,11 @@ fn the_checklist_covers_every_operation() {
         mutations.len() >= 24 && mutations.iter().any(|f| f == "unassignRole"),
         "parser sanity: {mutations:?}"
     );
+    // `heartbeat` is open to all; `auditEvents` refusals are in websocket.rs
+    // (audit_feed_resumes_across_a_reconnect) and audit_feed.rs (replay_then_live_without_gaps).
     assert_eq!(
         fields_of(&sdl, "Subscription"),
-        ["heartbeat"],
+        ["heartbeat", "auditEvents"],
         "a new subscription needs its own refusal test"
     );
 
@@ -1215,6 +1266,18 @@ fn isolation_table(o: &Orgs, p: &Tenant) -> Vec<Pair> {
         pair(
             "auditEvents",
             "query($o: ID!) { auditEvents(filter: {organizationId: $o}) { totalCount } }",
+            (org(&o.a), Succeeds),
+            (org(&o.b), FORBIDDEN),
+        ),
+        pair(
+            "auditStats",
+            "query($o: ID!) { auditStats(groupBy: ACTION, filter: {organizationId: $o}) { truncated } }",
+            (org(&o.a), Succeeds),
+            (org(&o.b), FORBIDDEN),
+        ),
+        pair(
+            "createAuditExport",
+            "mutation($o: ID!) { createAuditExport(input: {format: CSV, filter: {organizationId: $o}}) { url } }",
             (org(&o.a), Succeeds),
             (org(&o.b), FORBIDDEN),
         ),

@@ -641,6 +641,20 @@ async fn audit_feed_resumes_across_a_reconnect(t: TestApp) {
     assert_eq!(message["payload"]["data"], Value::Null);
     assert_eq!(message["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN");
     drop(refused);
+    // And an anonymous connection is told to authenticate.
+    let mut anonymous = connect(&server, TRANSPORT_WS).await;
+    init(&mut anonymous, json!({})).await;
+    send(
+        &mut anonymous,
+        json!({ "id": "feed", "type": "subscribe", "payload": { "query": AUDIT_FEED, "variables": { "o": org } } }),
+    )
+    .await;
+    let message = recv(&mut anonymous).await;
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{message:#}"
+    );
+    drop(anonymous);
     ws.close(None).await.expect("close");
     drop(ws);
     server.stop().await;
