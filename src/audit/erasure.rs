@@ -148,10 +148,8 @@ fn pseudonymize(
 
 fn replace_strings(value: &mut Value, identifiers: &BTreeSet<String>, pseudonym: &str) {
     match value {
-        Value::String(text) => {
-            if identifiers.iter().any(|id| id.eq_ignore_ascii_case(text)) {
-                *text = pseudonym.to_owned();
-            }
+        Value::String(text) if identifiers.iter().any(|id| id.eq_ignore_ascii_case(text)) => {
+            *text = pseudonym.to_owned();
         }
         Value::Array(items) => items
             .iter_mut()
