@@ -53,14 +53,18 @@ async fn main() -> Result<()> {
     config.admin_email = Some(ADMIN_EMAIL.to_owned());
     config.admin_password = Some(ADMIN_PASSWORD.to_owned());
     config.authz_poll_ms = poll_ms;
-    let a = App::start(config.clone(), Arc::new(SystemClock)).await.map_err(fail)?;
+    let a = App::start(config.clone(), Arc::new(SystemClock))
+        .await
+        .map_err(fail)?;
     let b = App::start(config, Arc::new(SystemClock)).await.map_err(fail)?;
 
     let client = ClientInfo::default();
     let grant = sessions::login(&a, ADMIN_EMAIL, ADMIN_PASSWORD.to_owned(), &client)
         .await
         .map_err(fail)?;
-    let admin = authenticate(&a, Some(&grant.access_token), &client).await.map_err(fail)?;
+    let admin = authenticate(&a, Some(&grant.access_token), &client)
+        .await
+        .map_err(fail)?;
     let admin = admin.actor().map_err(fail)?.clone();
 
     let mut latencies = Vec::with_capacity(changes);

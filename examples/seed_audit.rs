@@ -30,7 +30,8 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
         .map(|n| n.replace('_', "").parse())
         .transpose()?
         .unwrap_or(1_000_000);
-    let url = std::env::var("PORTCULLIS_DATABASE_URL").unwrap_or_else(|_| "sqlite://portcullis.db".to_owned());
+    let url =
+        std::env::var("PORTCULLIS_DATABASE_URL").unwrap_or_else(|_| "sqlite://portcullis.db".to_owned());
     let app = App::start(Config::for_database(url), Arc::new(SystemClock))
         .await
         .map_err(|e| format!("cannot start: {}", e.message()))?;
@@ -47,7 +48,11 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
             .map(|i| {
                 Event::system(AuditAction::PolicyUpdated)
                     .in_organization(organizations[i % organizations.len()])
-                    .target(Target::new("policy", format!("seed-{i}"), format!("Seeded policy {i}")))
+                    .target(Target::new(
+                        "policy",
+                        format!("seed-{i}"),
+                        format!("Seeded policy {i}"),
+                    ))
                     .change("enabled", i % 2 == 0, i % 2 == 1)
             })
             .collect();
@@ -57,7 +62,10 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
             .map_err(|e| e.message())?;
         written += n;
         if written % 100_000 == 0 || written == count {
-            eprintln!("{written} events, {:.0} events/s", written as f64 / started.elapsed().as_secs_f64());
+            eprintln!(
+                "{written} events, {:.0} events/s",
+                written as f64 / started.elapsed().as_secs_f64()
+            );
         }
     }
     println!(

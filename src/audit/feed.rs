@@ -24,7 +24,7 @@ use crate::identity::authenticate::revalidate;
 /// Events held for subscribers that are behind; past this a subscriber is cut off with its cursor.
 const BACKLOG: usize = 4_096;
 /// Events a subscriber has taken from the broadcast but the client has not yet read.
-const SUBSCRIBER_BUFFER: usize = 256;
+const SUBSCRIBER_BUFFER: usize = 32;
 /// Events read from the database per query (hub and replays).
 const PAGE: i64 = 500;
 /// How often the hub looks even when nothing woke it.
@@ -198,16 +198,23 @@ impl Subscriber {
             return;
         }
         delivered = delivered.max(snapshot);
-        let mut checks = tokio::time::interval(REVALIDATE);
+        // Spread the checks of subscribers that connected together over the period.
+        let offset = REVALIDATE.mul_f64(f64::from(jitter()) / f64::from(u16::MAX));
+        let mut checks = tokio::time::interval_at(tokio::time::Instant::now() + offset, REVALIDATE);
         checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let received = tokio::select! {
                 received = live.recv() => received,
                 _ = checks.tick() => {
-                    // A revoked session or disabled account ends the feed, as it ends `heartbeat`.
-                    if let Err(error) = revalidate(&self.app, &self.actor).await {
-                        let _ = self.sender.send(Err(error)).await;
-                        return;
+                    // A revoked session or disabled account ends the feed, as it ends `heartbeat`;
+                    // a database that is merely busy is asked again next time.
+                    match revalidate(&self.app, &self.actor).await {
+                        Err(error @ Error::Unauthenticated(_)) => {
+                            let _ = self.sender.send(Err(error)).await;
+                            return;
+                        }
+                        Err(error) => tracing::warn!(error = ?error, "could not re-check a feed subscriber"),
+                        Ok(()) => {}
                     }
                     continue;
                 }
@@ -346,4 +353,9 @@ pub fn matches(scope: Scope, filter: &AuditFilter, row: &AuditEventRow) -> bool 
         }
     }
     true
+}
+
+/// A random `u16`, for spreading timers.
+fn jitter() -> u16 {
+    crate::identity::secrets::random_bytes::<2>().map_or(0, u16::from_be_bytes)
 }

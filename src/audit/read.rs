@@ -119,7 +119,10 @@ pub(crate) fn mask(row: &mut AuditEventRow) {
 pub fn parse_action_filter(entry: &str, filter: &mut AuditFilter) -> Result<()> {
     let entry = entry.trim();
     if let Some(prefix) = entry.strip_suffix('*') {
-        if prefix.is_empty() || prefix.ends_with('.') {
+        let known = super::AuditAction::ALL
+            .iter()
+            .any(|action| action.name().starts_with(prefix));
+        if (prefix.is_empty() || prefix.ends_with('.')) && known {
             filter.action_prefixes.push(prefix.to_owned());
             return Ok(());
         }

@@ -23,6 +23,8 @@ use crate::identity::authenticate::{authenticate, bearer_credential};
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
 
+/// Read and write buffer of each WebSocket connection.
+const WS_BUFFER_BYTES: usize = 8 * 1024;
 /// The response media type the client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MediaType {
@@ -315,6 +317,10 @@ async fn websocket(state: HttpState, mut parts: Parts) -> Response {
         .map(str::to_owned);
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        // GraphQL messages are small; tungstenite's 128 KiB defaults would cost every idle
+        // live-feed connection a quarter of a megabyte.
+        .read_buffer_size(WS_BUFFER_BYTES)
+        .write_buffer_size(WS_BUFFER_BYTES)
         .on_upgrade(move |stream| {
             let schema = state.schema.clone();
             let app = state.app.clone();
