@@ -2,12 +2,16 @@
 //! flat however long the log is; and signed links for browsers that cannot send an `Authorization`
 //! header.
 
+use std::borrow::Cow;
+
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 use super::read;
-use super::{ActorType, AuditAction, Event, Outcome, Target};
+use super::{ActorType, AuditAction, Event, Outcome};
 use crate::app::App;
 use crate::db::audit::{self as rows, AuditFilter, Scope, SeqPage};
 use crate::db::models::AuditEventRow;
@@ -73,25 +77,21 @@ pub const CSV_COLUMNS: [&str; 16] = [
     "previous_hash",
 ];
 
-/// An export in progress: pages through a snapshot of the log (events committed before it began).
+/// An export in progress over a snapshot of the log (the events committed before it began). A task
+/// reads the next pages from the database while the current one is written out.
 pub struct Export {
-    app: App,
-    scope: Scope,
-    filter: AuditFilter,
     format: Format,
-    newest_first: bool,
     sensitive: bool,
-    /// The position to continue after, in reading order.
-    cursor: Option<i64>,
-    /// Events after this position (committed after the export began) are left out.
-    snapshot: i64,
+    pages: mpsc::Receiver<Result<Vec<AuditEventRow>>>,
     started: bool,
-    finished: bool,
 }
 
+/// Pages read ahead of the one being written.
+const READ_AHEAD: usize = 2;
+
 impl Export {
-    /// Authorizes `actor` for `filter` (as `auditEvents` would), records the export, and returns
-    /// the stream's state.
+    /// Authorizes `actor` for `filter` (as `auditEvents` would), records the export, and starts
+    /// reading.
     pub async fn begin(
         app: &App,
         actor: &Actor,
@@ -110,55 +110,35 @@ impl Export {
         conn.transaction(async |tx| super::record(tx, now, event).await)
             .await?;
         let snapshot = rows::last_seq(&mut conn).await?;
-        Ok(Self {
-            app: app.clone(),
+        drop(conn);
+        let (sender, pages) = mpsc::channel(READ_AHEAD);
+        tokio::spawn(read_pages(
+            app.clone(),
             scope,
             filter,
-            format,
             newest_first,
-            sensitive,
-            cursor: None,
             snapshot,
+            sender,
+        ));
+        Ok(Self {
+            format,
+            sensitive,
+            pages,
             started: false,
-            finished: false,
         })
     }
 
     /// The next chunk of the file, or `None` at its end.
     pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
-        if self.finished {
-            return Ok(None);
-        }
-        let page = if self.newest_first {
-            SeqPage {
-                after: Some(self.cursor.unwrap_or(self.snapshot + 1)),
-                before: None,
-                limit: PAGE,
-                newest_first: true,
-                from_end: false,
-            }
-        } else {
-            SeqPage {
-                after: self.cursor,
-                before: Some(self.snapshot + 1),
-                limit: PAGE,
-                newest_first: false,
-                from_end: false,
-            }
+        let mut events = match self.pages.recv().await {
+            None if self.started => return Ok(None),
+            None => Vec::new(), // an empty export still has its CSV header
+            Some(page) => page?,
         };
-        let mut conn = self.app.db.conn().await?;
-        let mut events = rows::list(&mut conn, self.scope, &self.filter, &page).await?;
-        drop(conn);
-        if (events.len() as i64) < PAGE {
-            self.finished = true;
-        }
-        if let Some(last) = events.last() {
-            self.cursor = Some(last.seq);
-        }
         if !self.sensitive {
             events.iter_mut().for_each(read::mask);
         }
-        let mut out = Vec::with_capacity(events.len() * 512);
+        let mut out = Vec::with_capacity(events.len() * 640);
         match self.format {
             Format::Csv => {
                 let mut writer = csv::WriterBuilder::new()
@@ -174,13 +154,55 @@ impl Export {
             }
             Format::Ndjson => {
                 for event in &events {
-                    serde_json::to_writer(&mut out, &json_record(event)).map_err(Error::internal)?;
+                    serde_json::to_writer(&mut out, &JsonRecord::of(event)?).map_err(Error::internal)?;
                     out.push(b'\n');
                 }
             }
         }
         self.started = true;
         Ok(Some(out))
+    }
+}
+
+/// Reads the snapshot page by page into `pages` until it is done or the export is dropped.
+async fn read_pages(
+    app: App,
+    scope: Scope,
+    filter: AuditFilter,
+    newest_first: bool,
+    snapshot: i64,
+    pages: mpsc::Sender<Result<Vec<AuditEventRow>>>,
+) {
+    let mut cursor: Option<i64> = None;
+    loop {
+        let page = SeqPage {
+            after: if newest_first {
+                Some(cursor.unwrap_or(snapshot + 1))
+            } else {
+                cursor
+            },
+            before: (!newest_first).then_some(snapshot + 1),
+            limit: PAGE,
+            newest_first,
+            from_end: false,
+        };
+        let read = async {
+            let mut conn = app.db.conn().await?;
+            rows::list(&mut conn, scope, &filter, &page).await
+        };
+        match read.await {
+            Ok(events) => {
+                let last_page = (events.len() as i64) < PAGE;
+                cursor = events.last().map(|e| e.seq).or(cursor);
+                if events.is_empty() || pages.send(Ok(events)).await.is_err() || last_page {
+                    return;
+                }
+            }
+            Err(error) => {
+                let _ = pages.send(Err(error)).await;
+                return;
+            }
+        }
     }
 }
 
@@ -202,49 +224,103 @@ fn outcome_name(stored: &str) -> &'static str {
     }
 }
 
-fn csv_record(event: &AuditEventRow) -> [String; 16] {
-    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+fn csv_record(event: &AuditEventRow) -> [Cow<'_, [u8]>; 16] {
+    fn text(value: &Option<String>) -> Cow<'_, [u8]> {
+        value.as_deref().unwrap_or_default().as_bytes().into()
+    }
+    fn id(value: Option<Id>) -> Cow<'static, [u8]> {
+        value
+            .map(|id| id.to_string())
+            .unwrap_or_default()
+            .into_bytes()
+            .into()
+    }
+    fn owned(text: String) -> Cow<'static, [u8]> {
+        text.into_bytes().into()
+    }
     [
-        event.id.to_string(),
-        event.occurred_at.to_string(),
-        event.action.clone(),
-        outcome_name(&event.outcome).to_owned(),
-        actor_type_name(&event.actor_type).to_owned(),
-        event.actor_id.map(|id| id.to_string()).unwrap_or_default(),
+        owned(event.id.to_string()),
+        owned(event.occurred_at.to_string()),
+        event.action.as_bytes().into(),
+        outcome_name(&event.outcome).as_bytes().into(),
+        actor_type_name(&event.actor_type).as_bytes().into(),
+        id(event.actor_id),
         text(&event.actor_name),
-        event.organization_id.map(|id| id.to_string()).unwrap_or_default(),
-        event.targets.clone(),
+        id(event.organization_id),
+        event.targets.as_bytes().into(),
         text(&event.ip),
         text(&event.user_agent),
         text(&event.request_id),
-        event.metadata.clone(),
-        event.version.to_string(),
-        event.hash.clone(),
-        event.prev_hash.clone(),
+        event.metadata.as_bytes().into(),
+        owned(event.version.to_string()),
+        event.hash.as_bytes().into(),
+        event.prev_hash.as_bytes().into(),
     ]
 }
 
-/// One NDJSON line: the event as `auditEvents` shows it.
-pub fn json_record(event: &AuditEventRow) -> Value {
-    let targets: Vec<Target> = serde_json::from_str(&event.targets).unwrap_or_default();
-    json!({
-        "id": event.id,
-        "occurredAt": event.occurred_at.to_string(),
-        "action": event.action,
-        "outcome": outcome_name(&event.outcome),
-        "actor": {
-            "type": actor_type_name(&event.actor_type),
-            "id": event.actor_id,
-            "displayName": event.actor_name,
-        },
-        "organizationId": event.organization_id,
-        "targets": targets,
-        "context": { "ip": event.ip, "userAgent": event.user_agent, "requestId": event.request_id },
-        "metadata": serde_json::from_str::<Value>(&event.metadata).unwrap_or(Value::Null),
-        "version": event.version,
-        "hash": event.hash,
-        "previousHash": event.prev_hash,
-    })
+/// One NDJSON line, shaped as `auditEvents` shows an event; the stored JSON of targets and
+/// metadata is passed through as it is, not parsed and rebuilt.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonRecord<'a> {
+    id: Id,
+    occurred_at: String,
+    action: &'a str,
+    outcome: &'static str,
+    actor: JsonActor<'a>,
+    organization_id: Option<Id>,
+    targets: &'a RawValue,
+    context: JsonContext<'a>,
+    metadata: &'a RawValue,
+    version: i32,
+    hash: &'a str,
+    previous_hash: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonActor<'a> {
+    #[serde(rename = "type")]
+    actor_type: &'static str,
+    id: Option<Id>,
+    display_name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonContext<'a> {
+    ip: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    request_id: Option<&'a str>,
+}
+
+impl<'a> JsonRecord<'a> {
+    fn of(event: &'a AuditEventRow) -> Result<Self> {
+        let raw =
+            |text: &'a str| -> Result<&'a RawValue> { serde_json::from_str(text).map_err(Error::internal) };
+        Ok(Self {
+            id: event.id,
+            occurred_at: event.occurred_at.to_string(),
+            action: &event.action,
+            outcome: outcome_name(&event.outcome),
+            actor: JsonActor {
+                actor_type: actor_type_name(&event.actor_type),
+                id: event.actor_id,
+                display_name: event.actor_name.as_deref(),
+            },
+            organization_id: event.organization_id,
+            targets: raw(&event.targets)?,
+            context: JsonContext {
+                ip: event.ip.as_deref(),
+                user_agent: event.user_agent.as_deref(),
+                request_id: event.request_id.as_deref(),
+            },
+            metadata: raw(&event.metadata)?,
+            version: event.version,
+            hash: &event.hash,
+            previous_hash: &event.prev_hash,
+        })
+    }
 }
 
 /// The filter as recorded in the `audit.exported` event.
