@@ -668,7 +668,56 @@ async fn erasure_pseudonymizes_a_person_and_keeps_integrity(t: TestApp) {
     assert_eq!(nobody.code(), "NOT_FOUND");
 }
 
+/// `portcullis audit verify` reads the same chains: OK lines and status 0, then a MISMATCH line naming
+/// the edited event and status 1.
+async fn the_cli_verifies_the_log(t: TestApp) {
+    let admin = t.admin_token().await;
+    let org = t.create_organization(&admin, "cli").await;
+    let url = t.app.db.url().to_owned();
+    let verify = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["audit", "verify"])
+            .env("PORTCULLIS_DATABASE_URL", &url)
+            .env("PORTCULLIS_LOG", "error")
+            .output()
+            .expect("the CLI runs")
+    };
+    let good = verify();
+    let stdout = String::from_utf8_lossy(&good.stdout);
+    assert!(good.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("gateway: OK (") && stdout.contains(&format!("organization {org}: OK (1 events)")),
+        "{stdout}"
+    );
+
+    let created = events(&t, &admin, json!({ "filter": { "organizationId": org } })).await;
+    let id = created.data()["auditEvents"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut conn = t.app.db.conn().await.unwrap();
+    portcullis::with_conn!(&mut conn, |c| diesel::sql_query(
+        "UPDATE audit_events SET action = 'organization.updated' WHERE action = 'organization.created'"
+    )
+    .execute(c)
+    .await)
+    .unwrap();
+    drop(conn);
+    let bad = verify();
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("organization {org}: MISMATCH at event {id}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("gateway: OK"),
+        "the other chains still verify: {stdout}"
+    );
+}
+
 crate::backend_tests!(
+    the_cli_verifies_the_log,
     stats_count_per_bucket_and_key,
     purging_keeps_the_rest_verifiable,
     erasure_pseudonymizes_a_person_and_keeps_integrity,
