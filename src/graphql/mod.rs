@@ -2,6 +2,8 @@
 
 mod api_keys;
 mod audit;
+mod audit_lifecycle;
+mod audit_stats;
 mod authorize;
 mod context;
 mod ids;
@@ -30,7 +32,7 @@ pub struct Query(
     roles::RoleQuery,
     authorize::AuthorizeQuery,
     audit::AuditQuery,
-    audit::AuditStatsQuery,
+    audit_stats::AuditStatsQuery,
 );
 
 /// Mutations.
@@ -43,7 +45,7 @@ pub struct Mutation(
     policies::PolicyMutation,
     roles::RoleMutation,
     audit::AuditMutation,
-    audit::AuditLifecycleMutation,
+    audit_lifecycle::AuditLifecycleMutation,
 );
 
 pub type GatewaySchema = Schema<Query, Mutation, subscription::Subscription>;
