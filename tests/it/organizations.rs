@@ -171,15 +171,28 @@ async fn relations_load_in_batches(t: TestApp) {
     }
     let query = "query($id: ID!, $n: Int) { organization(id: $id) { members(first: $n) { totalCount
         nodes { user { email displayName } organization { slug } } } } }";
+    // The live audit feed reads new events in the background; let it catch up with the changes above.
+    let last = {
+        let mut conn = t.app.db.conn().await.unwrap();
+        portcullis::db::audit::last_seq(&mut conn).await.unwrap()
+    };
+    while t.app.audit_feed.head() < last {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // The fewest of three runs: a background statement can only add to a count, never take away.
     let statements = async |n: i32| {
-        let before = t.app.db.statements_executed();
-        let response = t.gql(Some(&admin), query, json!({ "id": org, "n": n })).await;
-        let nodes = response.data()["organization"]["members"]["nodes"]
-            .as_array()
-            .unwrap()
-            .len();
-        assert_eq!(nodes, n as usize);
-        t.app.db.statements_executed() - before
+        let mut fewest = u64::MAX;
+        for _ in 0..3 {
+            let before = t.app.db.statements_executed();
+            let response = t.gql(Some(&admin), query, json!({ "id": org, "n": n })).await;
+            let nodes = response.data()["organization"]["members"]["nodes"]
+                .as_array()
+                .unwrap()
+                .len();
+            assert_eq!(nodes, n as usize);
+            fewest = fewest.min(t.app.db.statements_executed() - before);
+        }
+        fewest
     };
     statements(1).await; // warms the caches of the caller's roles
     let for_five = statements(5).await;
