@@ -9,7 +9,7 @@ use super::context::ContextExt;
 use super::ids::{parse_id, to_id};
 use super::loaders::Loaders;
 use super::organizations::Organization;
-use super::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::pagination::window;
 use super::users::User;
 use crate::audit::chain::Verification;
 use crate::audit::read::{self, parse_action_filter};
@@ -184,15 +184,6 @@ pub(crate) async fn events_page(
     args: PageArgs,
 ) -> Result<AuditConnection> {
     let newest_first = args.order.unwrap_or_default() == AuditOrder::NewestFirst;
-    let size = |field: &str, value: i32| {
-        if !(0..=MAX_PAGE_SIZE).contains(&value) {
-            return Err(Error::bad_input(
-                field,
-                format!("must be between 0 and {MAX_PAGE_SIZE}"),
-            ));
-        }
-        Ok(i64::from(value))
-    };
     let after = args
         .after
         .as_deref()
@@ -203,12 +194,7 @@ pub(crate) async fn events_page(
         .as_deref()
         .map(|c| parse_cursor("before", c))
         .transpose()?;
-    let (limit, from_end) = match (args.first, args.last) {
-        (Some(_), Some(_)) => return Err(Error::bad_input("last", "pass either first or last, not both")),
-        (Some(first), None) => (size("first", first)?, false),
-        (None, Some(last)) => (size("last", last)?, true),
-        (None, None) => (i64::from(DEFAULT_PAGE_SIZE), before.is_some() && after.is_none()),
-    };
+    let (limit, from_end) = window(args.first, args.last, after.is_some(), before.is_some())?;
     let page = SeqPage {
         after,
         before,

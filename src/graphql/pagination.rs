@@ -43,15 +43,6 @@ impl PageArgs {
 
     /// Validates the arguments into a keyset [`Page`].
     pub fn page(&self) -> Result<Page> {
-        let size = |field: &str, value: i32| {
-            if !(0..=MAX_PAGE_SIZE).contains(&value) {
-                return Err(Error::bad_input(
-                    field,
-                    format!("must be between 0 and {MAX_PAGE_SIZE}"),
-                ));
-            }
-            Ok(i64::from(value))
-        };
         let after = self
             .after
             .as_deref()
@@ -62,16 +53,11 @@ impl PageArgs {
             .as_deref()
             .map(|c| parse_cursor("before", c))
             .transpose()?;
-        let (limit, direction) = match (self.first, self.last) {
-            (Some(_), Some(_)) => {
-                return Err(Error::bad_input("last", "pass either first or last, not both"));
-            }
-            (Some(first), None) => (size("first", first)?, Direction::Forward),
-            (None, Some(last)) => (size("last", last)?, Direction::Backward),
-            (None, None) if before.is_some() && after.is_none() => {
-                (i64::from(DEFAULT_PAGE_SIZE), Direction::Backward)
-            }
-            (None, None) => (i64::from(DEFAULT_PAGE_SIZE), Direction::Forward),
+        let (limit, from_end) = window(self.first, self.last, after.is_some(), before.is_some())?;
+        let direction = if from_end {
+            Direction::Backward
+        } else {
+            Direction::Forward
         };
         Ok(Page {
             after: after.map(|c| c.0),
@@ -79,6 +65,26 @@ impl PageArgs {
             limit,
             direction,
         })
+    }
+}
+
+/// Validates `first`/`last` into a page size and whether the page is taken from the far end of the
+/// window (`last`, or `before` without `after` and without a size).
+pub fn window(first: Option<i32>, last: Option<i32>, after: bool, before: bool) -> Result<(i64, bool)> {
+    let size = |field: &str, value: i32| {
+        if !(0..=MAX_PAGE_SIZE).contains(&value) {
+            return Err(Error::bad_input(
+                field,
+                format!("must be between 0 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        Ok(i64::from(value))
+    };
+    match (first, last) {
+        (Some(_), Some(_)) => Err(Error::bad_input("last", "pass either first or last, not both")),
+        (Some(first), None) => Ok((size("first", first)?, false)),
+        (None, Some(last)) => Ok((size("last", last)?, true)),
+        (None, None) => Ok((i64::from(DEFAULT_PAGE_SIZE), before && !after)),
     }
 }
 

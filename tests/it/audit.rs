@@ -33,6 +33,17 @@ fn actions(response: &Gql) -> Vec<String> {
         .collect()
 }
 
+/// Renames `org` (one `organization.updated` event).
+async fn rename(t: &TestApp, token: &str, org: &str, name: &str) {
+    t.gql(
+        Some(token),
+        "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { id } } }",
+        json!({ "input": { "id": org, "name": name } }),
+    )
+    .await
+    .data();
+}
+
 async fn events(t: &TestApp, token: &str, variables: Value) -> Gql {
     t.gql(Some(token), EVENTS, variables).await
 }
@@ -357,13 +368,7 @@ async fn tampering_is_caught_at_the_edited_event(t: TestApp) {
     let admin = t.admin_token().await;
     let org = t.create_organization(&admin, "ledger").await;
     for name in ["one", "two", "three"] {
-        t.gql(
-            Some(&admin),
-            "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { id } } }",
-            json!({ "input": { "id": org, "name": name } }),
-        )
-        .await
-        .data();
+        rename(&t, &admin, &org, name).await;
     }
     let ok = t.gql(Some(&admin), VERIFY, json!({ "org": org })).await;
     assert_eq!(
@@ -424,13 +429,7 @@ async fn stats_count_per_bucket_and_key(t: TestApp) {
     let admin = t.admin_token().await;
     let org = t.create_organization(&admin, "charts").await;
     for name in ["a", "b"] {
-        t.gql(
-            Some(&admin),
-            "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { id } } }",
-            json!({ "input": { "id": org, "name": name } }),
-        )
-        .await
-        .data();
+        rename(&t, &admin, &org, name).await;
     }
     t.clock.advance(chrono::Duration::hours(2));
     let admin = t.admin_token().await;
@@ -493,26 +492,14 @@ async fn purging_keeps_the_rest_verifiable(t: TestApp) {
     let admin = t.admin_token().await;
     let org = t.create_organization(&admin, "old").await;
     for name in ["a", "b", "c"] {
-        t.gql(
-            Some(&admin),
-            "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { id } } }",
-            json!({ "input": { "id": org, "name": name } }),
-        )
-        .await
-        .data();
+        rename(&t, &admin, &org, name).await;
     }
     let day_one = events(&t, &admin, json!({})).await.data()["auditEvents"]["totalCount"]
         .as_i64()
         .unwrap();
     t.clock.advance(chrono::Duration::days(2));
     let admin = t.admin_token().await;
-    t.gql(
-        Some(&admin),
-        "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { id } } }",
-        json!({ "input": { "id": org, "name": "d" } }),
-    )
-    .await
-    .data();
+    rename(&t, &admin, &org, "d").await;
 
     let purge =
         "mutation($before: DateTime!) { purgeAuditEvents(input: {before: $before}) { deletedEvents } }";
