@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use portcullis::app::App;
-use portcullis::authz::authorize::{AuthorizeRequest, EntityRef, authorize, authorize_batch};
+use portcullis::authz::authorize::{AuthorizeRequest, EntitiesJson, EntityRef, authorize, authorize_batch};
 use portcullis::authz::{assignments, policies, roles, schemas};
 use portcullis::clock::SystemClock;
 use portcullis::config::Config;
@@ -363,7 +363,7 @@ fn random_request(rng: &mut XorShift, world: &World, actions: &[(usize, String)]
             "locked": rng.chance(10),
             "hour": rng.below(24),
         })),
-        entities: Some(entities),
+        entities: Some(EntitiesJson::Value(entities)),
     }
 }
 
@@ -456,7 +456,7 @@ fn rbac_large(c: &mut Criterion) {
             },
             |requests| {
                 runtime
-                    .block_on(authorize_batch(app, admin, requests))
+                    .block_on(authorize_batch(app, admin, requests, None))
                     .expect("decisions")
             },
             BatchSize::SmallInput,

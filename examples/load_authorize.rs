@@ -19,7 +19,7 @@
 //! | `PORTCULLIS_ADMIN_PASSWORD`   | (required)              | Its password                         |
 //! | `PORTCULLIS_LOAD_CONNECTIONS` | `32`                    | Concurrent keep-alive connections    |
 //! | `PORTCULLIS_LOAD_SECONDS`     | `10` (at most 60)       | Duration of each of the two phases   |
-//! | `PORTCULLIS_LOAD_ENTITIES`    | `all`                   | `all` 66 entities, or `needed` (2)   |
+//! | `PORTCULLIS_LOAD_ENTITIES`    | `all`                   | `all`, `all-value` or `needed`       |
 //! | `PORTCULLIS_GATEWAY_PID`      | unset                   | Report the gateway's RSS (Linux)     |
 //!
 //! The workload: a `Docs` schema fragment, 3 roles (`docs-admin`, `docs-editor`, `docs-viewer`),
@@ -31,12 +31,13 @@
 //! (a rerun against the same database).
 //!
 //! Each request asks, as the administrator (who holds `authorize.any`), about a random user,
-//! action and document, with all 60 documents and their 6 folders as entities. Phase 1 sends one
-//! `authorize` per request; phase 2 sends `authorizeBatch` with 100 questions per request (the
-//! entities go once, as a variable every question refers to: 100 copies would exceed the default
-//! 1 MiB body limit). With `PORTCULLIS_LOAD_ENTITIES=needed` each question carries only its
-//! document and that document's folder instead, which shows what entity parsing costs. The load
-//! stays on the given URL; use a gateway on this machine.
+//! action and document, with all 60 documents and their 6 folders as entities (13.8 KB of JSON),
+//! sent as `entitiesJson` text. Phase 1 sends one `authorize` per request; phase 2 sends
+//! `authorizeBatch` with 100 questions per request and the entities once, as the batch's shared
+//! `entitiesJson`. `PORTCULLIS_LOAD_ENTITIES=all-value` sends the same entities as the `entities`
+//! JSON value instead (what GraphQL's value handling costs); `needed` sends each question with only
+//! its document and that document's folder. The load stays on the given URL; use a gateway on
+//! this machine.
 
 use std::error::Error;
 use std::sync::Arc;
@@ -78,6 +79,8 @@ const USERS_PAGE: &str = "query($after: String) {
   users(first: 100, after: $after, filter: { search: \"@rbac-small.test\" }) {
     nodes { id email } pageInfo { hasNextPage endCursor } } }";
 const AUTHORIZE: &str = "query($input: AuthorizeInput!) { authorize(input: $input) { allowed errors } }";
+const AUTHORIZE_BATCH: &str = "query($inputs: [AuthorizeInput!]!, $entities: JSON, $entitiesJson: String) {
+  authorizeBatch(inputs: $inputs, entities: $entities, entitiesJson: $entitiesJson) { allowed errors } }";
 
 type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -104,10 +107,17 @@ impl Client {
 
     /// Runs one operation and returns its `data`, or an error naming the GraphQL errors.
     async fn execute(&self, query: &str, variables: &Value) -> Result<Value> {
+        self.execute_body(json!({ "query": query, "variables": variables }).to_string())
+            .await
+    }
+
+    /// Sends a ready JSON request body.
+    async fn execute_body(&self, body: String) -> Result<Value> {
         let mut request = self
             .http
             .post(&self.endpoint)
-            .json(&json!({ "query": query, "variables": variables }));
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -322,18 +332,53 @@ async fn existing_users(admin: &Client) -> Result<Vec<String>> {
     Ok(users)
 }
 
-/// What every request is made from, shared by the connections.
+/// How the questions carry their entities.
+#[derive(Clone, Copy, PartialEq)]
+enum Form {
+    /// All 66 as `entitiesJson` text (the target workload).
+    Text,
+    /// All 66 as the `entities` JSON value.
+    Value,
+    /// Only the document and its folder, as the `entities` JSON value.
+    Needed,
+}
+
+impl Form {
+    fn from_env() -> Result<Self> {
+        match std::env::var("PORTCULLIS_LOAD_ENTITIES").as_deref() {
+            Err(_) | Ok("all") => Ok(Self::Text),
+            Ok("all-value") => Ok(Self::Value),
+            Ok("needed") => Ok(Self::Needed),
+            Ok(other) => {
+                Err(format!("PORTCULLIS_LOAD_ENTITIES must be all, all-value or needed, not {other}").into())
+            }
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Text => "all 66 entities, as `entitiesJson` text",
+            Self::Value => "all 66 entities, as the `entities` JSON value",
+            Self::Needed => "its document and folder, as the `entities` JSON value",
+        }
+    }
+}
+
+/// What every request is made from, shared by the connections. Request bodies are assembled from
+/// pre-serialized pieces so the load generator spends little of the machine it shares.
 struct Workload {
     users: Vec<String>,
     /// The 6 folders, then the 60 documents (10 per folder).
     entities: Vec<Value>,
-    /// Send each question with only its document and that document's folder.
-    needed_only: bool,
-    batch_query: String,
+    form: Form,
+    /// `entities` as JSON text.
+    entities_value: String,
+    /// That text as a JSON string literal.
+    entities_text: String,
 }
 
 impl Workload {
-    fn new(users: Vec<String>, needed_only: bool) -> Self {
+    fn new(users: Vec<String>, form: Form) -> Self {
         let mut entities: Vec<Value> = (1..=FOLDERS)
             .map(|f| json!({ "uid": { "type": "Docs::Folder", "id": format!("f{f}") }, "attrs": {}, "parents": [] }))
             .collect();
@@ -348,11 +393,14 @@ impl Workload {
                 "parents": [{ "type": "Docs::Folder", "id": format!("f{}", Self::folder_of(d) + 1) }]
             }));
         }
+        let entities_value = Value::Array(entities.clone()).to_string();
+        let entities_text = Value::String(entities_value.clone()).to_string();
         Self {
             users,
             entities,
-            needed_only,
-            batch_query: batch_query(needed_only),
+            form,
+            entities_value,
+            entities_text,
         }
     }
 
@@ -360,82 +408,63 @@ impl Workload {
         document / (DOCUMENTS / FOLDERS)
     }
 
-    /// The entities a question about `document` carries.
-    fn entities_for(&self, document: usize) -> Value {
-        if self.needed_only {
-            let folder = &self.entities[Self::folder_of(document)];
-            json!([folder, self.entities[FOLDERS + document]])
-        } else {
-            Value::Array(self.entities.clone())
-        }
+    /// The document and its folder.
+    fn needed(&self, document: usize) -> Value {
+        json!([
+            self.entities[Self::folder_of(document)],
+            self.entities[FOLDERS + document]
+        ])
     }
 
-    /// A random question (principal, action, document, context) and its document.
-    fn question(&self, rng: &mut XorShift) -> (Value, usize) {
+    /// A random question (principal, action, document, context), with its own entities in the
+    /// `needed` form.
+    fn question(&self, rng: &mut XorShift, principal: Option<&str>) -> Value {
         let document = rng.below(DOCUMENTS);
-        let question = json!({
-            "principal": { "type": "Portcullis::User", "id": self.users[rng.below(self.users.len())] },
+        let user = rng.below(self.users.len());
+        let mut question = json!({
+            "principal": { "type": "Portcullis::User", "id": principal.unwrap_or(&self.users[user]) },
             "action": { "type": "Docs::Action", "id": ACTIONS[rng.below(ACTIONS.len())] },
             "resource": { "type": "Docs::Document", "id": format!("d{document:02}") },
             "context": { "mfa": rng.chance(50), "locked": rng.chance(10) },
         });
-        (question, document)
-    }
-
-    fn single_variables(&self, rng: &mut XorShift) -> Value {
-        let (mut input, document) = self.question(rng);
-        input["entities"] = self.entities_for(document);
-        json!({ "input": input })
-    }
-
-    /// Variables of [`batch_query`]: 100 random questions.
-    fn batch_variables(&self, rng: &mut XorShift) -> Value {
-        let mut variables = serde_json::Map::new();
-        if !self.needed_only {
-            variables.insert("entities".to_owned(), Value::Array(self.entities.clone()));
+        if self.form == Form::Needed {
+            question["entities"] = self.needed(document);
         }
-        for i in 0..BATCH {
-            let (q, document) = self.question(rng);
-            variables.insert(format!("p{i}"), q["principal"]["id"].clone());
-            variables.insert(format!("a{i}"), q["action"]["id"].clone());
-            variables.insert(format!("r{i}"), q["resource"]["id"].clone());
-            variables.insert(format!("c{i}"), q["context"].clone());
-            if self.needed_only {
-                variables.insert(format!("e{i}"), self.entities_for(document));
-            }
-        }
-        Value::Object(variables)
+        question
     }
-}
 
-/// `authorizeBatch` of 100 questions `$p0, $a0, $r0, $c0 …`, with the entities as one shared
-/// `$entities` (all of them) or one `$e0 …` per question (only those needed).
-fn batch_query(needed_only: bool) -> String {
-    let mut params = Vec::with_capacity(BATCH + 1);
-    if !needed_only {
-        params.push("$entities: JSON!".to_owned());
+    /// `,"entities":…` or `,"entitiesJson":…` with all 66 entities; nothing in the `needed` form.
+    fn all_entities(&self) -> String {
+        match self.form {
+            Form::Text => format!(r#","entitiesJson":{}"#, self.entities_text),
+            Form::Value => format!(r#","entities":{}"#, self.entities_value),
+            Form::Needed => String::new(),
+        }
     }
-    let mut inputs = Vec::with_capacity(BATCH);
-    for i in 0..BATCH {
-        let entities = if needed_only {
-            params.push(format!("$e{i}: JSON!"));
-            format!("$e{i}")
-        } else {
-            "$entities".to_owned()
-        };
-        params.push(format!(
-            "$p{i}: String!, $a{i}: String!, $r{i}: String!, $c{i}: JSON!"
-        ));
-        inputs.push(format!(
-            "{{principal: {{type: \"Portcullis::User\", id: $p{i}}}, action: {{type: \"Docs::Action\", id: $a{i}}}, \
-             resource: {{type: \"Docs::Document\", id: $r{i}}}, context: $c{i}, entities: {entities}}}"
-        ));
+
+    /// One `authorize` request body.
+    fn single_body(&self, rng: &mut XorShift) -> String {
+        let question = self.question(rng, None).to_string();
+        let input = format!("{}{}}}", &question[..question.len() - 1], self.all_entities());
+        format!(
+            r#"{{"query":{},"variables":{{"input":{input}}}}}"#,
+            json!(AUTHORIZE)
+        )
     }
-    format!(
-        "query({}) {{ authorizeBatch(inputs: [{}]) {{ allowed errors }} }}",
-        params.join(", "),
-        inputs.join(", ")
-    )
+
+    /// One `authorizeBatch` request body: 100 questions (asked for `principals` if given), the
+    /// entities once for all of them.
+    fn batch_body(&self, rng: &mut XorShift, principals: Option<&[String]>) -> String {
+        let inputs: Vec<Value> = (0..BATCH)
+            .map(|i| self.question(rng, principals.and_then(|p| p.get(i)).map(String::as_str)))
+            .collect();
+        format!(
+            r#"{{"query":{},"variables":{{"inputs":{}{}}}}}"#,
+            json!(AUTHORIZE_BATCH),
+            Value::Array(inputs),
+            self.all_entities()
+        )
+    }
 }
 
 /// Which request a phase sends.
@@ -482,12 +511,12 @@ async fn connection(client: Client, mode: Mode, seed: u64, work: Arc<Workload>, 
     let mut rng = XorShift(seed);
     let mut tally = Tally::default();
     while Instant::now() < deadline {
-        let (query, variables) = match mode {
-            Mode::Single => (AUTHORIZE, work.single_variables(&mut rng)),
-            Mode::Batch => (work.batch_query.as_str(), work.batch_variables(&mut rng)),
+        let body = match mode {
+            Mode::Single => work.single_body(&mut rng),
+            Mode::Batch => work.batch_body(&mut rng, None),
         };
         let started = Instant::now();
-        let outcome = client.execute(query, &variables).await;
+        let outcome = client.execute_body(body).await;
         let elapsed = started.elapsed();
         match outcome {
             Ok(data) => {
@@ -607,13 +636,7 @@ async fn main() -> Result<()> {
     let endpoint = format!("{}/graphql", base.trim_end_matches('/'));
     let email = std::env::var("PORTCULLIS_ADMIN_EMAIL").map_err(|_| "set PORTCULLIS_ADMIN_EMAIL")?;
     let password = std::env::var("PORTCULLIS_ADMIN_PASSWORD").map_err(|_| "set PORTCULLIS_ADMIN_PASSWORD")?;
-    let needed_only = match std::env::var("PORTCULLIS_LOAD_ENTITIES").as_deref() {
-        Err(_) | Ok("all") => false,
-        Ok("needed") => true,
-        Ok(other) => {
-            return Err(format!("PORTCULLIS_LOAD_ENTITIES must be all or needed, not {other}").into());
-        }
-    };
+    let form = Form::from_env()?;
 
     let anonymous = Client::new(&endpoint, None)?;
     let data = anonymous
@@ -622,7 +645,7 @@ async fn main() -> Result<()> {
     let token = text(&data, "/login/accessToken")?;
     let admin = Client::new(&endpoint, Some(token.clone()))?;
     let users = seed(&admin).await?;
-    let work = Arc::new(Workload::new(users, needed_only));
+    let work = Arc::new(Workload::new(users, form));
     let settings = Settings {
         endpoint,
         token,
@@ -634,22 +657,13 @@ async fn main() -> Result<()> {
     // Warm-up: every user once, so the gateway's role cache is as in steady state.
     let mut rng = XorShift(7);
     for chunk in work.users.chunks(BATCH) {
-        let mut variables = work.batch_variables(&mut rng);
-        for (i, user) in chunk.iter().enumerate() {
-            variables[format!("p{i}")] = json!(user);
-        }
-        admin.execute(&work.batch_query, &variables).await?;
+        admin.execute_body(work.batch_body(&mut rng, Some(chunk))).await?;
     }
     let pid = settings.gateway_pid.as_deref();
     if let Some(rss) = gateway_rss(pid) {
         println!("gateway before load: {rss}");
     }
-    let what = if needed_only {
-        "its document and folder"
-    } else {
-        "all 66 entities"
-    };
-    println!("each question carries {what}");
+    println!("each question carries {}", form.describe());
 
     phase("authorize", Mode::Single, &settings, &work).await?;
     phase("authorizeBatch (100 per request)", Mode::Batch, &settings, &work).await?;

@@ -2,13 +2,13 @@
 //! resources, passing the entities (with parents and attributes) the decision needs.
 
 use std::collections::HashSet;
-use std::str::FromStr;
+use std::sync::Arc;
 
-use cedar_policy::{Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Request};
+use cedar_policy::{Context, Decision, Entities, EntityId, EntityUid, Request};
 
-use super::Action;
 use super::compile::Origin;
 use super::guard::{self, Resource, principal_entity};
+use super::{Action, Engine, cedar_json};
 use crate::app::App;
 use crate::db::Id;
 use crate::error::{Error, Result};
@@ -35,8 +35,28 @@ pub struct AuthorizeRequest {
     pub organization_id: Option<Id>,
     /// A JSON object, the request's `context`.
     pub context: Option<serde_json::Value>,
-    /// Cedar JSON entities (an array): the resource, its parents, other principals.
-    pub entities: Option<serde_json::Value>,
+    /// The resource, its parents, other principals.
+    pub entities: Option<EntitiesJson>,
+}
+
+/// Integrators' entities in Cedar's JSON entity format: an array of `{uid, attrs, parents}`.
+#[derive(Debug, Clone)]
+pub enum EntitiesJson {
+    /// As a JSON value (the GraphQL `entities` field).
+    Value(serde_json::Value),
+    /// As JSON text (the GraphQL `entitiesJson` field): read once and recognised by its bytes
+    /// afterwards, the cheaper form for large sets.
+    Text(String),
+}
+
+impl EntitiesJson {
+    /// The GraphQL field this form arrives in, for errors.
+    fn field(&self) -> &'static str {
+        match self {
+            Self::Value(_) => "entities",
+            Self::Text(_) => "entitiesJson",
+        }
+    }
 }
 
 /// The engine's answer, with what decided it.
@@ -53,14 +73,16 @@ pub struct Outcome {
 
 pub async fn authorize(app: &App, actor: &Actor, request: AuthorizeRequest) -> Result<Outcome> {
     let mut permitted = Permitted::default();
-    decide(app, actor, request, "", &mut permitted).await
+    decide(app, actor, request, None, "", &mut permitted).await
 }
 
-/// Up to [`MAX_BATCH`] requests, answered in order.
+/// Up to [`MAX_BATCH`] requests, answered in order. `shared` entities count for every request,
+/// besides each request's own.
 pub async fn authorize_batch(
     app: &App,
     actor: &Actor,
     requests: Vec<AuthorizeRequest>,
+    shared: Option<EntitiesJson>,
 ) -> Result<Vec<Outcome>> {
     if requests.is_empty() || requests.len() > MAX_BATCH {
         return Err(Error::bad_input(
@@ -68,11 +90,14 @@ pub async fn authorize_batch(
             format!("must hold between 1 and {MAX_BATCH} requests"),
         ));
     }
+    let shared = shared
+        .map(|source| read_entities(&app.engine, &source, source.field()))
+        .transpose()?;
     let mut permitted = Permitted::default();
     let mut outcomes = Vec::with_capacity(requests.len());
     for (index, request) in requests.into_iter().enumerate() {
         let prefix = format!("inputs.{index}.");
-        outcomes.push(decide(app, actor, request, &prefix, &mut permitted).await?);
+        outcomes.push(decide(app, actor, request, shared.as_deref(), &prefix, &mut permitted).await?);
     }
     Ok(outcomes)
 }
@@ -88,6 +113,7 @@ async fn decide(
     app: &App,
     actor: &Actor,
     request: AuthorizeRequest,
+    shared: Option<&Entities>,
     prefix: &str,
     permitted: &mut Permitted,
 ) -> Result<Outcome> {
@@ -96,7 +122,7 @@ async fn decide(
     let field = |name: &str| format!("{prefix}{name}");
     let caller = types.user(actor.user_id());
     let principal = match &request.principal {
-        Some(reference) => parse_uid(reference, &field("principal"))?,
+        Some(reference) => parse_uid(engine, reference, &field("principal"))?,
         None => caller.clone(),
     };
     let allowed_to_ask = if principal == caller {
@@ -113,17 +139,26 @@ async fn decide(
     if !allowed_to_ask {
         return Err(Error::Forbidden);
     }
-    let action = parse_uid(&request.action, &field("action"))?;
-    let resource = parse_uid(&request.resource, &field("resource"))?;
+    let action = parse_uid(engine, &request.action, &field("action"))?;
+    let resource = parse_uid(engine, &request.resource, &field("resource"))?;
 
-    let supplied = match request.entities {
-        None | Some(serde_json::Value::Null) => Entities::empty(),
-        Some(json) => {
-            let parsed = engine
-                .entity_sets()
-                .get_or_parse(json, |json| parse_entities(json, types, &field("entities")))?;
-            Entities::clone(&parsed)
-        }
+    let own = match &request.entities {
+        None | Some(EntitiesJson::Value(serde_json::Value::Null)) => None,
+        Some(source) => Some(read_entities(engine, source, &field(source.field()))?),
+    };
+    let supplied = match (shared, own) {
+        (None, None) => Entities::empty(),
+        (Some(shared), None) => shared.clone(),
+        (None, Some(own)) => Entities::clone(&own),
+        (Some(shared), Some(own)) => shared
+            .clone()
+            .add_entities(own.iter().cloned(), None)
+            .map_err(|e| {
+                Error::bad_input(
+                    field(request.entities.as_ref().map_or("entities", EntitiesJson::field)),
+                    e.to_string(),
+                )
+            })?,
     };
     let mut roles = HashSet::new();
     let mut ours = Vec::new();
@@ -140,11 +175,6 @@ async fn decide(
             &holdings.attrs,
             parents.clone(),
         )?);
-        ours.extend(
-            parents
-                .iter()
-                .map(|role| Entity::new_no_attrs(role.clone(), HashSet::new())),
-        );
         roles = parents;
     }
     let entities = supplied
@@ -152,14 +182,14 @@ async fn decide(
         .map_err(|e| Error::bad_input(field("entities"), e.to_string()))?;
     let context = match request.context {
         None | Some(serde_json::Value::Null) => Context::empty(),
-        Some(json) => Context::from_json_value(json, None)
-            .map_err(|e| Error::bad_input(field("context"), e.to_string()))?,
+        Some(json) => cedar_json::context(json).map_err(|e| Error::bad_input(field("context"), e))?,
     };
     let cedar_request = Request::new(principal.clone(), action.clone(), resource, context, None)
         .map_err(|e| Error::bad_input(field("action"), e.to_string()))?;
 
     let state = engine.state();
-    let response = engine.decide(&state, &cedar_request, &entities, &principal, &roles, &action);
+    let slice = state.index.slice(&principal, &roles, &action);
+    let response = engine.decide(&slice, &cedar_request, &entities);
     let mut determining: Vec<Origin> = response
         .diagnostics()
         .reason()
@@ -193,10 +223,24 @@ where
     Ok(answer)
 }
 
+/// An integrator's entity set, from the engine's cache when the same JSON was read before.
+fn read_entities(engine: &Engine, source: &EntitiesJson, field: &str) -> Result<Arc<Entities>> {
+    let sets = engine.entity_sets();
+    match source {
+        EntitiesJson::Value(json) => {
+            sets.get_or_parse(&json.to_string(), || parse_entities(json, engine.types(), field))
+        }
+        EntitiesJson::Text(text) => sets.get_or_parse(text, || {
+            let json = serde_json::from_str(text)
+                .map_err(|e| Error::bad_input(field, format!("not valid JSON: {e}")))?;
+            parse_entities(&json, engine.types(), field)
+        }),
+    }
+}
+
 /// Parses an integrator's entities, refusing any that define gateway entities or claim them as parents.
 fn parse_entities(json: &serde_json::Value, types: &super::entities::Types, field: &str) -> Result<Entities> {
-    let supplied =
-        Entities::from_json_value(json.clone(), None).map_err(|e| Error::bad_input(field, e.to_string()))?;
+    let supplied = cedar_json::entities(json).map_err(|e| Error::bad_input(field, e))?;
     if supplied
         .iter()
         .any(|e| types.is_gateway_type(e.uid().type_name()))
@@ -222,8 +266,9 @@ fn parse_entities(json: &serde_json::Value, types: &super::entities::Types, fiel
     Ok(supplied)
 }
 
-fn parse_uid(reference: &EntityRef, field: &str) -> Result<EntityUid> {
-    let type_name = EntityTypeName::from_str(reference.type_name.trim())
+fn parse_uid(engine: &Engine, reference: &EntityRef, field: &str) -> Result<EntityUid> {
+    let type_name = engine
+        .type_name(reference.type_name.trim())
         .map_err(|e| Error::bad_input(field, format!("type: {e}")))?;
     Ok(EntityUid::from_type_name_and_id(
         type_name,

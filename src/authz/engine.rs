@@ -4,13 +4,17 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
-use cedar_policy::{Authorizer, Entities, EntityUid, Request, Response, Schema};
+use std::str::FromStr;
 
+use cedar_policy::{Authorizer, Entities, EntityTypeName, EntityUid, Request, Response, Schema};
+
+use super::Action;
 use super::compile::{Compiled, compile};
 use super::entities::Types;
 use super::entity_cache::EntityCache;
+use super::guard::Resource;
 use super::schema;
-use super::slice::Index;
+use super::slice::{Index, Slice};
 use crate::db::{Db, Id, cedar_schemas, memberships, notify, policies, role_assignments, roles, users};
 use crate::error::{Error, Result};
 
@@ -58,6 +62,8 @@ pub struct Engine {
     state: RwLock<Arc<State>>,
     holdings: Mutex<HoldingsCache>,
     entity_sets: EntityCache,
+    decisions: Mutex<Decisions>,
+    type_names: RwLock<HashMap<String, EntityTypeName>>,
     rebuild: tokio::sync::Mutex<()>,
 }
 
@@ -79,6 +85,8 @@ impl Engine {
             }),
             state: RwLock::new(Arc::new(state)),
             entity_sets: EntityCache::default(),
+            decisions: Mutex::default(),
+            type_names: RwLock::default(),
             rebuild: tokio::sync::Mutex::new(()),
         })
     }
@@ -176,20 +184,68 @@ impl Engine {
         roles.into_iter().map(|role| self.types.role(role)).collect()
     }
 
-    /// Decides `request` with the policies in force that can apply to it: those about `action`
-    /// (or any action) whose principal scope fits `principal` holding `roles`.
-    pub fn decide(
-        &self,
-        state: &State,
-        request: &Request,
-        entities: &Entities,
-        principal: &EntityUid,
-        roles: &HashSet<EntityUid>,
-        action: &EntityUid,
-    ) -> Response {
-        let slice = state.index.slice(principal, roles, action);
-        self.authorizer.is_authorized(request, &slice, entities)
+    /// Decides `request` with `slice`, the policies in force that can apply to it (see
+    /// [`Index::slice`]).
+    pub fn decide(&self, slice: &Slice, request: &Request, entities: &Entities) -> Response {
+        self.authorizer.is_authorized(request, &slice.policies, entities)
     }
+
+    /// A gateway decision remembered at `version` (see [`Self::remember`]).
+    pub fn remembered(&self, version: i64, question: GatewayQuestion) -> Option<bool> {
+        let memo = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
+        (memo.version == version).then(|| memo.answers.get(&question).copied())?
+    }
+
+    /// Remembers a gateway decision made at `version` by policies without conditions: it holds
+    /// until the version moves, whatever the request's context.
+    pub fn remember(&self, version: i64, question: GatewayQuestion, allowed: bool) {
+        let mut memo = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
+        if memo.version != version {
+            if memo.version > version {
+                return; // decided on a state that is already gone
+            }
+            memo.version = version;
+            memo.answers.clear();
+        }
+        if memo.answers.len() >= DECISIONS_KEPT {
+            memo.answers.clear();
+        }
+        memo.answers.insert(question, allowed);
+    }
+
+    /// An entity type name (`Ns::Type`), parsed once: Cedar's parser costs microseconds, and
+    /// integrators name the same few types in every question.
+    pub fn type_name(&self, name: &str) -> std::result::Result<EntityTypeName, String> {
+        if let Some(known) = self
+            .type_names
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return Ok(known.clone());
+        }
+        let parsed = EntityTypeName::from_str(name).map_err(|e| e.to_string())?;
+        let mut names = self.type_names.write().unwrap_or_else(|p| p.into_inner());
+        if names.len() >= TYPE_NAMES_KEPT {
+            names.clear();
+        }
+        names.insert(name.to_owned(), parsed.clone());
+        Ok(parsed)
+    }
+}
+
+/// Gateway decisions remembered before the memo starts over (a cheap bound on memory).
+const DECISIONS_KEPT: usize = 100_000;
+/// Entity type names remembered before the cache starts over.
+const TYPE_NAMES_KEPT: usize = 1_024;
+
+/// A gateway question whose answer can be remembered: who asks, for what, on what.
+pub type GatewayQuestion = (Id, Action, Resource);
+
+#[derive(Default)]
+struct Decisions {
+    version: i64,
+    answers: HashMap<GatewayQuestion, bool>,
 }
 
 /// Reads everything authorization depends on and compiles it.

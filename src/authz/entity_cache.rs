@@ -1,20 +1,19 @@
-//! Integrators' entity sets, parsed once and kept by content: a service sends the same resources
-//! and parents with question after question, and parsing Cedar's JSON entity format costs far more
-//! than a decision (about 10 µs per entity).
+//! Integrators' entity sets, parsed once and kept by their JSON text: a service sends the same
+//! resources and parents with question after question, and reading Cedar's JSON entity format
+//! costs more than a decision.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
 use cedar_policy::Entities;
-use serde_json::Value;
 
-/// How much JSON (counted in values) the cache holds by default before it forgets the oldest sets.
-const BUDGET: usize = 500_000;
+/// Bytes of JSON text the cache holds by default before it forgets the oldest sets.
+const BUDGET_BYTES: usize = 16 * 1024 * 1024;
 
-/// Parsed entity sets by their JSON, oldest forgotten first, bounded in total size.
+/// Parsed entity sets by their JSON text, oldest forgotten first, bounded in total size.
 pub struct EntityCache {
-    hasher: RandomState,
+    hasher: foldhash::quality::RandomState,
     /// Sets larger than an eighth of the budget are parsed every time rather than crowding out the rest.
     budget: usize,
     inner: Mutex<Inner>,
@@ -23,49 +22,47 @@ pub struct EntityCache {
 #[derive(Default)]
 struct Inner {
     sets: HashMap<u64, Vec<Cached>>,
-    order: VecDeque<(u64, Arc<Value>)>,
-    weight: usize,
+    order: VecDeque<(u64, Arc<str>)>,
+    bytes: usize,
 }
 
 struct Cached {
-    json: Arc<Value>,
+    text: Arc<str>,
     parsed: Arc<Entities>,
-    weight: usize,
 }
 
 impl Default for EntityCache {
     fn default() -> Self {
-        Self::with_budget(BUDGET)
+        Self::with_budget(BUDGET_BYTES)
     }
 }
 
 impl EntityCache {
-    /// A cache holding at most `budget` JSON values' worth of sets.
+    /// A cache holding at most `budget` bytes of JSON text.
     pub fn with_budget(budget: usize) -> Self {
         Self {
-            hasher: RandomState::new(),
+            hasher: foldhash::quality::RandomState::default(),
             budget,
             inner: Mutex::default(),
         }
     }
 
-    /// The parsed form of `json`: from the cache when an equal set was parsed before, else from
-    /// `parse` (whose errors are not cached).
+    /// The parsed form of `text`: from the cache when the same text was parsed before, else from
+    /// `parse` (whose errors are not cached). Texts that differ only in spacing or key order are
+    /// kept apart: recognising them would cost what the cache saves.
     pub fn get_or_parse<E>(
         &self,
-        json: Value,
-        parse: impl FnOnce(&Value) -> Result<Entities, E>,
+        text: &str,
+        parse: impl FnOnce() -> Result<Entities, E>,
     ) -> Result<Arc<Entities>, E> {
-        let mut hasher = self.hasher.build_hasher();
-        let weight = hash_json(&json, &mut hasher);
-        let key = hasher.finish();
-        if let Some(found) = self.lock().find(key, &json) {
+        let key = self.hasher.hash_one(text);
+        if let Some(found) = self.lock().find(key, text) {
             return Ok(found);
         }
-        let parsed = Arc::new(parse(&json)?);
-        if weight <= self.budget / 8 {
+        let parsed = Arc::new(parse()?);
+        if text.len() <= self.budget / 8 {
             self.lock()
-                .insert(key, Arc::new(json), parsed.clone(), weight, self.budget);
+                .insert(key, Arc::from(text), parsed.clone(), self.budget);
         }
         Ok(parsed)
     }
@@ -76,122 +73,66 @@ impl EntityCache {
 }
 
 impl Inner {
-    fn find(&self, key: u64, json: &Value) -> Option<Arc<Entities>> {
+    fn find(&self, key: u64, text: &str) -> Option<Arc<Entities>> {
         self.sets
             .get(&key)?
             .iter()
-            .find(|cached| *cached.json == *json)
+            .find(|cached| &*cached.text == text)
             .map(|cached| cached.parsed.clone())
     }
 
-    fn insert(&mut self, key: u64, json: Arc<Value>, parsed: Arc<Entities>, weight: usize, budget: usize) {
-        if self.find(key, &json).is_some() {
+    fn insert(&mut self, key: u64, text: Arc<str>, parsed: Arc<Entities>, budget: usize) {
+        if self.find(key, &text).is_some() {
             return; // another request parsed the same set meanwhile
         }
-        while self.weight + weight > budget {
-            let Some((old_key, old_json)) = self.order.pop_front() else {
+        while self.bytes + text.len() > budget {
+            let Some((old_key, old_text)) = self.order.pop_front() else {
                 break;
             };
             if let Some(bucket) = self.sets.get_mut(&old_key) {
-                if let Some(at) = bucket.iter().position(|c| Arc::ptr_eq(&c.json, &old_json)) {
-                    self.weight -= bucket.swap_remove(at).weight;
+                if let Some(at) = bucket.iter().position(|c| Arc::ptr_eq(&c.text, &old_text)) {
+                    self.bytes -= bucket.swap_remove(at).text.len();
                 }
                 if bucket.is_empty() {
                     self.sets.remove(&old_key);
                 }
             }
         }
-        self.order.push_back((key, json.clone()));
-        self.sets
-            .entry(key)
-            .or_default()
-            .push(Cached { json, parsed, weight });
-        self.weight += weight;
-    }
-}
-
-/// Feeds `value` to `state` so that equal values (`Value`'s equality ignores key order) hash
-/// equally; returns the number of JSON values in it.
-fn hash_json(value: &Value, state: &mut impl Hasher) -> usize {
-    match value {
-        Value::Null => {
-            0u8.hash(state);
-            1
-        }
-        Value::Bool(b) => {
-            1u8.hash(state);
-            b.hash(state);
-            1
-        }
-        Value::Number(n) => {
-            2u8.hash(state);
-            n.hash(state);
-            1
-        }
-        Value::String(s) => {
-            3u8.hash(state);
-            s.hash(state);
-            1
-        }
-        Value::Array(items) => {
-            4u8.hash(state);
-            items.len().hash(state);
-            1 + items.iter().map(|item| hash_json(item, state)).sum::<usize>()
-        }
-        Value::Object(map) => {
-            // Entries are combined without regard to order; each is hashed on its own.
-            5u8.hash(state);
-            map.len().hash(state);
-            let mut combined = 0u64;
-            let mut weight = 1;
-            for (key, item) in map {
-                let mut entry = std::hash::DefaultHasher::new();
-                key.hash(&mut entry);
-                weight += hash_json(item, &mut entry);
-                combined = combined.wrapping_add(entry.finish());
-            }
-            combined.hash(state);
-            weight
-        }
+        self.bytes += text.len();
+        self.order.push_back((key, text.clone()));
+        self.sets.entry(key).or_default().push(Cached { text, parsed });
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn parse(json: &Value) -> Result<Entities, String> {
-        Entities::from_json_value(json.clone(), None).map_err(|e| e.to_string())
+    fn folder(id: &str) -> String {
+        format!(r#"[{{"uid":{{"type":"Docs::Folder","id":"{id}"}},"attrs":{{}},"parents":[]}}]"#)
     }
 
-    fn folder(id: &str) -> Value {
-        json!([{ "uid": { "type": "Docs::Folder", "id": id }, "attrs": { "a": 1, "b": "x" }, "parents": [] }])
-    }
-
-    impl Inner {
-        fn find_newest_is(&self, id: &str) -> bool {
-            self.order.back().is_some_and(|(_, json)| **json == folder(id))
-        }
+    fn parse(text: &str) -> Result<Entities, String> {
+        Entities::from_json_str(text, None).map_err(|e| e.to_string())
     }
 
     #[test]
-    fn an_equal_set_is_parsed_once() {
+    fn the_same_text_is_parsed_once() {
         let cache = EntityCache::default();
         let mut parses = 0;
         for _ in 0..3 {
             cache
-                .get_or_parse(folder("f1"), |json| {
+                .get_or_parse(&folder("f1"), || {
                     parses += 1;
-                    parse(json)
+                    parse(&folder("f1"))
                 })
                 .unwrap();
         }
         assert_eq!(parses, 1);
         let other = cache
-            .get_or_parse(folder("f2"), |json| {
+            .get_or_parse(&folder("f2"), || {
                 parses += 1;
-                parse(json)
+                parse(&folder("f2"))
             })
             .unwrap();
         assert_eq!(parses, 2);
@@ -199,37 +140,25 @@ mod tests {
     }
 
     #[test]
-    fn key_order_does_not_matter_but_values_do() {
-        let state = RandomState::new();
-        let hash = |v: &Value| {
-            let mut h = state.build_hasher();
-            hash_json(v, &mut h);
-            h.finish()
-        };
-        assert_eq!(
-            hash(&json!({ "a": 1, "b": [true] })),
-            hash(&json!({ "b": [true], "a": 1 }))
-        );
-        assert_ne!(hash(&json!({ "a": 1 })), hash(&json!({ "a": 2 })));
-        assert_ne!(hash(&json!({ "a": 1 })), hash(&json!({ "b": 1 })));
-        assert_ne!(hash(&json!(["1"])), hash(&json!([1])));
-    }
-
-    #[test]
     fn errors_are_not_cached_and_the_budget_holds() {
-        let cache = EntityCache::with_budget(100);
-        assert!(cache.get_or_parse(json!([{ "uid": 1 }]), parse).is_err());
+        let size = folder("f00").len();
+        let cache = EntityCache::with_budget(10 * size);
+        assert!(
+            cache
+                .get_or_parse(r#"[{"uid":1}]"#, || parse(r#"[{"uid":1}]"#))
+                .is_err()
+        );
         assert!(cache.lock().sets.is_empty());
         for i in 0..50 {
-            cache.get_or_parse(folder(&format!("f{i}")), parse).unwrap();
+            let text = folder(&format!("f{i:02}"));
+            cache.get_or_parse(&text, || parse(&text)).unwrap();
         }
         let inner = cache.lock();
-        assert!(inner.weight <= 100, "weight {} over budget", inner.weight);
+        assert!(inner.bytes <= 10 * size, "{} bytes over budget", inner.bytes);
+        assert_eq!(inner.order.len(), 10, "the oldest were forgotten");
         assert_eq!(
-            inner.order.len(),
-            100 / 9,
-            "each set weighs 9; the oldest were forgotten"
+            inner.order.back().map(|(_, t)| t.to_string()),
+            Some(folder("f49"))
         );
-        assert!(inner.find_newest_is("f49"));
     }
 }

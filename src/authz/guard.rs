@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::identity::Actor;
 
 /// What a gateway operation acts on. Its organization decides which of the caller's roles count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Resource {
     /// The gateway as a whole (listing, creating, policies, global roles).
     Gateway,
@@ -56,9 +56,18 @@ pub async fn check(app: &App, actor: &Actor, action: Action, resource: Resource)
 }
 
 /// The engine's decision, without the error.
+///
+/// Most gateway decisions are made by role permissions alone, which have no conditions; such a
+/// decision is remembered until the authorization version moves, since nothing else can change
+/// it. Decisions that involve a condition (an administrator's `forbid … unless { context.mfa }`,
+/// say) are made afresh every time, with the request's context.
 pub async fn allows(app: &App, actor: &Actor, action: Action, resource: Resource) -> Result<bool> {
     let engine: &Engine = &app.engine;
     let state = engine.state();
+    let question = (actor.user_id(), action, resource);
+    if let Some(known) = engine.remembered(state.version, question) {
+        return Ok(known);
+    }
     let types = engine.types();
     let holdings = engine.holdings(&app.db, actor.user_id()).await?;
     let parents = engine.parents(&holdings, resource.organization());
@@ -69,34 +78,33 @@ pub async fn allows(app: &App, actor: &Actor, action: Action, resource: Resource
         Resource::User(id) => types.user(id),
         Resource::Organization(id) => types.organization(id),
     };
+    let action_uid = types.action(action);
+    let slice = state.index.slice(&principal, &parents, &action_uid);
     let attrs = PrincipalAttrs {
         email: actor.user.email.clone(),
         status: actor.user.status.clone(),
     };
-    let mut entities = vec![principal_entity(principal.clone(), &attrs, parents.clone())?];
-    entities.extend(
-        parents
-            .iter()
-            .map(|role| Entity::new_no_attrs(role.clone(), HashSet::new())),
-    );
+    let mut entities = vec![principal_entity(principal.clone(), &attrs, parents)?];
     if resource_uid != principal {
         entities.push(Entity::new_no_attrs(resource_uid.clone(), HashSet::new()));
     }
     let entities = Entities::from_entities(entities, None).map_err(Error::internal)?;
-    let action_uid = types.action(action);
-    let request = Request::new(
-        principal.clone(),
-        action_uid.clone(),
-        resource_uid,
-        request_context(app, actor)?,
-        None,
-    )
-    .map_err(Error::internal)?;
-    let response = engine.decide(&state, &request, &entities, &principal, &parents, &action_uid);
+    let context = if slice.unconditional {
+        Context::empty()
+    } else {
+        request_context(app, actor)?
+    };
+    let request =
+        Request::new(principal, action_uid, resource_uid, context, None).map_err(Error::internal)?;
+    let response = engine.decide(&slice, &request, &entities);
     for error in response.diagnostics().errors() {
         tracing::warn!(%error, action = action.name(), "policy evaluation error");
     }
-    Ok(response.decision() == Decision::Allow)
+    let allowed = response.decision() == Decision::Allow;
+    if slice.unconditional {
+        engine.remember(state.version, question, allowed);
+    }
+    Ok(allowed)
 }
 
 /// The principal: a `Portcullis::User` with its email and status, in the roles that count.

@@ -31,7 +31,16 @@ pub struct Index {
     scopes: Vec<Scope>,
     by_action: HashMap<EntityUid, Vec<usize>>,
     any_action: Vec<usize>,
-    cache: Mutex<HashMap<Vec<usize>, Arc<PolicySet>>>,
+    cache: Mutex<HashMap<Vec<usize>, Arc<Slice>>>,
+}
+
+/// The policies that can apply to one request.
+pub struct Slice {
+    pub policies: PolicySet,
+    /// No policy in it has a `when` or `unless` condition: the decision depends only on the
+    /// principal's place in the hierarchy, the action and the resource — not on attributes or
+    /// context.
+    pub unconditional: bool,
 }
 
 impl Index {
@@ -78,12 +87,7 @@ impl Index {
     }
 
     /// The policies that can apply to `principal` (holding `roles`) taking `action`.
-    pub fn slice(
-        &self,
-        principal: &EntityUid,
-        roles: &HashSet<EntityUid>,
-        action: &EntityUid,
-    ) -> Arc<PolicySet> {
+    pub fn slice(&self, principal: &EntityUid, roles: &HashSet<EntityUid>, action: &EntityUid) -> Arc<Slice> {
         let mut chosen: Vec<usize> = self
             .by_action
             .get(action)
@@ -102,13 +106,19 @@ impl Index {
         if let Some(found) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&chosen) {
             return found.clone();
         }
-        let mut set = PolicySet::new();
+        let mut policies = PolicySet::new();
         for &i in &chosen {
-            if let Err(error) = set.add(self.policies[i].clone()) {
+            if let Err(error) = policies.add(self.policies[i].clone()) {
                 tracing::error!(%error, "policy left out of a slice");
             }
         }
-        let set = Arc::new(set);
+        let unconditional = chosen
+            .iter()
+            .all(|&i| !self.policies[i].has_non_scope_constraint());
+        let set = Arc::new(Slice {
+            policies,
+            unconditional,
+        });
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_LIMIT {
             cache.clear();

@@ -14,6 +14,8 @@ use axum::http::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::{HttpState, principal};
@@ -99,7 +101,7 @@ pub(crate) async fn post(State(state): State<HttpState>, request: Request) -> Re
             "requests must be sent as Content-Type: application/json",
         );
     }
-    let body: Value = match serde_json::from_slice(&body) {
+    let body: &RawValue = match serde_json::from_slice(&body) {
         Ok(body) => body,
         Err(error) => {
             return request_failure(
@@ -109,14 +111,18 @@ pub(crate) async fn post(State(state): State<HttpState>, request: Request) -> Re
             );
         }
     };
-    let batch = match body {
-        Value::Array(items) if !items.is_empty() => items
-            .into_iter()
-            .map(parse_params)
-            .collect::<Result<Vec<_>, _>>()
-            .map(BatchRequest::Batch),
-        Value::Array(_) => Err("a batch must hold at least one request".to_owned()),
-        single => parse_params(single).map(BatchRequest::Single),
+    let batch = if body.get().starts_with('[') {
+        match serde_json::from_str::<Vec<&RawValue>>(body.get()) {
+            Ok(items) if items.is_empty() => Err("a batch must hold at least one request".to_owned()),
+            Ok(items) => items
+                .into_iter()
+                .map(parse_params)
+                .collect::<Result<Vec<_>, _>>()
+                .map(BatchRequest::Batch),
+            Err(error) => Err(error.to_string()),
+        }
+    } else {
+        parse_params(body).map(BatchRequest::Single)
     };
     match batch {
         Ok(batch) => execute(state, &parts, media, batch).await,
@@ -133,15 +139,11 @@ pub(crate) async fn get(State(state): State<HttpState>, request: Request) -> Res
     let Some(media) = MediaType::negotiate(&parts.headers) else {
         return not_acceptable();
     };
-    let params = match query_params(parts.uri.query().unwrap_or("")) {
-        Ok(params) => params,
-        Err(message) => return request_failure(media, StatusCode::BAD_REQUEST, &message),
-    };
-    let request = match parse_params(params) {
+    let request = match request_from_url(parts.uri.query().unwrap_or("")) {
         Ok(request) => request,
         Err(message) => return request_failure(media, StatusCode::BAD_REQUEST, &message),
     };
-    if is_mutation(&request) {
+    if is_mutation(&state, &request) {
         let mut response = request_failure(
             media,
             StatusCode::METHOD_NOT_ALLOWED,
@@ -170,18 +172,19 @@ async fn execute(state: HttpState, parts: &Parts, media: MediaType, batch: Batch
         principal,
         client,
     };
-    let batch = match batch {
-        BatchRequest::Single(mut request) => {
-            request.data = request_data(context);
-            BatchRequest::Single(request)
+    let prepare = |mut request: GqlRequest, context: RequestContext| {
+        request.data = request_data(context);
+        if let Some(document) = state.documents.parse(&request.query) {
+            request.set_parsed_query(document);
         }
+        request
+    };
+    let batch = match batch {
+        BatchRequest::Single(request) => BatchRequest::Single(prepare(request, context)),
         BatchRequest::Batch(requests) => BatchRequest::Batch(
             requests
                 .into_iter()
-                .map(|mut request| {
-                    request.data = request_data(context.clone());
-                    request
-                })
+                .map(|request| prepare(request, context.clone()))
                 .collect(),
         ),
     };
@@ -221,28 +224,48 @@ fn response_json(response: GqlResponse) -> Value {
     value
 }
 
-/// Validates the parameters of one request (§ "Request Parameters") into an async-graphql request.
-fn parse_params(params: Value) -> Result<GqlRequest, String> {
-    let Value::Object(mut map) = params else {
+/// One request's parameters as sent. `variables` stays raw JSON until it is read straight into
+/// GraphQL values: going through a `serde_json` tree first would double the work for large ones.
+#[derive(Deserialize, Default)]
+struct Params<'a> {
+    query: Option<Value>,
+    #[serde(rename = "operationName")]
+    operation_name: Option<Value>,
+    #[serde(borrow)]
+    variables: Option<&'a RawValue>,
+    extensions: Option<Value>,
+}
+
+/// Validates one JSON request object (§ "Request Parameters") into an async-graphql request.
+fn parse_params(raw: &RawValue) -> Result<GqlRequest, String> {
+    if !raw.get().starts_with('{') {
         return Err("a request must be a JSON object".to_owned());
-    };
-    let query = match map.remove("query") {
+    }
+    let params: Params = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+    request_from(params)
+}
+
+fn request_from(params: Params<'_>) -> Result<GqlRequest, String> {
+    let query = match params.query {
         Some(Value::String(query)) => query,
         Some(_) => return Err("`query` must be a string".to_owned()),
         None => return Err("`query` is required".to_owned()),
     };
     let mut request = GqlRequest::new(query);
-    match map.remove("operationName") {
+    match params.operation_name {
         None | Some(Value::Null) => {}
         Some(Value::String(name)) => request = request.operation_name(name),
         Some(_) => return Err("`operationName` must be a string".to_owned()),
     }
-    match map.remove("variables") {
-        None | Some(Value::Null) => {}
-        Some(variables @ Value::Object(_)) => request = request.variables(Variables::from_json(variables)),
+    match params.variables.map(RawValue::get) {
+        None | Some("null") => {}
+        Some(variables) if variables.starts_with('{') => {
+            let variables: Variables = serde_json::from_str(variables).map_err(|e| e.to_string())?;
+            request = request.variables(variables);
+        }
         Some(_) => return Err("`variables` must be an object".to_owned()),
     }
-    match map.remove("extensions") {
+    match params.extensions {
         None | Some(Value::Null) => {}
         Some(Value::Object(extensions)) => {
             for (key, value) in extensions {
@@ -255,19 +278,30 @@ fn parse_params(params: Value) -> Result<GqlRequest, String> {
     Ok(request)
 }
 
-/// The URL parameters of a GET request, with `variables` and `extensions` decoded from JSON.
-fn query_params(query: &str) -> Result<Value, String> {
-    let mut map = serde_json::Map::new();
-    for (key, value) in url_decoded_pairs(query) {
-        let value = match key.as_str() {
-            "variables" | "extensions" => {
-                serde_json::from_str(&value).map_err(|_| format!("`{key}` must be a JSON object"))?
+/// A GET request's URL parameters (`?query=…&variables=…`), `variables` and `extensions` as JSON.
+fn request_from_url(query: &str) -> Result<GqlRequest, String> {
+    let pairs: Vec<(String, String)> = url_decoded_pairs(query).collect();
+    let mut params = Params::default();
+    for (key, value) in &pairs {
+        match key.as_str() {
+            "query" => params.query = Some(Value::String(value.clone())),
+            "operationName" => params.operation_name = Some(Value::String(value.clone())),
+            "variables" => {
+                params.variables = Some(
+                    serde_json::from_str(value)
+                        .map_err(|_| "`variables` must be a JSON object".to_owned())?,
+                );
             }
-            _ => Value::String(value),
-        };
-        map.insert(key, value);
+            "extensions" => {
+                params.extensions = Some(
+                    serde_json::from_str(value)
+                        .map_err(|_| "`extensions` must be a JSON object".to_owned())?,
+                );
+            }
+            _ => {}
+        }
     }
-    Ok(Value::Object(map))
+    request_from(params)
 }
 
 fn url_decoded_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
@@ -275,8 +309,8 @@ fn url_decoded_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_
 }
 
 /// True when the operation that would run is a mutation (or subscription: not for GET either).
-fn is_mutation(request: &GqlRequest) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+fn is_mutation(state: &HttpState, request: &GqlRequest) -> bool {
+    let Some(document) = state.documents.parse(&request.query) else {
         return false; // execution reports the syntax error
     };
     let operation = match (&request.operation_name, document.operations.iter().count()) {

@@ -1,6 +1,7 @@
 //! HTTP: the axum router, its middleware and the server loop. The only room that imports axum.
 
 mod audit_export;
+mod documents;
 mod graphiql;
 mod graphql;
 mod health;
@@ -34,6 +35,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub(crate) struct HttpState {
     pub app: App,
     pub schema: GatewaySchema,
+    pub documents: std::sync::Arc<documents::Documents>,
 }
 
 /// The complete HTTP surface of the gateway.
@@ -41,6 +43,7 @@ pub fn router(app: App) -> Router {
     let state = HttpState {
         schema: gql::schema(),
         app: app.clone(),
+        documents: Default::default(),
     };
     let router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))

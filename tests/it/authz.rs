@@ -1061,6 +1061,175 @@ async fn principal_attributes_follow_account_changes(t: TestApp) {
     assert!(!ask_for_bob().await, "a disabled account is no longer active");
 }
 
+/// `entitiesJson` (text) decides exactly as `entities` (a value); a batch's shared entities count
+/// for every question, besides each question's own; every misuse names its field.
+async fn entities_as_text_and_shared_in_a_batch(t: TestApp) {
+    let w = world(&t).await;
+    let question = |document: &str, entities: Value| {
+        let mut input = json!({
+            "action": { "type": "Docs::Action", "id": "read" },
+            "resource": { "type": "Docs::Document", "id": document },
+            "context": { "mfa": false },
+        });
+        if let Value::Object(extra) = entities {
+            input.as_object_mut().unwrap().extend(extra);
+        }
+        json!({ "input": input })
+    };
+    let text = w.entities.to_string();
+    let mut expected = Vec::new();
+    for document in ["d1", "d3", "d5"] {
+        let by_value = t
+            .gql(
+                Some(&w.alice.1),
+                AUTHORIZE,
+                question(document, json!({ "entities": w.entities })),
+            )
+            .await;
+        let by_text = t
+            .gql(
+                Some(&w.alice.1),
+                AUTHORIZE,
+                question(document, json!({ "entitiesJson": text })),
+            )
+            .await;
+        assert_eq!(
+            by_value.data()["authorize"],
+            by_text.data()["authorize"],
+            "{document}: the same decision and explanation"
+        );
+        expected.push(by_text.data()["authorize"]["allowed"] == true);
+    }
+    assert_eq!(
+        expected,
+        [true, false, true],
+        "alice reads in f1 (d5 through f1a), not in f2"
+    );
+    let allowed = t
+        .gql(
+            Some(&w.alice.1),
+            AUTHORIZE,
+            question("d1", json!({ "entitiesJson": text })),
+        )
+        .await;
+    assert_eq!(allowed.data()["authorize"]["allowed"], true);
+
+    let both = t
+        .gql(
+            Some(&w.alice.1),
+            AUTHORIZE,
+            question("d1", json!({ "entities": w.entities, "entitiesJson": text })),
+        )
+        .await;
+    assert_eq!(both.code(), "BAD_USER_INPUT");
+    assert_eq!(both.field(), "entitiesJson");
+    let not_json = t
+        .gql(
+            Some(&w.alice.1),
+            AUTHORIZE,
+            question("d1", json!({ "entitiesJson": "[{" })),
+        )
+        .await;
+    assert_eq!(not_json.field(), "entitiesJson");
+    assert!(
+        not_json.message().contains("not valid JSON"),
+        "{}",
+        not_json.message()
+    );
+    let forged =
+        json!([{ "uid": { "type": "Portcullis::User", "id": w.bob.0 }, "attrs": {}, "parents": [] }]);
+    let refused = t
+        .gql(
+            Some(&w.bob.1),
+            AUTHORIZE,
+            question("d1", json!({ "entitiesJson": forged.to_string() })),
+        )
+        .await;
+    assert_eq!(
+        refused.code(),
+        "BAD_USER_INPUT",
+        "gateway entities are refused as text too"
+    );
+    assert_eq!(refused.field(), "entitiesJson");
+
+    // A batch: the folders shared, each document carried by its own question.
+    let folders: Vec<Value> = w.entities.as_array().unwrap()[..3].to_vec();
+    let own = |id: &str| {
+        w.entities
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["uid"]["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let batch = "query($inputs: [AuthorizeInput!]!, $entities: JSON, $entitiesJson: String) {
+        authorizeBatch(inputs: $inputs, entities: $entities, entitiesJson: $entitiesJson) { allowed } }";
+    let read = |document: &str, entities: Option<Value>| {
+        json!({ "action": { "type": "Docs::Action", "id": "read" },
+                "resource": { "type": "Docs::Document", "id": document },
+                "context": { "mfa": false }, "entities": entities })
+    };
+    let answers = |response: &crate::support::Gql| -> Vec<bool> {
+        response.data()["authorizeBatch"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["allowed"] == true)
+            .collect()
+    };
+    let shared_only = t
+        .gql(
+            Some(&w.alice.1),
+            batch,
+            json!({ "inputs": [read("d1", None), read("d3", None), read("d5", None)], "entitiesJson": text }),
+        )
+        .await;
+    assert_eq!(
+        answers(&shared_only),
+        expected,
+        "every question sees the shared set"
+    );
+    let shared_and_own = t
+        .gql(
+            Some(&w.alice.1),
+            batch,
+            json!({
+                "inputs": [read("d1", Some(json!([own("d1")]))), read("d3", Some(json!([own("d3")]))), read("d5", Some(json!([own("d5")])))],
+                "entities": folders,
+            }),
+        )
+        .await;
+    assert_eq!(
+        answers(&shared_and_own),
+        expected,
+        "a question's own document finds its folder (and d5 its folder's parent) in the shared set"
+    );
+    let mut changed = own("d1");
+    changed["attrs"]["locked"] = json!(true);
+    let conflicting = t
+        .gql(
+            Some(&w.alice.1),
+            batch,
+            json!({ "inputs": [read("d3", None), read("d1", Some(json!([changed])))], "entities": w.entities }),
+        )
+        .await;
+    assert_eq!(
+        conflicting.code(),
+        "BAD_USER_INPUT",
+        "a question may not redefine a shared entity"
+    );
+    assert_eq!(conflicting.field(), "inputs.1.entities");
+    let shared_bad = t
+        .gql(
+            Some(&w.alice.1),
+            batch,
+            json!({ "inputs": [read("d1", None)], "entitiesJson": "{}" }),
+        )
+        .await;
+    assert_eq!(shared_bad.field(), "entitiesJson");
+}
+
 crate::backend_tests!(
     integrator_decision_table,
     authorize_rules_for_callers,
@@ -1070,4 +1239,5 @@ crate::backend_tests!(
     context_conditions_apply_to_gateway_operations,
     policy_crud_and_listing,
     principal_attributes_follow_account_changes,
+    entities_as_text_and_shared_in_a_batch,
 );

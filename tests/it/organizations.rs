@@ -197,11 +197,14 @@ async fn relations_load_in_batches(t: TestApp) {
     statements(1).await; // warms the caches of the caller's roles
     let for_five = statements(5).await;
     let for_fifty = statements(50).await;
-    assert_eq!(
-        for_five, for_fifty,
-        "statement count must not grow with the number of rows"
+    // Loads wait 1 ms for company (the DataLoader's window); in a slow debug build that window
+    // can close while the 50 rows are still being resolved and split a load in two or three —
+    // never into one statement per row, which is what this guards against.
+    assert!(for_five <= 8, "listing 5 members took {for_five} statements");
+    assert!(
+        for_fifty <= for_five + 4,
+        "listing 50 members took {for_fifty} statements, 5 took {for_five}: a query per row?"
     );
-    assert!(for_fifty <= 8, "listing 50 members took {for_fifty} statements");
 }
 
 async fn organizations_are_invisible_to_outsiders(t: TestApp) {
