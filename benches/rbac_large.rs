@@ -462,6 +462,30 @@ fn rbac_large(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    group.throughput(Throughput::Elements(1));
+    // The same questions with entity sets the gateway has never seen (a fresh attribute on each
+    // item), so every decision reads its entities instead of finding them in the cache.
+    let mut next = 0;
+    let mut fresh = 0u64;
+    group.bench_function("authorize_unseen_entities", |b| {
+        b.iter_batched(
+            || {
+                next = (next + 1) % pool.len();
+                fresh += 1;
+                let mut request = pool[next].clone();
+                if let Some(EntitiesJson::Value(entities)) = &mut request.entities {
+                    entities[2]["attrs"]["fresh"] = json!(fresh);
+                }
+                request
+            },
+            |request| {
+                runtime
+                    .block_on(authorize(app, admin, request))
+                    .expect("a decision")
+            },
+            BatchSize::SmallInput,
+        )
+    });
     group.finish();
 
     drop(world);

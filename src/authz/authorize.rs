@@ -184,11 +184,13 @@ async fn decide(
         None | Some(serde_json::Value::Null) => Context::empty(),
         Some(json) => cedar_json::context(json).map_err(|e| Error::bad_input(field("context"), e))?,
     };
-    let cedar_request = Request::new(principal.clone(), action.clone(), resource, context, None)
+    let cedar_request = Request::new(principal.clone(), action.clone(), resource.clone(), context, None)
         .map_err(|e| Error::bad_input(field("action"), e.to_string()))?;
 
     let state = engine.state();
-    let slice = state.index.slice(&principal, &roles, &action);
+    let slice = state
+        .index
+        .slice(&principal, &roles, &action, &resource, &entities);
     let response = engine.decide(&slice, &cedar_request, &entities);
     let mut determining: Vec<Origin> = response
         .diagnostics()

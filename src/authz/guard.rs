@@ -79,16 +79,18 @@ pub async fn allows(app: &App, actor: &Actor, action: Action, resource: Resource
         Resource::Organization(id) => types.organization(id),
     };
     let action_uid = types.action(action);
-    let slice = state.index.slice(&principal, &parents, &action_uid);
     let attrs = PrincipalAttrs {
         email: actor.user.email.clone(),
         status: actor.user.status.clone(),
     };
-    let mut entities = vec![principal_entity(principal.clone(), &attrs, parents)?];
+    let mut entities = vec![principal_entity(principal.clone(), &attrs, parents.clone())?];
     if resource_uid != principal {
         entities.push(Entity::new_no_attrs(resource_uid.clone(), HashSet::new()));
     }
     let entities = Entities::from_entities(entities, None).map_err(Error::internal)?;
+    let slice = state
+        .index
+        .slice(&principal, &parents, &action_uid, &resource_uid, &entities);
     let context = if slice.unconditional {
         Context::empty()
     } else {

@@ -3,16 +3,19 @@
 //!
 //! A policy is left out only when its scope proves it cannot match: it names other actions, or it
 //! is scoped to a gateway role (`principal in Portcullis::Role::"…"`) the principal does not hold
-//! in this request, or to another principal (`principal == …`). Everything else stays in the
-//! slice, so a slice decides exactly as the whole set would.
+//! in this request, or to another principal (`principal == …`), or to resources this one is not
+//! (`resource == …`, `resource in …` outside its ancestors, `resource is …` of another type).
+//! Everything else stays in the slice, so a slice decides exactly as the whole set would.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use cedar_policy::{ActionConstraint, EntityUid, Policy, PolicySet, PrincipalConstraint};
+use cedar_policy::{
+    ActionConstraint, Entities, EntityUid, Policy, PolicySet, PrincipalConstraint, ResourceConstraint,
+};
 
 /// Slices kept before the cache starts over (a cheap bound on memory).
-const CACHE_LIMIT: usize = 4096;
+const CACHE_LIMIT: usize = 16_384;
 
 /// Who a policy can apply to, as far as slicing is concerned.
 #[derive(Debug, Clone)]
@@ -29,6 +32,7 @@ enum Scope {
 pub struct Index {
     policies: Vec<Policy>,
     scopes: Vec<Scope>,
+    resources: Vec<ResourceConstraint>,
     by_action: HashMap<EntityUid, Vec<usize>>,
     any_action: Vec<usize>,
     cache: Mutex<HashMap<Vec<usize>, Arc<Slice>>>,
@@ -51,6 +55,7 @@ impl Index {
         let mut index = Self {
             policies: Vec::new(),
             scopes: Vec::new(),
+            resources: Vec::new(),
             by_action: HashMap::new(),
             any_action: Vec::new(),
             cache: Mutex::new(HashMap::new()),
@@ -80,14 +85,25 @@ impl Index {
                 }
                 _ => index.any_action.push(position),
             }
+            index.resources.push(policy.resource_constraint());
             index.policies.push(policy);
             index.scopes.push(scope);
         }
         index
     }
 
-    /// The policies that can apply to `principal` (holding `roles`) taking `action`.
-    pub fn slice(&self, principal: &EntityUid, roles: &HashSet<EntityUid>, action: &EntityUid) -> Arc<Slice> {
+    /// The policies that can apply to `principal` (holding `roles`) taking `action` on `resource`
+    /// (whose ancestors `entities` know).
+    pub fn slice(
+        &self,
+        principal: &EntityUid,
+        roles: &HashSet<EntityUid>,
+        action: &EntityUid,
+        resource: &EntityUid,
+        entities: &Entities,
+    ) -> Arc<Slice> {
+        // Cedar's `resource in X`: the resource is X or one of X's descendants.
+        let within = |x: &EntityUid| x == resource || entities.is_ancestor_of(x, resource);
         let mut chosen: Vec<usize> = self
             .by_action
             .get(action)
@@ -99,6 +115,13 @@ impl Index {
                 Scope::Anyone => true,
                 Scope::Principal(uid) => uid == principal,
                 Scope::Role(role) => roles.contains(role),
+            })
+            .filter(|&i| match &self.resources[i] {
+                ResourceConstraint::Any => true,
+                ResourceConstraint::Eq(uid) => uid == resource,
+                ResourceConstraint::In(uid) => within(uid),
+                ResourceConstraint::Is(type_name) => type_name == resource.type_name(),
+                ResourceConstraint::IsIn(type_name, uid) => type_name == resource.type_name() && within(uid),
             })
             .collect();
         chosen.sort_unstable();

@@ -5,6 +5,8 @@
 //! execution (unparsable, invalid) is answered 400 and without a `data` entry; with the latter it
 //! is 200, as the specification asks for legacy clients. Mutations are refused over GET (405).
 
+use std::collections::BTreeMap;
+
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request as GqlRequest, Response as GqlResponse, Variables};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
@@ -14,7 +16,10 @@ use axum::http::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::error::Category;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
@@ -101,28 +106,24 @@ pub(crate) async fn post(State(state): State<HttpState>, request: Request) -> Re
             "requests must be sent as Content-Type: application/json",
         );
     }
-    let body: &RawValue = match serde_json::from_slice(&body) {
-        Ok(body) => body,
-        Err(error) => {
-            return request_failure(
-                media,
-                StatusCode::BAD_REQUEST,
-                &format!("the body is not valid JSON: {error}"),
-            );
-        }
-    };
-    let batch = if body.get().starts_with('[') {
-        match serde_json::from_str::<Vec<&RawValue>>(body.get()) {
+    let batch = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => serde_json::from_slice::<Params>(&body)
+            .map_err(|error| body_error(&error))
+            .and_then(request_from)
+            .map(BatchRequest::Single),
+        Some(b'[') => match serde_json::from_slice::<Vec<&RawValue>>(&body) {
             Ok(items) if items.is_empty() => Err("a batch must hold at least one request".to_owned()),
             Ok(items) => items
                 .into_iter()
                 .map(parse_params)
                 .collect::<Result<Vec<_>, _>>()
                 .map(BatchRequest::Batch),
-            Err(error) => Err(error.to_string()),
-        }
-    } else {
-        parse_params(body).map(BatchRequest::Single)
+            Err(error) => Err(body_error(&error)),
+        },
+        _ => match serde_json::from_slice::<&RawValue>(&body) {
+            Ok(_) => Err("a request must be a JSON object".to_owned()),
+            Err(error) => Err(body_error(&error)),
+        },
     };
     match batch {
         Ok(batch) => execute(state, &parts, media, batch).await,
@@ -224,19 +225,59 @@ fn response_json(response: GqlResponse) -> Value {
     value
 }
 
-/// One request's parameters as sent. `variables` stays raw JSON until it is read straight into
-/// GraphQL values: going through a `serde_json` tree first would double the work for large ones.
+/// One request's parameters as sent. `variables` are read straight into GraphQL values in the one
+/// pass over the body: a `serde_json` tree (or a second scan) first would double the work for the
+/// large ones integrators send.
 #[derive(Deserialize, Default)]
-struct Params<'a> {
+struct Params {
     query: Option<Value>,
     #[serde(rename = "operationName")]
     operation_name: Option<Value>,
-    #[serde(borrow)]
-    variables: Option<&'a RawValue>,
+    #[serde(default, deserialize_with = "object_or_null")]
+    variables: Option<Variables>,
     extensions: Option<Value>,
 }
 
-/// Validates one JSON request object (§ "Request Parameters") into an async-graphql request.
+/// `variables`: an object, or null.
+fn object_or_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Variables>, D::Error> {
+    struct ObjectOrNull;
+    impl<'de> Visitor<'de> for ObjectOrNull {
+        type Value = Option<Variables>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("`variables` to be an object")
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            let mut variables = Variables::default();
+            *variables = BTreeMap::deserialize(MapAccessDeserializer::new(map))?;
+            Ok(Some(variables))
+        }
+    }
+    deserializer.deserialize_option(ObjectOrNull)
+}
+
+/// The message for a body serde could not read: broken JSON, or a parameter of the wrong type.
+fn body_error(error: &serde_json::Error) -> String {
+    match error.classify() {
+        Category::Data => error.to_string(),
+        Category::Io | Category::Syntax | Category::Eof => format!("the body is not valid JSON: {error}"),
+    }
+}
+
+/// Validates one JSON request object of a batch (§ "Request Parameters").
 fn parse_params(raw: &RawValue) -> Result<GqlRequest, String> {
     if !raw.get().starts_with('{') {
         return Err("a request must be a JSON object".to_owned());
@@ -245,7 +286,7 @@ fn parse_params(raw: &RawValue) -> Result<GqlRequest, String> {
     request_from(params)
 }
 
-fn request_from(params: Params<'_>) -> Result<GqlRequest, String> {
+fn request_from(params: Params) -> Result<GqlRequest, String> {
     let query = match params.query {
         Some(Value::String(query)) => query,
         Some(_) => return Err("`query` must be a string".to_owned()),
@@ -257,13 +298,8 @@ fn request_from(params: Params<'_>) -> Result<GqlRequest, String> {
         Some(Value::String(name)) => request = request.operation_name(name),
         Some(_) => return Err("`operationName` must be a string".to_owned()),
     }
-    match params.variables.map(RawValue::get) {
-        None | Some("null") => {}
-        Some(variables) if variables.starts_with('{') => {
-            let variables: Variables = serde_json::from_str(variables).map_err(|e| e.to_string())?;
-            request = request.variables(variables);
-        }
-        Some(_) => return Err("`variables` must be an object".to_owned()),
+    if let Some(variables) = params.variables {
+        request = request.variables(variables);
     }
     match params.extensions {
         None | Some(Value::Null) => {}
