@@ -182,7 +182,8 @@ async fn decide(
         .map_err(|e| Error::bad_input(field("entities"), e.to_string()))?;
     let context = match request.context {
         None | Some(serde_json::Value::Null) => Context::empty(),
-        Some(json) => cedar_json::context(json).map_err(|e| Error::bad_input(field("context"), e))?,
+        Some(json) => cedar_json::context(json, engine.type_names())
+            .map_err(|e| Error::bad_input(field("context"), e))?,
     };
     let cedar_request = Request::new(principal.clone(), action.clone(), resource.clone(), context, None)
         .map_err(|e| Error::bad_input(field("action"), e.to_string()))?;
@@ -230,19 +231,20 @@ fn read_entities(engine: &Engine, source: &EntitiesJson, field: &str) -> Result<
     let sets = engine.entity_sets();
     match source {
         EntitiesJson::Value(json) => {
-            sets.get_or_parse(&json.to_string(), || parse_entities(json, engine.types(), field))
+            sets.get_or_parse(&json.to_string(), || parse_entities(json, engine, field))
         }
         EntitiesJson::Text(text) => sets.get_or_parse(text, || {
             let json = serde_json::from_str(text)
                 .map_err(|e| Error::bad_input(field, format!("not valid JSON: {e}")))?;
-            parse_entities(&json, engine.types(), field)
+            parse_entities(&json, engine, field)
         }),
     }
 }
 
 /// Parses an integrator's entities, refusing any that define gateway entities or claim them as parents.
-fn parse_entities(json: &serde_json::Value, types: &super::entities::Types, field: &str) -> Result<Entities> {
-    let supplied = cedar_json::entities(json).map_err(|e| Error::bad_input(field, e))?;
+fn parse_entities(json: &serde_json::Value, engine: &Engine, field: &str) -> Result<Entities> {
+    let types = engine.types();
+    let supplied = cedar_json::entities(json, engine.type_names()).map_err(|e| Error::bad_input(field, e))?;
     if supplied
         .iter()
         .any(|e| types.is_gateway_type(e.uid().type_name()))
@@ -270,7 +272,8 @@ fn parse_entities(json: &serde_json::Value, types: &super::entities::Types, fiel
 
 fn parse_uid(engine: &Engine, reference: &EntityRef, field: &str) -> Result<EntityUid> {
     let type_name = engine
-        .type_name(reference.type_name.trim())
+        .type_names()
+        .parse(reference.type_name.trim())
         .map_err(|e| Error::bad_input(field, format!("type: {e}")))?;
     Ok(EntityUid::from_type_name_and_id(
         type_name,

@@ -9,23 +9,24 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::RwLock;
 
 use cedar_policy::{Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
 use serde_json::{Map, Value};
 
 /// Reads a JSON array of entities, computing the transitive closure of their parents. Errors are
 /// Cedar's messages.
-pub fn entities(json: &Value) -> Result<Entities, String> {
-    match read_common(json) {
+pub fn entities(json: &Value, names: &TypeNames) -> Result<Entities, String> {
+    match read_common(json, names) {
         Some(entities) => Ok(entities),
         None => Entities::from_json_value(json.clone(), None).map_err(|e| e.to_string()),
     }
 }
 
 /// Reads a request context: a JSON object of attribute values. Errors are Cedar's messages.
-pub fn context(json: serde_json::Value) -> Result<Context, String> {
+pub fn context(json: serde_json::Value, names: &TypeNames) -> Result<Context, String> {
     let common = json.as_object().and_then(|fields| {
-        let mut reader = Reader::default();
+        let mut reader = Reader { names };
         let pairs = fields
             .iter()
             .map(|(name, value)| Some((name.clone(), reader.value(value)?)))
@@ -39,8 +40,8 @@ pub fn context(json: serde_json::Value) -> Result<Context, String> {
 }
 
 /// The entities, or `None` when the input is not of a shape this reader handles.
-fn read_common(json: &Value) -> Option<Entities> {
-    let mut reader = Reader::default();
+fn read_common(json: &Value, names: &TypeNames) -> Option<Entities> {
+    let mut reader = Reader { names };
     let entities = json
         .as_array()?
         .iter()
@@ -49,14 +50,52 @@ fn read_common(json: &Value) -> Option<Entities> {
     Entities::from_entities(entities, None).ok()
 }
 
-/// Type names met so far: a set names few types many times, and parsing one costs microseconds.
+/// Entity type names by their text, parsed once: Cedar's parser costs microseconds a name, and
+/// integrators name the same few types in every question. Bounded: it starts over when full.
 #[derive(Default)]
-struct Reader<'a> {
-    types: HashMap<&'a str, EntityTypeName>,
+pub struct TypeNames {
+    /// Each name with whether it was in normalized form (no spaces or comments), which is all
+    /// Cedar's JSON reader accepts.
+    parsed: RwLock<HashMap<String, (EntityTypeName, bool)>>,
 }
 
-impl<'a> Reader<'a> {
-    fn entity(&mut self, json: &'a Value) -> Option<Entity> {
+/// Type names kept before the cache starts over.
+const TYPE_NAMES_KEPT: usize = 1_024;
+
+impl TypeNames {
+    /// `Ns::Type` as Cedar's parser reads it, or its error message.
+    pub fn parse(&self, name: &str) -> Result<EntityTypeName, String> {
+        self.lookup(name).map(|(parsed, _)| parsed)
+    }
+
+    /// The name only in the normalized form the JSON formats use.
+    fn normalized(&self, name: &str) -> Option<EntityTypeName> {
+        self.lookup(name)
+            .ok()
+            .and_then(|(parsed, normalized)| normalized.then_some(parsed))
+    }
+
+    fn lookup(&self, name: &str) -> Result<(EntityTypeName, bool), String> {
+        if let Some(known) = self.parsed.read().unwrap_or_else(|p| p.into_inner()).get(name) {
+            return Ok(known.clone());
+        }
+        let parsed = EntityTypeName::from_str(name).map_err(|e| e.to_string())?;
+        let entry = (parsed.clone(), parsed.to_string() == name);
+        let mut names = self.parsed.write().unwrap_or_else(|p| p.into_inner());
+        if names.len() >= TYPE_NAMES_KEPT {
+            names.clear();
+        }
+        names.insert(name.to_owned(), entry.clone());
+        Ok(entry)
+    }
+}
+
+struct Reader<'n> {
+    names: &'n TypeNames,
+}
+
+impl Reader<'_> {
+    fn entity(&mut self, json: &Value) -> Option<Entity> {
         let object = json.as_object()?;
         if object.len() != 3 {
             return None; // tags, omitted or unknown fields: Cedar decides
@@ -78,29 +117,17 @@ impl<'a> Reader<'a> {
     }
 
     /// `{"type": "Ns::Type", "id": "…"}`.
-    fn uid(&mut self, json: &'a Value) -> Option<EntityUid> {
+    fn uid(&mut self, json: &Value) -> Option<EntityUid> {
         let object = json.as_object()?;
         if object.len() != 2 {
             return None;
         }
-        let type_name = self.type_name(object.get("type")?.as_str()?)?;
+        let type_name = self.names.normalized(object.get("type")?.as_str()?)?;
         let id = object.get("id")?.as_str()?;
         Some(EntityUid::from_type_name_and_id(type_name, EntityId::new(id)))
     }
 
-    fn type_name(&mut self, name: &'a str) -> Option<EntityTypeName> {
-        if let Some(known) = self.types.get(name) {
-            return Some(known.clone());
-        }
-        // Cedar's reader wants the normalized form (no spaces, no comments); so does this one.
-        let parsed = EntityTypeName::from_str(name)
-            .ok()
-            .filter(|parsed| parsed.to_string() == name)?;
-        self.types.insert(name, parsed.clone());
-        Some(parsed)
-    }
-
-    fn value(&mut self, json: &'a Value) -> Option<RestrictedExpression> {
+    fn value(&mut self, json: &Value) -> Option<RestrictedExpression> {
         Some(match json {
             Value::Bool(b) => RestrictedExpression::new_bool(*b),
             Value::Number(n) => RestrictedExpression::new_long(n.as_i64()?),
@@ -117,7 +144,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A record, or an `{"__entity": {type, id}}` reference; other escapes go to Cedar.
-    fn object(&mut self, fields: &'a Map<String, Value>) -> Option<RestrictedExpression> {
+    fn object(&mut self, fields: &Map<String, Value>) -> Option<RestrictedExpression> {
         if fields.keys().any(|key| key.starts_with("__")) {
             return match (fields.len(), fields.get("__entity")) {
                 (1, Some(reference)) => Some(RestrictedExpression::new_entity_uid(self.uid(reference)?)),
@@ -156,7 +183,7 @@ mod tests {
               },
               "parents": [{ "type": "Docs::Folder", "id": "f1" }] }
         ]);
-        let read = read_common(&json).expect("the common reader handles these shapes");
+        let read = read_common(&json, &TypeNames::default()).expect("the common reader handles these shapes");
         assert!(read.deep_eq(&cedar(&json)));
         let d1: EntityUid = r#"Docs::Document::"d1""#.parse().unwrap();
         let root: EntityUid = r#"Docs::Folder::"root""#.parse().unwrap();
@@ -167,16 +194,24 @@ mod tests {
     fn other_shapes_go_to_cedar_and_keep_its_errors() {
         let extension = json!([{ "uid": { "type": "Net::Host", "id": "h" },
             "attrs": { "ip": { "__extn": { "fn": "ip", "arg": "10.0.0.1" } } }, "parents": [] }]);
-        assert!(read_common(&extension).is_none());
-        assert!(entities(&extension).unwrap().deep_eq(&cedar(&extension)));
+        assert!(read_common(&extension, &TypeNames::default()).is_none());
+        assert!(
+            entities(&extension, &TypeNames::default())
+                .unwrap()
+                .deep_eq(&cedar(&extension))
+        );
 
         let tags =
             json!([{ "uid": { "type": "A::B", "id": "c" }, "attrs": {}, "parents": [], "tags": { "t": 1 } }]);
-        assert!(read_common(&tags).is_none());
-        assert!(entities(&tags).unwrap().deep_eq(&cedar(&tags)));
+        assert!(read_common(&tags, &TypeNames::default()).is_none());
+        assert!(
+            entities(&tags, &TypeNames::default())
+                .unwrap()
+                .deep_eq(&cedar(&tags))
+        );
 
         let spaced = json!([{ "uid": { "type": "Docs :: Folder", "id": "f" }, "attrs": {}, "parents": [] }]);
-        assert!(read_common(&spaced).is_none());
+        assert!(read_common(&spaced, &TypeNames::default()).is_none());
 
         for invalid in [
             json!({ "uid": 1 }),
@@ -184,7 +219,7 @@ mod tests {
             json!([{ "uid": { "type": "A::B", "id": "c" }, "attrs": { "f": 1.5 }, "parents": [] }]),
             json!([{ "uid": { "type": "not a type", "id": "c" }, "attrs": {}, "parents": [] }]),
         ] {
-            let ours = entities(&invalid).map(|_| ());
+            let ours = entities(&invalid, &TypeNames::default()).map(|_| ());
             let theirs = Entities::from_json_value(invalid.clone(), None)
                 .map(|_| ())
                 .map_err(|e| e.to_string());
@@ -197,17 +232,17 @@ mod tests {
     fn contexts_read_as_cedar_reads_them() {
         let json = json!({ "mfa": true, "hour": 9, "tags": ["a"], "device": { "trusted": false },
                            "ip": { "__extn": { "fn": "ip", "arg": "10.0.0.1" } } });
-        let ours = context(json.clone()).unwrap();
+        let ours = context(json.clone(), &TypeNames::default()).unwrap();
         let theirs = Context::from_json_value(json, None).unwrap();
         assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
         let common = json!({ "mfa": true, "hour": 9, "who": { "__entity": { "type": "A::U", "id": "u" } } });
         assert_eq!(
-            format!("{:?}", context(common.clone()).unwrap()),
+            format!("{:?}", context(common.clone(), &TypeNames::default()).unwrap()),
             format!("{:?}", Context::from_json_value(common, None).unwrap())
         );
         for invalid in [json!([1]), json!({ "n": null })] {
             assert_eq!(
-                context(invalid.clone()).map(|_| ()),
+                context(invalid.clone(), &TypeNames::default()).map(|_| ()),
                 Context::from_json_value(invalid, None)
                     .map(|_| ())
                     .map_err(|e| e.to_string()),
@@ -222,7 +257,7 @@ mod tests {
             { "uid": { "type": "A::B", "id": "c" }, "attrs": { "n": 2 }, "parents": [] }
         ]);
         assert_eq!(
-            entities(&duplicate).map(|_| ()),
+            entities(&duplicate, &TypeNames::default()).map(|_| ()),
             Entities::from_json_value(duplicate.clone(), None)
                 .map(|_| ())
                 .map_err(|e| e.to_string())

@@ -4,11 +4,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
-use std::str::FromStr;
-
-use cedar_policy::{Authorizer, Entities, EntityTypeName, EntityUid, Request, Response, Schema};
+use cedar_policy::{Authorizer, Entities, EntityUid, Request, Response, Schema};
 
 use super::Action;
+use super::cedar_json::TypeNames;
 use super::compile::{Compiled, compile};
 use super::entities::Types;
 use super::entity_cache::EntityCache;
@@ -63,7 +62,7 @@ pub struct Engine {
     holdings: Mutex<HoldingsCache>,
     entity_sets: EntityCache,
     decisions: Mutex<Decisions>,
-    type_names: RwLock<HashMap<String, EntityTypeName>>,
+    type_names: TypeNames,
     rebuild: tokio::sync::Mutex<()>,
 }
 
@@ -86,7 +85,7 @@ impl Engine {
             state: RwLock::new(Arc::new(state)),
             entity_sets: EntityCache::default(),
             decisions: Mutex::default(),
-            type_names: RwLock::default(),
+            type_names: TypeNames::default(),
             rebuild: tokio::sync::Mutex::new(()),
         })
     }
@@ -213,31 +212,14 @@ impl Engine {
         memo.answers.insert(question, allowed);
     }
 
-    /// An entity type name (`Ns::Type`), parsed once: Cedar's parser costs microseconds, and
-    /// integrators name the same few types in every question.
-    pub fn type_name(&self, name: &str) -> std::result::Result<EntityTypeName, String> {
-        if let Some(known) = self
-            .type_names
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-        {
-            return Ok(known.clone());
-        }
-        let parsed = EntityTypeName::from_str(name).map_err(|e| e.to_string())?;
-        let mut names = self.type_names.write().unwrap_or_else(|p| p.into_inner());
-        if names.len() >= TYPE_NAMES_KEPT {
-            names.clear();
-        }
-        names.insert(name.to_owned(), parsed.clone());
-        Ok(parsed)
+    /// Entity type names, parsed once.
+    pub fn type_names(&self) -> &TypeNames {
+        &self.type_names
     }
 }
 
 /// Gateway decisions remembered before the memo starts over (a cheap bound on memory).
 const DECISIONS_KEPT: usize = 100_000;
-/// Entity type names remembered before the cache starts over.
-const TYPE_NAMES_KEPT: usize = 1_024;
 
 /// A gateway question whose answer can be remembered: who asks, for what, on what.
 pub type GatewayQuestion = (Id, Action, Resource);

@@ -4,7 +4,7 @@
 pub mod actions;
 pub mod assignments;
 pub mod authorize;
-mod cedar_json;
+pub mod cedar_json;
 mod compile;
 pub mod diagnostics;
 pub mod engine;
