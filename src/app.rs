@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::db::{self, Db, Timestamp};
 use crate::error::Result;
 use crate::identity::bootstrap;
+use crate::identity::live_credentials::LiveCredentials;
 use crate::identity::rate_limit::RateLimits;
 use crate::identity::tokens::KeyRing;
 
@@ -22,6 +23,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub keys: Arc<KeyRing>,
     pub limits: Arc<RateLimits>,
+    /// Sessions and API keys confirmed live in the last second.
+    pub credentials: Arc<LiveCredentials>,
     pub engine: Arc<Engine>,
     /// The live audit feed of this process.
     pub audit_feed: Arc<Feed>,
@@ -52,6 +55,7 @@ impl App {
             clock,
             keys: Arc::new(keys),
             limits: Arc::new(RateLimits::default()),
+            credentials: Arc::default(),
             engine,
         };
         bootstrap::run(&app).await?;

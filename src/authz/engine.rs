@@ -12,6 +12,7 @@ use super::compile::{Compiled, compile};
 use super::entities::Types;
 use super::entity_cache::EntityCache;
 use super::guard::Resource;
+use super::principal_sets::PrincipalSets;
 use super::schema;
 use super::slice::{Index, Slice};
 use crate::db::{Db, Id, cedar_schemas, memberships, notify, policies, role_assignments, roles, users};
@@ -61,6 +62,10 @@ pub struct Engine {
     state: RwLock<Arc<State>>,
     holdings: Mutex<HoldingsCache>,
     entity_sets: EntityCache,
+    principal_sets: PrincipalSets,
+    /// The empty entity set and role set, shared so that their addresses stay put.
+    no_entities: Arc<Entities>,
+    no_roles: HashSet<EntityUid>,
     decisions: Mutex<Decisions>,
     type_names: TypeNames,
     rebuild: tokio::sync::Mutex<()>,
@@ -84,6 +89,9 @@ impl Engine {
             }),
             state: RwLock::new(Arc::new(state)),
             entity_sets: EntityCache::default(),
+            principal_sets: PrincipalSets::default(),
+            no_entities: Arc::new(Entities::empty()),
+            no_roles: HashSet::new(),
             decisions: Mutex::default(),
             type_names: TypeNames::default(),
             rebuild: tokio::sync::Mutex::new(()),
@@ -99,9 +107,29 @@ impl Engine {
         &self.entity_sets
     }
 
+    /// Integrators' entity sets with gateway users added as principals.
+    pub fn principal_sets(&self) -> &PrincipalSets {
+        &self.principal_sets
+    }
+
+    /// The empty entity set (always the same one, so that principals added to it are kept too).
+    pub fn no_entities(&self) -> Arc<Entities> {
+        self.no_entities.clone()
+    }
+
+    /// The roles of a principal that is not a gateway user.
+    pub fn no_roles(&self) -> &HashSet<EntityUid> {
+        &self.no_roles
+    }
+
     /// The state decisions are made with right now.
     pub fn state(&self) -> Arc<State> {
         self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The authorization version in force.
+    pub fn version(&self) -> i64 {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).version
     }
 
     /// Rebuilds if the database holds a newer authorization version; returns the version in force.

@@ -85,6 +85,7 @@ pub async fn revoke(app: &App, actor: &Actor, id: Id) -> Result<ApiKeyRow> {
         })
         .await?;
     if revoked {
+        app.credentials.forget_all();
         key.revoked_at = Some(now);
     }
     Ok(key)

@@ -4,7 +4,8 @@ use chrono::TimeDelta;
 
 use super::api_keys;
 use crate::app::App;
-use crate::db::{self, sessions};
+use crate::db::models::{ApiKeyRow, UserRow};
+use crate::db::{self, Id, Timestamp, sessions};
 use crate::error::{Error, Result};
 use crate::identity::users::ACTIVE;
 use crate::identity::{Actor, AuthMethod, ClientInfo, Principal};
@@ -50,10 +51,30 @@ pub fn bearer_credential(header: &str) -> Option<&str> {
 async fn by_access_token(app: &App, token: &str, client: &ClientInfo) -> Result<Actor> {
     let now = app.now();
     let claims = app.keys.verify(token, &app.db, now).await?;
+    let user = live_session_user(app, claims.sid, now).await?;
+    if user.id != claims.sub {
+        return Err(Error::unauthenticated("invalid access token"));
+    }
+    Ok(Actor {
+        user,
+        method: AuthMethod::Password,
+        session_id: Some(claims.sid),
+        api_key_id: None,
+        mfa: false,
+        client: client.clone(),
+    })
+}
+
+/// The active account behind a live session, from the database or confirmed within the last second.
+async fn live_session_user(app: &App, session_id: Id, now: Timestamp) -> Result<UserRow> {
+    let version = app.engine.version();
+    if let Some(user) = app.credentials.session(session_id, version, now) {
+        return Ok(user);
+    }
+    let stamp = app.credentials.stamp(version, now);
     let mut conn = app.db.conn().await?;
-    let (session, user) = sessions::find_with_user(&mut conn, claims.sid)
+    let (session, user) = sessions::find_with_user(&mut conn, session_id)
         .await?
-        .filter(|(session, _)| session.user_id == claims.sub)
         .ok_or_else(|| Error::unauthenticated("invalid access token"))?;
     if session.revoked_at.is_some() {
         return Err(Error::unauthenticated("session revoked"));
@@ -61,27 +82,18 @@ async fn by_access_token(app: &App, token: &str, client: &ClientInfo) -> Result<
     if user.status != ACTIVE {
         return Err(Error::unauthenticated("account disabled"));
     }
-    Ok(Actor {
-        user,
-        method: AuthMethod::Password,
-        session_id: Some(session.id),
-        api_key_id: None,
-        mfa: false,
-        client: client.clone(),
-    })
+    app.credentials.keep_session(stamp, session_id, &user);
+    Ok(user)
 }
 
 async fn by_api_key(app: &App, presented: &str, client: &ClientInfo) -> Result<Actor> {
     let invalid = || Error::unauthenticated("invalid API key");
     let prefix = api_keys::prefix_of(presented).ok_or_else(invalid)?;
-    let mut conn = app.db.conn().await?;
-    let (key, user) = db::api_keys::find_by_prefix_with_user(&mut conn, prefix)
-        .await?
-        .ok_or_else(invalid)?;
+    let now = app.now();
+    let (key, user) = find_api_key(app, prefix, now).await?.ok_or_else(invalid)?;
     if !api_keys::matches(&key, presented) {
         return Err(invalid());
     }
-    let now = app.now();
     if key.revoked_at.is_some() {
         return Err(Error::unauthenticated("API key revoked"));
     }
@@ -91,7 +103,8 @@ async fn by_api_key(app: &App, presented: &str, client: &ClientInfo) -> Result<A
     if user.status != ACTIVE {
         return Err(Error::unauthenticated("account disabled"));
     }
-    if key.last_used_at.is_none_or(|at| at + KEY_TOUCH_INTERVAL <= now) {
+    if needs_touch(&key, now) {
+        let mut conn = app.db.conn().await?;
         db::api_keys::touch(&mut conn, key.id, now).await?;
     }
     Ok(Actor {
@@ -102,6 +115,30 @@ async fn by_api_key(app: &App, presented: &str, client: &ClientInfo) -> Result<A
         mfa: false,
         client: client.clone(),
     })
+}
+
+/// The key with `prefix` and its account: confirmed live within the last second, or read.
+async fn find_api_key(app: &App, prefix: &str, now: Timestamp) -> Result<Option<(ApiKeyRow, UserRow)>> {
+    let version = app.engine.version();
+    if let Some(found) = app.credentials.api_key(prefix, version, now) {
+        return Ok(Some(found));
+    }
+    let stamp = app.credentials.stamp(version, now);
+    let mut conn = app.db.conn().await?;
+    let found = db::api_keys::find_by_prefix_with_user(&mut conn, prefix).await?;
+    if let Some((key, user)) = &found
+        && key.revoked_at.is_none()
+        && user.status == ACTIVE
+        // A key due for its `last_used_at` write is read again next time, after the write.
+        && !needs_touch(key, now)
+    {
+        app.credentials.keep_api_key(stamp, key, user);
+    }
+    Ok(found)
+}
+
+fn needs_touch(key: &ApiKeyRow, now: Timestamp) -> bool {
+    key.last_used_at.is_none_or(|at| at + KEY_TOUCH_INTERVAL <= now)
 }
 
 /// Checks that an actor authenticated earlier (e.g. at WebSocket `connection_init`) still may act:

@@ -6,6 +6,7 @@
 pub mod api_keys;
 pub mod authenticate;
 pub mod bootstrap;
+pub mod live_credentials;
 pub mod organizations;
 mod passwords;
 pub mod principal;

@@ -180,6 +180,7 @@ async fn refresh_checked(app: &App, presented: &str, client: &ClientInfo, now: T
         }
         Refresh::Rejected(reason) => Err(Error::unauthenticated(reason)),
         Refresh::Reused => {
+            app.credentials.forget_all();
             tracing::warn!(token = %token_id, "refresh token reused; session revoked");
             Err(Error::unauthenticated(
                 "refresh token already used; the session has been revoked",
@@ -222,6 +223,7 @@ pub async fn revoke(app: &App, actor: &Actor, id: Id) -> Result<SessionRow> {
         })
         .await?;
     if revoked {
+        app.credentials.forget_all();
         session.revoked_at = Some(now);
         session.revoked_reason = Some("revoked".to_owned());
     }

@@ -139,6 +139,7 @@ pub async fn update(app: &App, actor: &Actor, id: Id, changes: UserChanges) -> R
         audit::record(tx, user.updated_at, event).await
     })
     .await?;
+    app.credentials.forget_all();
     if email_changed {
         app.engine.refresh(&app.db).await?;
     }
@@ -166,6 +167,7 @@ pub async fn disable(app: &App, actor: &Actor, id: Id) -> Result<UserRow> {
             Ok(user)
         })
         .await?;
+    app.credentials.forget_all();
     app.engine.refresh(&app.db).await?;
     Ok(user)
 }
@@ -184,6 +186,7 @@ pub async fn enable(app: &App, actor: &Actor, id: Id) -> Result<UserRow> {
         audit::record(tx, user.updated_at, event).await
     })
     .await?;
+    app.credentials.forget_all();
     app.engine.refresh(&app.db).await?;
     Ok(user)
 }
