@@ -1,13 +1,13 @@
 //! The `authorize` API: integrators ask the engine about their own principals, actions and
 //! resources, passing the entities (with parents and attributes) the decision needs.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use cedar_policy::{Context, Decision, Entities, EntityId, EntityUid, Request};
 
 use super::compile::Origin;
 use super::guard::{self, Resource, principal_entity};
+use super::principal_sets::WithPrincipal;
 use super::{Action, Engine, cedar_json};
 use crate::app::App;
 use crate::db::Id;
@@ -97,7 +97,7 @@ pub async fn authorize_batch(
     let mut outcomes = Vec::with_capacity(requests.len());
     for (index, request) in requests.into_iter().enumerate() {
         let prefix = format!("inputs.{index}.");
-        outcomes.push(decide(app, actor, request, shared.as_deref(), &prefix, &mut permitted).await?);
+        outcomes.push(decide(app, actor, request, shared.as_ref(), &prefix, &mut permitted).await?);
     }
     Ok(outcomes)
 }
@@ -113,7 +113,7 @@ async fn decide(
     app: &App,
     actor: &Actor,
     request: AuthorizeRequest,
-    shared: Option<&Entities>,
+    shared: Option<&Arc<Entities>>,
     prefix: &str,
     permitted: &mut Permitted,
 ) -> Result<Outcome> {
@@ -146,40 +146,39 @@ async fn decide(
         None | Some(EntitiesJson::Value(serde_json::Value::Null)) => None,
         Some(source) => Some(read_entities(engine, source, &field(source.field()))?),
     };
-    let supplied = match (shared, own) {
-        (None, None) => Entities::empty(),
-        (Some(shared), None) => shared.clone(),
-        (None, Some(own)) => Entities::clone(&own),
-        (Some(shared), Some(own)) => shared
-            .clone()
-            .add_entities(own.iter().cloned(), None)
-            .map_err(|e| {
-                Error::bad_input(
-                    field(request.entities.as_ref().map_or("entities", EntitiesJson::field)),
-                    e.to_string(),
-                )
-            })?,
+    let entities_field = || field(request.entities.as_ref().map_or("entities", EntitiesJson::field));
+    // Sets read through the entity cache are recognised again; a merge of shared and own is not.
+    let (supplied, reusable) = match (shared, own) {
+        (None, None) => (engine.no_entities(), true),
+        (Some(shared), None) => (shared.clone(), true),
+        (None, Some(own)) => (own, true),
+        (Some(shared), Some(own)) => {
+            let merged = Entities::clone(shared)
+                .add_entities(own.iter().cloned(), None)
+                .map_err(|e| Error::bad_input(entities_field(), e.to_string()))?;
+            (Arc::new(merged), false)
+        }
     };
-    let mut roles = HashSet::new();
-    let mut ours = Vec::new();
-    if principal.type_name() == types.user_type() {
+    let seated = if principal.type_name() == types.user_type() {
         let user = if principal == caller {
             actor.user_id()
         } else {
             portcullis_user_id(&principal, &field("principal"))?
         };
-        let holdings = engine.holdings(&app.db, user).await?;
-        let parents = engine.parents(&holdings, request.organization_id);
-        ours.push(principal_entity(
-            principal.clone(),
-            &holdings.attrs,
-            parents.clone(),
-        )?);
-        roles = parents;
-    }
-    let entities = supplied
-        .add_entities(ours, None)
-        .map_err(|e| Error::bad_input(field("entities"), e.to_string()))?;
+        let seat = Seat {
+            set: &supplied,
+            reusable,
+            user,
+            organization: request.organization_id,
+        };
+        Some(with_principal(app, seat, entities_field).await?)
+    } else {
+        None
+    };
+    let (entities, roles) = match &seated {
+        Some(seated) => (&*seated.entities, &seated.roles),
+        None => (&*supplied, engine.no_roles()),
+    };
     let context = match request.context {
         None | Some(serde_json::Value::Null) => Context::empty(),
         Some(json) => cedar_json::context(json, engine.type_names())
@@ -189,10 +188,8 @@ async fn decide(
         .map_err(|e| Error::bad_input(field("action"), e.to_string()))?;
 
     let state = engine.state();
-    let slice = state
-        .index
-        .slice(&principal, &roles, &action, &resource, &entities);
-    let response = engine.decide(&slice, &cedar_request, &entities);
+    let slice = state.index.slice(&principal, roles, &action, &resource, entities);
+    let response = engine.decide(&slice, &cedar_request, entities);
     let mut determining: Vec<Origin> = response
         .diagnostics()
         .reason()
@@ -211,6 +208,46 @@ async fn decide(
         errors,
         policy_version: state.version,
     })
+}
+
+/// Where a gateway user is seated as the principal: an entity set, and the request's organization.
+struct Seat<'a> {
+    set: &'a Arc<Entities>,
+    /// Whether the set came whole from the entity cache (and so may be met again).
+    reusable: bool,
+    user: Id,
+    organization: Option<Id>,
+}
+
+/// The set with the user's entity in it, parented by the roles that count in the organization;
+/// kept for the next question about the same set, user and organization.
+async fn with_principal(
+    app: &App,
+    seat: Seat<'_>,
+    field: impl FnOnce() -> String,
+) -> Result<Arc<WithPrincipal>> {
+    let engine = &app.engine;
+    let sets = engine.principal_sets();
+    let version = engine.version();
+    if seat.reusable
+        && let Some(found) = sets.get(version, seat.set, seat.user, seat.organization)
+    {
+        return Ok(found);
+    }
+    let holdings = engine.holdings(&app.db, seat.user).await?;
+    let roles = engine.parents(&holdings, seat.organization);
+    let principal = principal_entity(engine.types().user(seat.user), &holdings.attrs, roles.clone())?;
+    let entities = Entities::clone(seat.set)
+        .add_entities([principal], None)
+        .map_err(|e| Error::bad_input(field(), e.to_string()))?;
+    let seated = Arc::new(WithPrincipal {
+        entities: Arc::new(entities),
+        roles,
+    });
+    if seat.reusable {
+        sets.keep(version, seat.set, seat.user, seat.organization, seated.clone());
+    }
+    Ok(seated)
 }
 
 async fn cached<F, Fut>(slot: &mut Option<bool>, ask: F) -> Result<bool>

@@ -12,6 +12,7 @@ mod entities;
 mod entity_cache;
 pub mod guard;
 pub mod policies;
+mod principal_sets;
 pub mod roles;
 pub mod schema;
 pub mod schemas;
