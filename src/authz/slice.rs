@@ -6,9 +6,15 @@
 //! in this request, or to another principal (`principal == …`), or to resources this one is not
 //! (`resource == …`, `resource in …` outside its ancestors, `resource is …` of another type).
 //! Everything else stays in the slice, so a slice decides exactly as the whole set would.
+//!
+//! What the slicer has proven, Cedar need not check again: a policy enters a slice as its *bare*
+//! form, with every scope constraint the slicer decides exactly (action `==`/`in` a list, principal
+//! `==` or in a gateway role, any resource constraint) replaced by "any". Every request whose slice
+//! holds the policy satisfies those constraints, so the bare form decides the same — without Cedar
+//! building the action list as a set and walking the hierarchy on every evaluation.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use cedar_policy::{
     ActionConstraint, Entities, EntityUid, Policy, PolicySet, PrincipalConstraint, ResourceConstraint,
@@ -33,6 +39,11 @@ pub struct Index {
     policies: Vec<Policy>,
     scopes: Vec<Scope>,
     resources: Vec<ResourceConstraint>,
+    /// Whether the slicer decides the principal and the action constraint exactly (it always
+    /// decides the resource constraint).
+    proven: Vec<Proven>,
+    /// The bare forms, made when a slice first needs them.
+    bare: Vec<OnceLock<Policy>>,
     by_action: HashMap<EntityUid, Vec<usize>>,
     any_action: Vec<usize>,
     cache: Mutex<HashMap<Vec<usize>, Arc<Slice>>>,
@@ -56,6 +67,8 @@ impl Index {
             policies: Vec::new(),
             scopes: Vec::new(),
             resources: Vec::new(),
+            proven: Vec::new(),
+            bare: Vec::new(),
             by_action: HashMap::new(),
             any_action: Vec::new(),
             cache: Mutex::new(HashMap::new()),
@@ -76,15 +89,27 @@ impl Index {
                 PrincipalConstraint::In(uid) if is_role(&uid) => Scope::Role(uid),
                 _ => Scope::Anyone,
             };
-            match policy.action_constraint() {
-                ActionConstraint::Eq(action) => index.by_action.entry(action).or_default().push(position),
+            let action_proven = match policy.action_constraint() {
+                ActionConstraint::Eq(action) => {
+                    index.by_action.entry(action).or_default().push(position);
+                    true
+                }
                 ActionConstraint::In(actions) if !actions.iter().any(|a| groups.contains(a)) => {
                     for action in actions {
                         index.by_action.entry(action).or_default().push(position);
                     }
+                    true
                 }
-                _ => index.any_action.push(position),
-            }
+                _ => {
+                    index.any_action.push(position);
+                    false
+                }
+            };
+            index.proven.push(Proven {
+                principal: !matches!(scope, Scope::Anyone),
+                action: action_proven,
+            });
+            index.bare.push(OnceLock::new());
             index.resources.push(policy.resource_constraint());
             index.policies.push(policy);
             index.scopes.push(scope);
@@ -131,7 +156,8 @@ impl Index {
         }
         let mut policies = PolicySet::new();
         for &i in &chosen {
-            if let Err(error) = policies.add(self.policies[i].clone()) {
+            let bare = self.bare[i].get_or_init(|| bare(&self.policies[i], self.proven[i]));
+            if let Err(error) = policies.add(bare.clone()) {
                 tracing::error!(%error, "policy left out of a slice");
             }
         }
@@ -157,4 +183,31 @@ impl Index {
     pub fn is_empty(&self) -> bool {
         self.policies.is_empty()
     }
+}
+
+/// Which scope constraints of a policy the slicer decides exactly.
+#[derive(Debug, Clone, Copy)]
+struct Proven {
+    principal: bool,
+    action: bool,
+}
+
+/// `policy` with its proven scope constraints (and its resource constraint) replaced by "any"; the
+/// policy itself if Cedar will not take the rewrite, which only costs speed.
+fn bare(policy: &Policy, proven: Proven) -> Policy {
+    let any = || serde_json::json!({ "op": "All" });
+    let rewritten = policy.to_json().ok().and_then(|mut json| {
+        if proven.principal {
+            json["principal"] = any();
+        }
+        if proven.action {
+            json["action"] = any();
+        }
+        json["resource"] = any();
+        Policy::from_json(Some(policy.id().clone()), json).ok()
+    });
+    rewritten.unwrap_or_else(|| {
+        tracing::warn!(policy = %policy.id(), "policy kept with its full scope in slices");
+        policy.clone()
+    })
 }
