@@ -34,16 +34,35 @@ enum Scope {
     Role(EntityUid),
 }
 
+impl Scope {
+    /// Whether the slicer decides the policy's principal constraint exactly.
+    fn is_proven(&self) -> bool {
+        !matches!(self, Self::Anyone)
+    }
+}
+
+/// One policy and what the slicer knows of its scope.
+struct Entry {
+    policy: Policy,
+    scope: Scope,
+    resource: ResourceConstraint,
+    /// The action constraint is `==` or `in` a list of plain actions, which the index decides exactly
+    /// (it always decides the resource constraint).
+    action_proven: bool,
+    /// The bare form, made when a slice first needs it.
+    bare: OnceLock<Policy>,
+}
+
+impl Entry {
+    fn bare(&self) -> &Policy {
+        self.bare
+            .get_or_init(|| bare(&self.policy, self.scope.is_proven(), self.action_proven))
+    }
+}
+
 /// The policies, indexed for slicing.
 pub struct Index {
-    policies: Vec<Policy>,
-    scopes: Vec<Scope>,
-    resources: Vec<ResourceConstraint>,
-    /// Whether the slicer decides the principal and the action constraint exactly (it always
-    /// decides the resource constraint).
-    proven: Vec<Proven>,
-    /// The bare forms, made when a slice first needs them.
-    bare: Vec<OnceLock<Policy>>,
+    entries: Vec<Entry>,
     by_action: HashMap<EntityUid, Vec<usize>>,
     any_action: Vec<usize>,
     cache: Mutex<HashMap<Vec<usize>, Arc<Slice>>>,
@@ -64,11 +83,7 @@ impl Index {
     /// applies to its members, which this index does not track, so it goes in every slice).
     pub fn new(set: &PolicySet, groups: &HashSet<EntityUid>, is_role: impl Fn(&EntityUid) -> bool) -> Self {
         let mut index = Self {
-            policies: Vec::new(),
-            scopes: Vec::new(),
-            resources: Vec::new(),
-            proven: Vec::new(),
-            bare: Vec::new(),
+            entries: Vec::new(),
             by_action: HashMap::new(),
             any_action: Vec::new(),
             cache: Mutex::new(HashMap::new()),
@@ -83,7 +98,7 @@ impl Index {
                 tracing::error!(policy = %policy.id(), "linked policy could not be sliced; it is left out");
                 continue;
             };
-            let position = index.policies.len();
+            let position = index.entries.len();
             let scope = match policy.principal_constraint() {
                 PrincipalConstraint::Eq(uid) => Scope::Principal(uid),
                 PrincipalConstraint::In(uid) if is_role(&uid) => Scope::Role(uid),
@@ -105,14 +120,13 @@ impl Index {
                     false
                 }
             };
-            index.proven.push(Proven {
-                principal: !matches!(scope, Scope::Anyone),
-                action: action_proven,
+            index.entries.push(Entry {
+                resource: policy.resource_constraint(),
+                policy,
+                scope,
+                action_proven,
+                bare: OnceLock::new(),
             });
-            index.bare.push(OnceLock::new());
-            index.resources.push(policy.resource_constraint());
-            index.policies.push(policy);
-            index.scopes.push(scope);
         }
         index
     }
@@ -136,12 +150,12 @@ impl Index {
             .flatten()
             .chain(self.any_action.iter())
             .copied()
-            .filter(|&i| match &self.scopes[i] {
+            .filter(|&i| match &self.entries[i].scope {
                 Scope::Anyone => true,
                 Scope::Principal(uid) => uid == principal,
                 Scope::Role(role) => roles.contains(role),
             })
-            .filter(|&i| match &self.resources[i] {
+            .filter(|&i| match &self.entries[i].resource {
                 ResourceConstraint::Any => true,
                 ResourceConstraint::Eq(uid) => uid == resource,
                 ResourceConstraint::In(uid) => within(uid),
@@ -156,14 +170,13 @@ impl Index {
         }
         let mut policies = PolicySet::new();
         for &i in &chosen {
-            let bare = self.bare[i].get_or_init(|| bare(&self.policies[i], self.proven[i]));
-            if let Err(error) = policies.add(bare.clone()) {
+            if let Err(error) = policies.add(self.entries[i].bare().clone()) {
                 tracing::error!(%error, "policy left out of a slice");
             }
         }
         let unconditional = chosen
             .iter()
-            .all(|&i| !self.policies[i].has_non_scope_constraint());
+            .all(|&i| !self.entries[i].policy.has_non_scope_constraint());
         let set = Arc::new(Slice {
             policies,
             unconditional,
@@ -177,30 +190,23 @@ impl Index {
     }
 
     pub fn len(&self) -> usize {
-        self.policies.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.policies.is_empty()
+        self.entries.is_empty()
     }
-}
-
-/// Which scope constraints of a policy the slicer decides exactly.
-#[derive(Debug, Clone, Copy)]
-struct Proven {
-    principal: bool,
-    action: bool,
 }
 
 /// `policy` with its proven scope constraints (and its resource constraint) replaced by "any"; the
 /// policy itself if Cedar will not take the rewrite, which only costs speed.
-fn bare(policy: &Policy, proven: Proven) -> Policy {
+fn bare(policy: &Policy, principal_proven: bool, action_proven: bool) -> Policy {
     let any = || serde_json::json!({ "op": "All" });
     let rewritten = policy.to_json().ok().and_then(|mut json| {
-        if proven.principal {
+        if principal_proven {
             json["principal"] = any();
         }
-        if proven.action {
+        if action_proven {
             json["action"] = any();
         }
         json["resource"] = any();
@@ -210,4 +216,110 @@ fn bare(policy: &Policy, proven: Proven) -> Policy {
         tracing::warn!(policy = %policy.id(), "policy kept with its full scope in slices");
         policy.clone()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use cedar_policy::{Authorizer, Context, Entity, Request};
+
+    use super::*;
+
+    const POLICIES: &str = r#"
+        permit (principal in Portcullis::Role::"editor", action in [Docs::Action::"get", Docs::Action::"update"], resource in Docs::Folder::"f1");
+        permit (principal in Docs::Group::"readers", action == Docs::Action::"get", resource);
+        forbid (principal == Docs::User::"mallory", action, resource is Docs::Document);
+        permit (principal, action == Docs::Action::"get", resource == Docs::Document::"public");
+        permit (principal in Portcullis::Role::"admin", action, resource) when { context.mfa };
+        forbid (principal, action in [Docs::Action::"update"], resource) unless { context.mfa };
+    "#;
+
+    fn uid(text: &str) -> EntityUid {
+        EntityUid::from_str(text).expect("an entity uid")
+    }
+
+    /// Every slice decides as the whole set does, for every principal, action, resource and context
+    /// here — including principals in a group (not a role, so never proven by the slicer).
+    #[test]
+    fn slices_of_bare_policies_decide_as_the_whole_set() {
+        let set = PolicySet::from_str(POLICIES).expect("policies parse");
+        let is_role = |uid: &EntityUid| uid.type_name().to_string() == "Portcullis::Role";
+        let index = Index::new(&set, &HashSet::new(), is_role);
+        let users = [
+            ("alice", vec![r#"Portcullis::Role::"editor""#]),
+            ("bob", vec![r#"Docs::Group::"readers""#]),
+            ("carol", vec![r#"Portcullis::Role::"admin""#]),
+            (
+                "mallory",
+                vec![r#"Portcullis::Role::"editor""#, r#"Docs::Group::"readers""#],
+            ),
+        ];
+        let documents = [("d1", "f1"), ("d2", "f2"), ("public", "f2")];
+        let mut entities = vec![
+            Entity::new_no_attrs(uid(r#"Docs::Folder::"f1""#), HashSet::new()),
+            Entity::new_no_attrs(uid(r#"Docs::Folder::"f2""#), HashSet::new()),
+            Entity::new_no_attrs(uid(r#"Docs::Group::"readers""#), HashSet::new()),
+        ];
+        for (document, folder) in documents {
+            let parents = HashSet::from([uid(&format!(r#"Docs::Folder::"{folder}""#))]);
+            entities.push(Entity::new_no_attrs(
+                uid(&format!(r#"Docs::Document::"{document}""#)),
+                parents,
+            ));
+        }
+        for (user, parents) in &users {
+            let parents = parents.iter().map(|p| uid(p)).collect();
+            entities.push(Entity::new_no_attrs(
+                uid(&format!(r#"Docs::User::"{user}""#)),
+                parents,
+            ));
+        }
+        let entities = Entities::from_entities(entities, None).expect("entities");
+        let authorizer = Authorizer::new();
+        let mut allowed = 0;
+        let mut questions = 0;
+        for (user, parents) in &users {
+            let principal = uid(&format!(r#"Docs::User::"{user}""#));
+            let roles: HashSet<EntityUid> = parents.iter().map(|p| uid(p)).filter(is_role).collect();
+            for action in ["get", "update", "delete"] {
+                let action = uid(&format!(r#"Docs::Action::"{action}""#));
+                for resource in [
+                    "Docs::Document::\"d1\"",
+                    "Docs::Document::\"d2\"",
+                    "Docs::Document::\"public\"",
+                    "Docs::Folder::\"f1\"",
+                ] {
+                    let resource = uid(resource);
+                    for mfa in [false, true] {
+                        let context = Context::from_json_value(serde_json::json!({ "mfa": mfa }), None)
+                            .expect("context");
+                        let request =
+                            Request::new(principal.clone(), action.clone(), resource.clone(), context, None)
+                                .expect("request");
+                        let whole = authorizer.is_authorized(&request, &set, &entities);
+                        let slice = index.slice(&principal, &roles, &action, &resource, &entities);
+                        let sliced = authorizer.is_authorized(&request, &slice.policies, &entities);
+                        assert_eq!(
+                            (
+                                sliced.decision(),
+                                sliced.diagnostics().reason().collect::<HashSet<_>>()
+                            ),
+                            (
+                                whole.decision(),
+                                whole.diagnostics().reason().collect::<HashSet<_>>()
+                            ),
+                            "{principal} {action} {resource} mfa={mfa}"
+                        );
+                        questions += 1;
+                        allowed += usize::from(whole.decision() == cedar_policy::Decision::Allow);
+                    }
+                }
+            }
+        }
+        assert!(
+            allowed > 0 && allowed < questions,
+            "the table mixes allows and denies"
+        );
+    }
 }

@@ -13,6 +13,7 @@ mod instances;
 mod migrations;
 mod organizations;
 mod schema;
+mod security;
 mod sessions;
 mod users;
 mod websocket;

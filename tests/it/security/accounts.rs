@@ -1,0 +1,1 @@
+//! Account changes: email and password changes, disabling, sessions ending with them.

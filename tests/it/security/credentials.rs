@@ -1,0 +1,1 @@
+//! Credentials: tampered and forged tokens, refresh reuse, revoked API keys, export links.

@@ -1,0 +1,1 @@
+//! Role grants bounded by the granter's own power: no escalation inside an organization.

@@ -1,0 +1,1 @@
+//! Hostile input: injection strings in every filter, oversized fields, look-alike slugs.

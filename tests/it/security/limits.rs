@@ -1,0 +1,1 @@
+//! Limits that count work: batches, aliases, depth, complexity, response size, attempts.

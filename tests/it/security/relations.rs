@@ -1,0 +1,1 @@
+//! Relations: every object reached through another is read-checked like a root query.

@@ -1,0 +1,1 @@
+//! WebSockets: every message authenticated as of now, protocol close codes, caps.
