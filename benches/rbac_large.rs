@@ -452,7 +452,7 @@ fn rbac_large(c: &mut Criterion) {
         b.iter_batched(
             || {
                 next = (next + 100) % (pool.len() - 100);
-                pool[next..next + 100].to_vec()
+                pool[next..next + 100].iter().cloned().map(Ok).collect()
             },
             |requests| {
                 runtime

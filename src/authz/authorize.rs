@@ -6,9 +6,12 @@ use std::sync::Arc;
 use cedar_policy::{Context, Decision, Entities, EntityId, EntityUid, Request};
 
 use super::compile::Origin;
+use super::engine::State;
+use super::entity_cache::ReadSet;
 use super::guard::{self, Resource, principal_entity};
 use super::principal_sets::WithPrincipal;
-use super::{Action, Engine, cedar_json};
+pub use super::supplied::EntitiesJson;
+use super::{Action, Engine, cedar_json, supplied};
 use crate::app::App;
 use crate::db::Id;
 use crate::error::{Error, Result};
@@ -39,26 +42,6 @@ pub struct AuthorizeRequest {
     pub entities: Option<EntitiesJson>,
 }
 
-/// Integrators' entities in Cedar's JSON entity format: an array of `{uid, attrs, parents}`.
-#[derive(Debug, Clone)]
-pub enum EntitiesJson {
-    /// As a JSON value (the GraphQL `entities` field).
-    Value(serde_json::Value),
-    /// As JSON text (the GraphQL `entitiesJson` field): read once and recognised by its bytes
-    /// afterwards, the cheaper form for large sets.
-    Text(String),
-}
-
-impl EntitiesJson {
-    /// The GraphQL field this form arrives in, for errors.
-    fn field(&self) -> &'static str {
-        match self {
-            Self::Value(_) => "entities",
-            Self::Text(_) => "entitiesJson",
-        }
-    }
-}
-
 /// The engine's answer, with what decided it.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -73,31 +56,53 @@ pub struct Outcome {
 
 pub async fn authorize(app: &App, actor: &Actor, request: AuthorizeRequest) -> Result<Outcome> {
     let mut permitted = Permitted::default();
-    decide(app, actor, request, None, "", &mut permitted).await
+    let state = app.engine.state();
+    decide(app, &state, actor, request, None, "", &mut permitted).await
 }
 
-/// Up to [`MAX_BATCH`] requests, answered in order. `shared` entities count for every request,
-/// besides each request's own.
+/// Up to [`MAX_BATCH`] requests (as read from input), answered in order, each on its own: a
+/// question that could not be read or cannot be asked (a malformed context or entity set, a principal the caller may not ask about) gets its
+/// error in its place while the others are answered. `shared` entities count for every request,
+/// besides each request's own; an invalid shared set fails the whole call.
 pub async fn authorize_batch(
     app: &App,
     actor: &Actor,
-    requests: Vec<AuthorizeRequest>,
+    requests: Vec<Result<AuthorizeRequest>>,
     shared: Option<EntitiesJson>,
-) -> Result<Vec<Outcome>> {
+) -> Result<Vec<Result<Outcome>>> {
     if requests.is_empty() || requests.len() > MAX_BATCH {
         return Err(Error::bad_input(
             "inputs",
             format!("must hold between 1 and {MAX_BATCH} requests"),
         ));
     }
+    let state = app.engine.state();
     let shared = shared
-        .map(|source| read_entities(&app.engine, &source, source.field()))
+        .map(|source| supplied::read(&app.engine, &state, &source, source.field()))
         .transpose()?;
     let mut permitted = Permitted::default();
     let mut outcomes = Vec::with_capacity(requests.len());
     for (index, request) in requests.into_iter().enumerate() {
         let prefix = format!("inputs.{index}.");
-        outcomes.push(decide(app, actor, request, shared.as_ref(), &prefix, &mut permitted).await?);
+        let outcome = match request {
+            Ok(request) => {
+                decide(
+                    app,
+                    &state,
+                    actor,
+                    request,
+                    shared.as_ref(),
+                    &prefix,
+                    &mut permitted,
+                )
+                .await
+            }
+            Err(unreadable) => Err(unreadable),
+        };
+        if let Err(Error::Internal(_)) = &outcome {
+            return outcome.map(|_| Vec::new()); // the gateway failed, not the question
+        }
+        outcomes.push(outcome);
     }
     Ok(outcomes)
 }
@@ -111,9 +116,10 @@ struct Permitted {
 
 async fn decide(
     app: &App,
+    state: &State,
     actor: &Actor,
     request: AuthorizeRequest,
-    shared: Option<&Arc<Entities>>,
+    shared: Option<&Arc<ReadSet>>,
     prefix: &str,
     permitted: &mut Permitted,
 ) -> Result<Outcome> {
@@ -144,21 +150,10 @@ async fn decide(
 
     let own = match &request.entities {
         None | Some(EntitiesJson::Value(serde_json::Value::Null)) => None,
-        Some(source) => Some(read_entities(engine, source, &field(source.field()))?),
+        Some(source) => Some(supplied::read(engine, state, source, &field(source.field()))?),
     };
     let entities_field = || field(request.entities.as_ref().map_or("entities", EntitiesJson::field));
-    // Sets read through the entity cache are recognised again; a merge of shared and own is not.
-    let (supplied, reusable) = match (shared, own) {
-        (None, None) => (engine.no_entities(), true),
-        (Some(shared), None) => (shared.clone(), true),
-        (None, Some(own)) => (own, true),
-        (Some(shared), Some(own)) => {
-            let merged = Entities::clone(shared)
-                .add_entities(own.iter().cloned(), None)
-                .map_err(|e| Error::bad_input(entities_field(), e.to_string()))?;
-            (Arc::new(merged), false)
-        }
-    };
+    let supplied = supplied::combine(state, shared, own.as_ref(), entities_field)?;
     let seated = if principal.type_name() == types.user_type() {
         let user = if principal == caller {
             actor.user_id()
@@ -166,18 +161,18 @@ async fn decide(
             portcullis_user_id(&principal, &field("principal"))?
         };
         let seat = Seat {
-            set: &supplied,
-            reusable,
+            set: &supplied.entities,
+            reusable: supplied.reusable,
             user,
             organization: request.organization_id,
         };
-        Some(with_principal(app, seat, entities_field).await?)
+        Some(with_principal(app, state, seat, entities_field).await?)
     } else {
         None
     };
     let (entities, roles) = match &seated {
         Some(seated) => (&*seated.entities, &seated.roles),
-        None => (&*supplied, engine.no_roles()),
+        None => (&*supplied.entities, engine.no_roles()),
     };
     let context = match request.context {
         None | Some(serde_json::Value::Null) => Context::empty(),
@@ -187,7 +182,6 @@ async fn decide(
     let cedar_request = Request::new(principal.clone(), action.clone(), resource.clone(), context, None)
         .map_err(|e| Error::bad_input(field("action"), e.to_string()))?;
 
-    let state = engine.state();
     let slice = state.index.slice(&principal, roles, &action, &resource, entities);
     let response = engine.decide(&slice, &cedar_request, entities);
     let mut determining: Vec<Origin> = response
@@ -223,12 +217,13 @@ struct Seat<'a> {
 /// kept for the next question about the same set, user and organization.
 async fn with_principal(
     app: &App,
+    state: &State,
     seat: Seat<'_>,
     field: impl FnOnce() -> String,
 ) -> Result<Arc<WithPrincipal>> {
     let engine = &app.engine;
     let sets = engine.principal_sets();
-    let version = engine.version();
+    let version = state.version;
     if seat.reusable
         && let Some(found) = sets.get(version, seat.set, seat.user, seat.organization)
     {
@@ -263,59 +258,19 @@ where
     Ok(answer)
 }
 
-/// An integrator's entity set, from the engine's cache when the same JSON was read before.
-fn read_entities(engine: &Engine, source: &EntitiesJson, field: &str) -> Result<Arc<Entities>> {
-    let sets = engine.entity_sets();
-    match source {
-        EntitiesJson::Value(json) => {
-            sets.get_or_parse(&json.to_string(), || parse_entities(json, engine, field))
-        }
-        EntitiesJson::Text(text) => sets.get_or_parse(text, || {
-            let json = serde_json::from_str(text)
-                .map_err(|e| Error::bad_input(field, format!("not valid JSON: {e}")))?;
-            parse_entities(&json, engine, field)
-        }),
-    }
-}
-
-/// Parses an integrator's entities, refusing any that define gateway entities or claim them as parents.
-fn parse_entities(json: &serde_json::Value, engine: &Engine, field: &str) -> Result<Entities> {
-    let types = engine.types();
-    let supplied = cedar_json::entities(json, engine.type_names()).map_err(|e| Error::bad_input(field, e))?;
-    if supplied
-        .iter()
-        .any(|e| types.is_gateway_type(e.uid().type_name()))
-    {
-        return Err(Error::bad_input(
-            field,
-            "Portcullis:: entities are supplied by the gateway; pass only your own",
-        ));
-    }
-    let claims_gateway_parent = supplied.iter().any(|e| {
-        supplied
-            .ancestors(&e.uid())
-            .into_iter()
-            .flatten()
-            .any(|ancestor| types.is_gateway_type(ancestor.type_name()))
-    });
-    if claims_gateway_parent {
-        return Err(Error::bad_input(
-            field,
-            "your entities may not have Portcullis:: entities (such as roles) as parents",
-        ));
-    }
-    Ok(supplied)
-}
-
+/// The entity a reference names. Ids of the gateway's own users, roles and organizations must be
+/// spelled canonically: the gateway seats a user by their id, and Cedar compares ids as text, so
+/// another spelling of one user would be half that user.
 fn parse_uid(engine: &Engine, reference: &EntityRef, field: &str) -> Result<EntityUid> {
     let type_name = engine
         .type_names()
         .parse(reference.type_name.trim())
         .map_err(|e| Error::bad_input(field, format!("type: {e}")))?;
-    Ok(EntityUid::from_type_name_and_id(
-        type_name,
-        EntityId::new(&reference.id),
-    ))
+    let uid = EntityUid::from_type_name_and_id(type_name, EntityId::new(&reference.id));
+    if let Some(problem) = engine.types().non_canonical(&uid) {
+        return Err(Error::bad_input(field, problem));
+    }
+    Ok(uid)
 }
 
 /// The id of a `Portcullis::User` principal other than the caller.

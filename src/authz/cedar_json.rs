@@ -14,18 +14,47 @@ use std::sync::RwLock;
 use cedar_policy::{Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
 use serde_json::{Map, Value};
 
-/// Reads a JSON array of entities, computing the transitive closure of their parents. Errors are
-/// Cedar's messages.
-pub fn entities(json: &Value, names: &TypeNames) -> Result<Entities, String> {
-    match read_common(json, names) {
+/// Reads a JSON array of entities as given: parents as listed, not yet closed transitively, so
+/// that two sets can be combined and closed together as Cedar closes one set. Errors are Cedar's
+/// messages.
+pub fn entities(json: &Value, names: &TypeNames) -> Result<Vec<Entity>, String> {
+    if let Some(entities) = read_common(json, names) {
+        return Ok(entities);
+    }
+    let one_by_one = json.as_array().and_then(|items| {
+        items
+            .iter()
+            .map(|item| Entity::from_json_value(item.clone(), None).ok())
+            .collect::<Option<Vec<_>>>()
+    });
+    match one_by_one {
         Some(entities) => Ok(entities),
-        None => Entities::from_json_value(json.clone(), None).map_err(|e| e.to_string()),
+        // Cedar's reader of the whole array, for its error message.
+        None => match Entities::from_json_value(json.clone(), None) {
+            Ok(entities) => Ok(entities.iter().cloned().collect()),
+            Err(error) => Err(error.to_string()),
+        },
     }
 }
 
+/// The entity set Cedar makes of `given` and `extra` together: parents closed transitively,
+/// identical duplicates merged, differing ones refused. Errors are Cedar's messages.
+pub fn close<'a>(
+    given: impl IntoIterator<Item = &'a Entity>,
+    extra: impl IntoIterator<Item = &'a Entity>,
+) -> Result<Entities, String> {
+    Entities::from_entities(given.into_iter().chain(extra).cloned(), None).map_err(|e| e.to_string())
+}
+
 /// Reads a request context: a JSON object of attribute values. Errors are Cedar's messages.
+///
+/// An object that is itself an escape (`{"__extn": …}`, `{"__entity": …}`) is not a record: Cedar's
+/// reader refuses it, so it goes there.
 pub fn context(json: serde_json::Value, names: &TypeNames) -> Result<Context, String> {
-    let common = json.as_object().and_then(|fields| {
+    let record = json
+        .as_object()
+        .filter(|fields| !fields.keys().any(|key| key.starts_with("__")));
+    let common = record.and_then(|fields| {
         let mut reader = Reader { names };
         let pairs = fields
             .iter()
@@ -40,14 +69,12 @@ pub fn context(json: serde_json::Value, names: &TypeNames) -> Result<Context, St
 }
 
 /// The entities, or `None` when the input is not of a shape this reader handles.
-fn read_common(json: &Value, names: &TypeNames) -> Option<Entities> {
+fn read_common(json: &Value, names: &TypeNames) -> Option<Vec<Entity>> {
     let mut reader = Reader { names };
-    let entities = json
-        .as_array()?
+    json.as_array()?
         .iter()
         .map(|item| reader.entity(item))
-        .collect::<Option<Vec<_>>>()?;
-    Entities::from_entities(entities, None).ok()
+        .collect::<Option<Vec<_>>>()
 }
 
 /// Entity type names by their text, parsed once: Cedar's parser costs microseconds a name, and
@@ -184,6 +211,7 @@ mod tests {
               "parents": [{ "type": "Docs::Folder", "id": "f1" }] }
         ]);
         let read = read_common(&json, &TypeNames::default()).expect("the common reader handles these shapes");
+        let read = close(&read, []).unwrap();
         assert!(read.deep_eq(&cedar(&json)));
         let d1: EntityUid = r#"Docs::Document::"d1""#.parse().unwrap();
         let root: EntityUid = r#"Docs::Folder::"root""#.parse().unwrap();
@@ -196,7 +224,7 @@ mod tests {
             "attrs": { "ip": { "__extn": { "fn": "ip", "arg": "10.0.0.1" } } }, "parents": [] }]);
         assert!(read_common(&extension, &TypeNames::default()).is_none());
         assert!(
-            entities(&extension, &TypeNames::default())
+            close(&entities(&extension, &TypeNames::default()).unwrap(), [])
                 .unwrap()
                 .deep_eq(&cedar(&extension))
         );
@@ -205,7 +233,7 @@ mod tests {
             json!([{ "uid": { "type": "A::B", "id": "c" }, "attrs": {}, "parents": [], "tags": { "t": 1 } }]);
         assert!(read_common(&tags, &TypeNames::default()).is_none());
         assert!(
-            entities(&tags, &TypeNames::default())
+            close(&entities(&tags, &TypeNames::default()).unwrap(), [])
                 .unwrap()
                 .deep_eq(&cedar(&tags))
         );
@@ -256,11 +284,51 @@ mod tests {
             { "uid": { "type": "A::B", "id": "c" }, "attrs": { "n": 1 }, "parents": [] },
             { "uid": { "type": "A::B", "id": "c" }, "attrs": { "n": 2 }, "parents": [] }
         ]);
+        let given = entities(&duplicate, &TypeNames::default()).unwrap();
         assert_eq!(
-            entities(&duplicate, &TypeNames::default()).map(|_| ()),
+            close(&given, []).map(|_| ()),
             Entities::from_json_value(duplicate.clone(), None)
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         );
+    }
+
+    #[test]
+    fn sets_closed_apart_then_together_keep_an_entity_given_in_both() {
+        let names = TypeNames::default();
+        let shared = entities(
+            &json!([
+                { "uid": { "type": "A::Doc", "id": "d" }, "attrs": {}, "parents": [{ "type": "A::Folder", "id": "f" }] },
+                { "uid": { "type": "A::Folder", "id": "f" }, "attrs": {}, "parents": [{ "type": "A::Folder", "id": "root" }] }
+            ]),
+            &names,
+        )
+        .unwrap();
+        let own = entities(
+            &json!([{ "uid": { "type": "A::Doc", "id": "d" }, "attrs": {}, "parents": [{ "type": "A::Folder", "id": "f" }] }]),
+            &names,
+        )
+        .unwrap();
+        let together = close(&shared, &own).expect("an identical entity given twice is one entity");
+        let (doc, root): (EntityUid, EntityUid) = (
+            r#"A::Doc::"d""#.parse().unwrap(),
+            r#"A::Folder::"root""#.parse().unwrap(),
+        );
+        assert!(together.is_ancestor_of(&root, &doc));
+    }
+
+    #[test]
+    fn a_context_that_is_an_escape_is_refused_as_cedar_refuses_it() {
+        for escape in [
+            json!({ "__extn": { "fn": "ip", "arg": "10.0.0.1" } }),
+            json!({ "__entity": { "type": "A::U", "id": "u" } }),
+        ] {
+            let ours = context(escape.clone(), &TypeNames::default()).map(|_| ());
+            let theirs = Context::from_json_value(escape.clone(), None)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            assert!(theirs.is_err(), "Cedar refuses {escape}");
+            assert_eq!(ours, theirs);
+        }
     }
 }

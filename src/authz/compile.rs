@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use cedar_policy::{EntityUid, Policy, PolicyId, PolicySet, Template};
+use cedar_policy::{EntityUid, Policy, PolicyId, PolicySet, SlotId, Template};
 
 use super::actions::Action;
 use super::entities::Types;
@@ -117,26 +117,23 @@ pub fn compile(
     })
 }
 
-/// The template with its `?principal` slot replaced by `principal`, as a static policy. The
-/// substitution is made on the parsed form (Cedar's JSON policy format), never on text.
-fn link_static(source: &str, id: PolicyId, principal: &EntityUid) -> Result<Policy> {
-    let template = Template::parse(None, source).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
-    let mut json = template
-        .to_json()
-        .map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
-    let scope = json
-        .get_mut("principal")
-        .and_then(|p| p.as_object_mut())
-        .ok_or_else(|| Error::internal(anyhow::anyhow!("template without a principal scope")))?;
-    if scope.remove("slot").is_none() {
-        return Err(Error::internal(anyhow::anyhow!(
-            "template without a ?principal slot"
-        )));
-    }
-    let entity =
-        serde_json::json!({ "type": principal.type_name().to_string(), "id": principal.id().unescaped() });
-    scope.insert("entity".to_owned(), entity);
-    Policy::from_json(Some(id), json).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))
+/// The template with its `?principal` slot replaced by `principal`, as a static policy: Cedar
+/// links it (so every template shape Cedar accepts links as Cedar links it), then the linked
+/// policy is re-read from its JSON form, which is static.
+pub(crate) fn link_static(source: &str, id: PolicyId, principal: &EntityUid) -> Result<Policy> {
+    let failed = |e: &dyn std::fmt::Display| Error::internal(anyhow::anyhow!("linking {id}: {e}"));
+    let template_id = PolicyId::new("template");
+    let template = Template::parse(Some(template_id.clone()), source).map_err(|e| failed(&e))?;
+    let mut set = PolicySet::new();
+    set.add_template(template).map_err(|e| failed(&e))?;
+    let values = HashMap::from([(SlotId::principal(), principal.clone())]);
+    set.link(template_id, id.clone(), values)
+        .map_err(|e| failed(&e))?;
+    let linked = set
+        .policy(&id)
+        .ok_or_else(|| failed(&"the linked policy is missing"))?;
+    let json = linked.to_json().map_err(|e| failed(&e))?;
+    Policy::from_json(Some(id.clone()), json).map_err(|e| failed(&e))
 }
 
 /// `permit (principal in Role::"…", action in [...], resource);` for a role's permissions.
@@ -146,10 +143,12 @@ fn role_policy(types: &Types, role: &RoleRow) -> Option<String> {
         return None;
     }
     let principal = types.role(role.id);
-    if permissions.iter().any(|p| p == "*") {
-        return Some(format!("permit (principal in {principal}, action, resource);"));
-    }
-    let actions: Vec<Action> = permissions.iter().filter_map(|p| Action::parse(p)).collect();
+    // `*` is every gateway action — not integrators' actions, which only their own policies grant.
+    let actions: Vec<Action> = if permissions.iter().any(|p| p == "*") {
+        Action::ALL.to_vec()
+    } else {
+        permissions.iter().filter_map(|p| Action::parse(p)).collect()
+    };
     if actions.is_empty() {
         return None;
     }

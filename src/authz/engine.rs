@@ -27,6 +27,13 @@ pub const SUPER_ADMIN_ROLE: &str = "00000000-0000-7000-8000-000000000001";
 pub struct State {
     pub version: i64,
     pub schema: Schema,
+    /// The action entities of every schema fragment (the gateway's own too), closed: part of every
+    /// entity set decisions are made with, so action groups mean what the schema says.
+    pub actions: Arc<Entities>,
+    /// Moves only when the schema changes (sets closed with `actions` are good until it moves).
+    pub schema_generation: u64,
+    /// The fragments the schema was made of, to recognise an unchanged schema.
+    fragments: Vec<(String, String)>,
     pub compiled: Compiled,
     /// The compiled policies indexed by action and role, for slicing.
     pub index: Index,
@@ -63,8 +70,7 @@ pub struct Engine {
     holdings: Mutex<HoldingsCache>,
     entity_sets: EntityCache,
     principal_sets: PrincipalSets,
-    /// The empty entity set and role set, shared so that their addresses stay put.
-    no_entities: Arc<Entities>,
+    /// The empty role set of principals that are not gateway users.
     no_roles: HashSet<EntityUid>,
     decisions: Mutex<Decisions>,
     type_names: TypeNames,
@@ -75,7 +81,7 @@ impl Engine {
     /// Compiles the stored policies and roles.
     pub async fn load(db: &Db) -> Result<Self> {
         let types = Types::new()?;
-        let state = build(db, &types).await?;
+        let state = build(db, &types, None).await?;
         let org_member = ORG_MEMBER_ROLE
             .parse()
             .map_err(|e| Error::internal(anyhow::anyhow!("org_member id: {e}")))?;
@@ -90,7 +96,6 @@ impl Engine {
             state: RwLock::new(Arc::new(state)),
             entity_sets: EntityCache::default(),
             principal_sets: PrincipalSets::default(),
-            no_entities: Arc::new(Entities::empty()),
             no_roles: HashSet::new(),
             decisions: Mutex::default(),
             type_names: TypeNames::default(),
@@ -110,11 +115,6 @@ impl Engine {
     /// Integrators' entity sets with gateway users added as principals.
     pub fn principal_sets(&self) -> &PrincipalSets {
         &self.principal_sets
-    }
-
-    /// The empty entity set (always the same one, so that principals added to it are kept too).
-    pub fn no_entities(&self) -> Arc<Entities> {
-        self.no_entities.clone()
     }
 
     /// The roles of a principal that is not a gateway user.
@@ -145,7 +145,7 @@ impl Engine {
         if stored == self.state().version {
             return Ok(stored);
         }
-        let state = build(db, &self.types).await?;
+        let state = build(db, &self.types, Some(&self.state())).await?;
         let version = state.version;
         *self.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
         let mut cache = self.holdings.lock().unwrap_or_else(|p| p.into_inner());
@@ -258,26 +258,45 @@ struct Decisions {
     answers: HashMap<GatewayQuestion, bool>,
 }
 
-/// Reads everything authorization depends on and compiles it.
-async fn build(db: &Db, types: &Types) -> Result<State> {
+/// Reads everything authorization depends on and compiles it; the schema (and its action
+/// entities) of `previous` are kept when the fragments have not changed.
+async fn build(db: &Db, types: &Types, previous: Option<&State>) -> Result<State> {
     let mut conn = db.conn().await?;
     let version = cedar_schemas::version(&mut conn).await?;
-    let fragments = cedar_schemas::all(&mut conn).await?;
+    let rows = cedar_schemas::all(&mut conn).await?;
     let roles = roles::all(&mut conn).await?;
     let policies = policies::all_enabled(&mut conn).await?;
     let links = roles::all_links(&mut conn).await?;
     drop(conn);
-    let schema = schema::from_rows(&fragments).map_err(|problems| {
-        Error::internal(anyhow::anyhow!(
-            "the gateway's Cedar schema does not parse: {problems:?}"
-        ))
-    })?;
+    let fragments: Vec<(String, String)> = rows
+        .iter()
+        .map(|row| (row.namespace.clone(), row.source.clone()))
+        .collect();
+    let (schema, actions, schema_generation) = match previous {
+        Some(previous) if previous.fragments == fragments => (
+            previous.schema.clone(),
+            previous.actions.clone(),
+            previous.schema_generation,
+        ),
+        _ => {
+            let schema = schema::from_rows(&rows).map_err(|problems| {
+                Error::internal(anyhow::anyhow!(
+                    "the gateway's Cedar schema does not parse: {problems:?}"
+                ))
+            })?;
+            let actions = schema.action_entities().map_err(Error::internal)?;
+            let generation = previous.map_or(1, |p| p.schema_generation + 1);
+            (schema, Arc::new(actions), generation)
+        }
+    };
     let compiled = compile(types, &roles, &policies, &links)?;
-    let groups: HashSet<EntityUid> = schema.action_groups().cloned().collect();
-    let index = Index::new(&compiled.policies, &groups, |uid| types.is_role(uid));
+    let index = Index::new(&compiled.policies, |uid| types.is_role(uid));
     Ok(State {
         version,
         schema,
+        actions,
+        schema_generation,
+        fragments,
         compiled,
         index,
     })

@@ -59,6 +59,27 @@ impl Types {
         name.namespace() == "Portcullis"
     }
 
+    /// Why `uid` is not how the gateway spells its own entity, if it is not: users, roles and
+    /// organizations by the canonical form of their ID (lowercase, hyphenated), the gateway as
+    /// `"portcullis"`. Other types are not the gateway's to judge.
+    pub fn non_canonical(&self, uid: &EntityUid) -> Option<String> {
+        let type_name = uid.type_name();
+        let id = uid.id().unescaped();
+        if type_name == &self.gateway {
+            return (id != "portcullis").then(|| format!("{type_name} has the one id \"portcullis\""));
+        }
+        if ![&self.user, &self.role, &self.organization].contains(&type_name) {
+            return None;
+        }
+        match id.parse::<Id>() {
+            Ok(parsed) if parsed.to_string() == id => None,
+            Ok(parsed) => Some(format!(
+                "a {type_name} id must be spelled canonically (lowercase, hyphenated): \"{parsed}\""
+            )),
+            Err(_) => Some(format!("a {type_name} id must be an ID (a UUID)")),
+        }
+    }
+
     /// True for `Portcullis::Role::"…"`.
     pub fn is_role(&self, uid: &EntityUid) -> bool {
         uid.type_name() == &self.role

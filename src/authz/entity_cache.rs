@@ -1,12 +1,23 @@
 //! Integrators' entity sets, parsed once and kept by their JSON text: a service sends the same
 //! resources and parents with question after question, and reading Cedar's JSON entity format
 //! costs more than a decision.
+//!
+//! A set is kept closed together with the action entities of the schema in force, so it belongs
+//! to one schema generation: when the schema changes, every set is read again.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
-use cedar_policy::Entities;
+use cedar_policy::{Entities, Entity};
+
+/// An integrator's entity set as read.
+pub struct ReadSet {
+    /// The entities as given (parents as listed, not closed), for combining with another set.
+    pub given: Vec<Entity>,
+    /// The given entities with the schema's action entities, closed: what Cedar decides with.
+    pub closed: Arc<Entities>,
+}
 
 /// Bytes of JSON text the cache holds by default before it forgets the oldest sets.
 const BUDGET_BYTES: usize = 16 * 1024 * 1024;
@@ -21,6 +32,8 @@ pub struct EntityCache {
 
 #[derive(Default)]
 struct Inner {
+    /// The schema generation the kept sets were closed with.
+    generation: u64,
     sets: HashMap<u64, Vec<Cached>>,
     order: VecDeque<(u64, Arc<str>)>,
     bytes: usize,
@@ -28,7 +41,7 @@ struct Inner {
 
 struct Cached {
     text: Arc<str>,
-    parsed: Arc<Entities>,
+    parsed: Arc<ReadSet>,
 }
 
 impl Default for EntityCache {
@@ -47,22 +60,37 @@ impl EntityCache {
         }
     }
 
-    /// The parsed form of `text`: from the cache when the same text was parsed before, else from
-    /// `parse` (whose errors are not cached). Texts that differ only in spacing or key order are
-    /// kept apart: recognising them would cost what the cache saves.
+    /// The set read from `text` at schema `generation`: from the cache when the same text was read
+    /// at that generation before, else from `parse` (whose errors are not cached). Texts that
+    /// differ only in spacing or key order are kept apart: recognising them would cost what the
+    /// cache saves.
     pub fn get_or_parse<E>(
         &self,
+        generation: u64,
         text: &str,
-        parse: impl FnOnce() -> Result<Entities, E>,
-    ) -> Result<Arc<Entities>, E> {
+        parse: impl FnOnce() -> Result<ReadSet, E>,
+    ) -> Result<Arc<ReadSet>, E> {
         let key = self.hasher.hash_one(text);
-        if let Some(found) = self.lock().find(key, text) {
-            return Ok(found);
+        {
+            let inner = self.lock();
+            if inner.generation == generation
+                && let Some(found) = inner.find(key, text)
+            {
+                return Ok(found);
+            }
         }
         let parsed = Arc::new(parse()?);
         if text.len() <= self.budget / 8 {
-            self.lock()
-                .insert(key, Arc::from(text), parsed.clone(), self.budget);
+            let mut inner = self.lock();
+            if inner.generation < generation {
+                *inner = Inner {
+                    generation,
+                    ..Inner::default()
+                };
+            }
+            if inner.generation == generation {
+                inner.insert(key, Arc::from(text), parsed.clone(), self.budget);
+            }
         }
         Ok(parsed)
     }
@@ -73,7 +101,7 @@ impl EntityCache {
 }
 
 impl Inner {
-    fn find(&self, key: u64, text: &str) -> Option<Arc<Entities>> {
+    fn find(&self, key: u64, text: &str) -> Option<Arc<ReadSet>> {
         self.sets
             .get(&key)?
             .iter()
@@ -81,7 +109,7 @@ impl Inner {
             .map(|cached| cached.parsed.clone())
     }
 
-    fn insert(&mut self, key: u64, text: Arc<str>, parsed: Arc<Entities>, budget: usize) {
+    fn insert(&mut self, key: u64, text: Arc<str>, parsed: Arc<ReadSet>, budget: usize) {
         if self.find(key, &text).is_some() {
             return; // another request parsed the same set meanwhile
         }
@@ -112,8 +140,12 @@ mod tests {
         format!(r#"[{{"uid":{{"type":"Docs::Folder","id":"{id}"}},"attrs":{{}},"parents":[]}}]"#)
     }
 
-    fn parse(text: &str) -> Result<Entities, String> {
-        Entities::from_json_str(text, None).map_err(|e| e.to_string())
+    fn parse(text: &str) -> Result<ReadSet, String> {
+        let closed = Entities::from_json_str(text, None).map_err(|e| e.to_string())?;
+        Ok(ReadSet {
+            given: closed.iter().cloned().collect(),
+            closed: Arc::new(closed),
+        })
     }
 
     #[test]
@@ -122,7 +154,7 @@ mod tests {
         let mut parses = 0;
         for _ in 0..3 {
             cache
-                .get_or_parse(&folder("f1"), || {
+                .get_or_parse(1, &folder("f1"), || {
                     parses += 1;
                     parse(&folder("f1"))
                 })
@@ -130,13 +162,27 @@ mod tests {
         }
         assert_eq!(parses, 1);
         let other = cache
-            .get_or_parse(&folder("f2"), || {
+            .get_or_parse(1, &folder("f2"), || {
                 parses += 1;
                 parse(&folder("f2"))
             })
             .unwrap();
         assert_eq!(parses, 2);
-        assert_eq!(other.iter().next().unwrap().uid().id().unescaped(), "f2");
+        assert_eq!(other.given[0].uid().id().unescaped(), "f2");
+        cache
+            .get_or_parse(2, &folder("f1"), || {
+                parses += 1;
+                parse(&folder("f1"))
+            })
+            .unwrap();
+        assert_eq!(parses, 3, "a set is read again for a new schema generation");
+        cache
+            .get_or_parse(1, &folder("f2"), || {
+                parses += 1;
+                parse(&folder("f2"))
+            })
+            .unwrap();
+        assert_eq!(parses, 4, "sets of the older generation are gone");
     }
 
     #[test]
@@ -145,13 +191,13 @@ mod tests {
         let cache = EntityCache::with_budget(10 * size);
         assert!(
             cache
-                .get_or_parse(r#"[{"uid":1}]"#, || parse(r#"[{"uid":1}]"#))
+                .get_or_parse(1, r#"[{"uid":1}]"#, || parse(r#"[{"uid":1}]"#))
                 .is_err()
         );
         assert!(cache.lock().sets.is_empty());
         for i in 0..50 {
             let text = folder(&format!("f{i:02}"));
-            cache.get_or_parse(&text, || parse(&text)).unwrap();
+            cache.get_or_parse(1, &text, || parse(&text)).unwrap();
         }
         let inner = cache.lock();
         assert!(inner.bytes <= 10 * size, "{} bytes over budget", inner.bytes);

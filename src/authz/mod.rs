@@ -17,6 +17,7 @@ pub mod roles;
 pub mod schema;
 pub mod schemas;
 mod slice;
+mod supplied;
 
 pub use actions::Action;
 pub use engine::Engine;

@@ -1,11 +1,13 @@
 //! Policy slicing: Cedar evaluates every policy it is handed, so each request gets only the
 //! policies that can apply to it — by action, and by the principal's roles.
 //!
-//! A policy is left out only when its scope proves it cannot match: it names other actions, or it
-//! is scoped to a gateway role (`principal in Portcullis::Role::"…"`) the principal does not hold
-//! in this request, or to another principal (`principal == …`), or to resources this one is not
-//! (`resource == …`, `resource in …` outside its ancestors, `resource is …` of another type).
-//! Everything else stays in the slice, so a slice decides exactly as the whole set would.
+//! A policy is left out only when its scope proves it cannot match: it names other actions (`==`
+//! another action, `in` actions that are neither the request's action nor among its ancestors in
+//! the entity set — the schema's action groups are there), or it is scoped to a gateway role
+//! (`principal in Portcullis::Role::"…"`) the principal neither holds in this request nor is, or to
+//! another principal (`principal == …`), or to resources this one is not (`resource == …`,
+//! `resource in …` outside its ancestors, `resource is …` of another type). Everything else stays
+//! in the slice, so a slice decides exactly as the whole set would.
 //!
 //! What the slicer has proven, Cedar need not check again: a policy enters a slice as its *bare*
 //! form, with every scope constraint the slicer decides exactly (action `==`/`in` a list, principal
@@ -63,7 +65,10 @@ impl Entry {
 /// The policies, indexed for slicing.
 pub struct Index {
     entries: Vec<Entry>,
-    by_action: HashMap<EntityUid, Vec<usize>>,
+    /// Policies with `action == a`, by `a`.
+    action_is: HashMap<EntityUid, Vec<usize>>,
+    /// Policies with `action in [… a …]`, by each `a`: they apply to `a` and to every action below it.
+    action_in: HashMap<EntityUid, Vec<usize>>,
     any_action: Vec<usize>,
     cache: Mutex<HashMap<Vec<usize>, Arc<Slice>>>,
 }
@@ -79,12 +84,12 @@ pub struct Slice {
 
 impl Index {
     /// Indexes `set`. Template-linked policies are re-parsed in their linked (static) form so a
-    /// slice can hold them; `groups` are the action groups of the schema (a policy naming a group
-    /// applies to its members, which this index does not track, so it goes in every slice).
-    pub fn new(set: &PolicySet, groups: &HashSet<EntityUid>, is_role: impl Fn(&EntityUid) -> bool) -> Self {
+    /// slice can hold them.
+    pub fn new(set: &PolicySet, is_role: impl Fn(&EntityUid) -> bool) -> Self {
         let mut index = Self {
             entries: Vec::new(),
-            by_action: HashMap::new(),
+            action_is: HashMap::new(),
+            action_in: HashMap::new(),
             any_action: Vec::new(),
             cache: Mutex::new(HashMap::new()),
         };
@@ -106,16 +111,16 @@ impl Index {
             };
             let action_proven = match policy.action_constraint() {
                 ActionConstraint::Eq(action) => {
-                    index.by_action.entry(action).or_default().push(position);
+                    index.action_is.entry(action).or_default().push(position);
                     true
                 }
-                ActionConstraint::In(actions) if !actions.iter().any(|a| groups.contains(a)) => {
+                ActionConstraint::In(actions) => {
                     for action in actions {
-                        index.by_action.entry(action).or_default().push(position);
+                        index.action_in.entry(action).or_default().push(position);
                     }
                     true
                 }
-                _ => {
+                ActionConstraint::Any => {
                     index.any_action.push(position);
                     false
                 }
@@ -132,7 +137,7 @@ impl Index {
     }
 
     /// The policies that can apply to `principal` (holding `roles`) taking `action` on `resource`
-    /// (whose ancestors `entities` know).
+    /// (whose ancestors, and the action's, `entities` know).
     pub fn slice(
         &self,
         principal: &EntityUid,
@@ -143,17 +148,19 @@ impl Index {
     ) -> Arc<Slice> {
         // Cedar's `resource in X`: the resource is X or one of X's descendants.
         let within = |x: &EntityUid| x == resource || entities.is_ancestor_of(x, resource);
-        let mut chosen: Vec<usize> = self
-            .by_action
-            .get(action)
-            .into_iter()
+        // Cedar's `action in [g]`: the action is g or below it in the entity set.
+        let groups = std::iter::once(action).chain(entities.ancestors(action).into_iter().flatten());
+        let mut chosen: Vec<usize> = groups
+            .filter_map(|group| self.action_in.get(group))
+            .chain(self.action_is.get(action))
             .flatten()
             .chain(self.any_action.iter())
             .copied()
             .filter(|&i| match &self.entries[i].scope {
                 Scope::Anyone => true,
                 Scope::Principal(uid) => uid == principal,
-                Scope::Role(role) => roles.contains(role),
+                // An entity is `in` itself: a role asked about as the principal is in that role.
+                Scope::Role(role) => roles.contains(role) || role == principal,
             })
             .filter(|&i| match &self.entries[i].resource {
                 ResourceConstraint::Any => true,
@@ -245,7 +252,7 @@ mod tests {
     fn slices_of_bare_policies_decide_as_the_whole_set() {
         let set = PolicySet::from_str(POLICIES).expect("policies parse");
         let is_role = |uid: &EntityUid| uid.type_name().to_string() == "Portcullis::Role";
-        let index = Index::new(&set, &HashSet::new(), is_role);
+        let index = Index::new(&set, is_role);
         let users = [
             ("alice", vec![r#"Portcullis::Role::"editor""#]),
             ("bob", vec![r#"Docs::Group::"readers""#]),

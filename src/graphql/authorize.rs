@@ -56,6 +56,16 @@ pub struct DeterminingPolicy {
     name: String,
 }
 
+/// Why one question of a batch was not answered.
+#[derive(SimpleObject)]
+pub struct QuestionError {
+    /// What went wrong, as in `extensions.code`: `BAD_USER_INPUT`, `FORBIDDEN`, `NOT_FOUND`, …
+    code: String,
+    /// The input at fault, e.g. `inputs.3.context`, when there is one.
+    field: Option<String>,
+    message: String,
+}
+
 /// The engine's answer, with its explanation.
 #[derive(SimpleObject)]
 pub struct Decision {
@@ -68,6 +78,28 @@ pub struct Decision {
     errors: Vec<String>,
     /// The authorization version the decision was made at.
     policy_version: i64,
+    /// In `authorizeBatch`: set when this question could not be asked (say, its context is not a
+    /// record, or you may not ask about its principal). It is then answered DENY, by no policy;
+    /// the other questions are answered as usual.
+    error: Option<QuestionError>,
+}
+
+impl Decision {
+    /// The place of a question of a batch that could not be asked.
+    fn refused(error: &Error, policy_version: i64) -> Self {
+        Self {
+            allowed: false,
+            decision: DecisionKind::Deny,
+            determining_policies: Vec::new(),
+            errors: Vec::new(),
+            policy_version,
+            error: Some(QuestionError {
+                code: error.code().as_str().to_owned(),
+                field: error.field().map(str::to_owned),
+                message: error.message(),
+            }),
+        }
+    }
 }
 
 impl From<Outcome> for Decision {
@@ -89,6 +121,7 @@ impl From<Outcome> for Decision {
                 .collect(),
             errors: outcome.errors,
             policy_version: outcome.policy_version,
+            error: None,
         }
     }
 }
@@ -144,7 +177,8 @@ impl AuthorizeQuery {
     }
 
     /// Up to 100 questions in one call; answers come in the same order. `entities` (or
-    /// `entitiesJson`) here count for every question, besides each question's own.
+    /// `entitiesJson`) here count for every question, besides each question's own. A question that
+    /// cannot be asked gets its `error` in its place; the others are answered.
     async fn authorize_batch(
         &self,
         ctx: &Context<'_>,
@@ -157,8 +191,16 @@ impl AuthorizeQuery {
             .into_iter()
             .enumerate()
             .map(|(i, input)| input.into_request(&format!("inputs.{i}.")))
-            .collect::<Result<Vec<_>, _>>()?;
-        let outcomes = authorize::authorize_batch(ctx.app()?, ctx.actor()?, requests, shared).await?;
-        Ok(outcomes.into_iter().map(Into::into).collect())
+            .collect();
+        let app = ctx.app()?;
+        let outcomes = authorize::authorize_batch(app, ctx.actor()?, requests, shared).await?;
+        let version = app.engine.version();
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
+                Ok(outcome) => outcome.into(),
+                Err(error) => Decision::refused(&error, version),
+            })
+            .collect())
     }
 }

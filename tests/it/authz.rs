@@ -1207,19 +1207,34 @@ async fn entities_as_text_and_shared_in_a_batch(t: TestApp) {
     );
     let mut changed = own("d1");
     changed["attrs"]["locked"] = json!(true);
+    let with_errors = "query($inputs: [AuthorizeInput!]!, $entities: JSON) {
+        authorizeBatch(inputs: $inputs, entities: $entities) { allowed decision error { code field message } } }";
     let conflicting = t
         .gql(
             Some(&w.alice.1),
-            batch,
-            json!({ "inputs": [read("d3", None), read("d1", Some(json!([changed])))], "entities": w.entities }),
+            with_errors,
+            json!({ "inputs": [read("d3", None), read("d1", Some(json!([changed]))), read("d1", Some(json!([own("d1")])))],
+                    "entities": w.entities }),
         )
         .await;
+    let answered = &conflicting.data()["authorizeBatch"];
     assert_eq!(
-        conflicting.code(),
-        "BAD_USER_INPUT",
-        "a question may not redefine a shared entity"
+        answered[0]["allowed"], expected[1],
+        "the first question is answered"
     );
-    assert_eq!(conflicting.field(), "inputs.1.entities");
+    assert_eq!(answered[0]["error"], Value::Null);
+    assert_eq!(
+        answered[1]["error"]["code"], "BAD_USER_INPUT",
+        "a question may not redefine a shared entity: {answered:#}"
+    );
+    assert_eq!(answered[1]["error"]["field"], "inputs.1.entities");
+    assert_eq!(answered[1]["decision"], "DENY");
+    assert_eq!(
+        answered[2]["error"],
+        Value::Null,
+        "an entity given identically in the shared set and the question's own is one entity"
+    );
+    assert_eq!(answered[2]["allowed"], expected[0]);
     let shared_bad = t
         .gql(
             Some(&w.alice.1),
