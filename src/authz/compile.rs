@@ -165,3 +165,33 @@ fn action_list(actions: &[Action]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shape of `?principal` Cedar allows links — `is … in ?principal` too, whose slot sits
+    /// under `in` — and the linked policy names the role where the slot was.
+    #[test]
+    fn every_principal_slot_shape_links() {
+        let role: EntityUid = r#"Portcullis::Role::"r1""#.parse().unwrap();
+        for (template, linked) in [
+            (
+                "permit (principal == ?principal, action, resource);",
+                r#"principal == Portcullis::Role::"r1""#,
+            ),
+            (
+                "permit (principal in ?principal, action, resource);",
+                r#"principal in Portcullis::Role::"r1""#,
+            ),
+            (
+                "forbid (principal is Portcullis::User in ?principal, action, resource) when { context.mfa };",
+                r#"principal is Portcullis::User in Portcullis::Role::"r1""#,
+            ),
+        ] {
+            let policy = link_static(template, PolicyId::new("link"), &role).expect(template);
+            assert!(policy.is_static());
+            assert!(policy.to_string().contains(linked), "{policy}");
+        }
+    }
+}

@@ -1245,7 +1245,62 @@ async fn entities_as_text_and_shared_in_a_batch(t: TestApp) {
     assert_eq!(shared_bad.field(), "entitiesJson");
 }
 
+/// A gateway role's `*` is every gateway action, not integrators' actions: a super-administrator
+/// is allowed an integrator's action only by the integrator's own policies. And the gateway's own
+/// entities are named canonically: another spelling of a user's id is refused, not half that user.
+async fn gateway_roles_grant_gateway_actions_only(t: TestApp) {
+    let admin = t.admin_token().await;
+    let admin_id = t
+        .login(crate::support::ADMIN_EMAIL, crate::support::ADMIN_PASSWORD)
+        .await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let read = |principal: Value| {
+        json!({ "input": { "principal": principal, "action": { "type": "Shop::Action", "id": "read" },
+                           "resource": { "type": "Shop::Doc", "id": "d1" } } })
+    };
+    let me = json!({ "type": "Portcullis::User", "id": admin_id });
+    let answer = gql_ok(&t, &admin, AUTHORIZE, read(me.clone())).await;
+    assert_eq!(answer["authorize"]["allowed"], false, "{answer:#}");
+    assert_eq!(answer["authorize"]["determiningPolicies"], json!([]));
+    let own_user = gql_ok(
+        &t,
+        &admin,
+        AUTHORIZE,
+        json!({ "input": { "action": { "type": "Portcullis::Action", "id": "user.read" },
+                           "resource": { "type": "Portcullis::User", "id": admin_id } } }),
+    )
+    .await;
+    assert_eq!(
+        own_user["authorize"]["allowed"], true,
+        "gateway actions stay granted"
+    );
+
+    for spelling in [
+        admin_id.to_uppercase(),
+        admin_id.replace('-', ""),
+        format!("urn:uuid:{admin_id}"),
+    ] {
+        let refused = t
+            .gql(
+                Some(&admin),
+                AUTHORIZE,
+                read(json!({ "type": "Portcullis::User", "id": spelling })),
+            )
+            .await;
+        assert_eq!(refused.code(), "BAD_USER_INPUT", "{spelling}");
+        assert_eq!(refused.field(), "principal");
+        assert!(
+            refused.message().contains(&admin_id),
+            "names the canonical form: {}",
+            refused.message()
+        );
+    }
+}
+
 crate::backend_tests!(
+    gateway_roles_grant_gateway_actions_only,
     integrator_decision_table,
     authorize_rules_for_callers,
     policies_are_validated_with_locations,

@@ -158,8 +158,7 @@ const REMOVE_MEMBER: &str = "mutation($o: ID!, $u: ID!) { removeMember(input: {o
 const ASSIGN: &str = "mutation($u: ID!, $r: ID!, $o: ID) { assignRole(input: {userId: $u, roleId: $r, organizationId: $o}) { roleAssignment { id } } }";
 const UNASSIGN: &str = "mutation($u: ID!, $r: ID!, $o: ID) { unassignRole(input: {userId: $u, roleId: $r, organizationId: $o}) { roleAssignment { id } } }";
 const AUTHORIZE: &str = "query($input: AuthorizeInput!) { authorize(input: $input) { allowed decision } }";
-const AUTHORIZE_BATCH: &str =
-    "query($inputs: [AuthorizeInput!]!) { authorizeBatch(inputs: $inputs) { allowed decision } }";
+const AUTHORIZE_BATCH: &str = "query($inputs: [AuthorizeInput!]!) { authorizeBatch(inputs: $inputs) { allowed decision error { code } } }";
 const CREATE_ROLE: &str = "mutation($input: CreateRoleInput!) { createRole(input: $input) { role { id } } }";
 
 /// The objects the first checklist aims at, made by the bootstrap administrator.
@@ -394,10 +393,10 @@ fn cases(w: &World, refresh_token: &str) -> Vec<Case> {
         ),
         case(
             "authorizeBatch",
-            "one question for someone else",
+            "one question for someone else: refused in its place",
             AUTHORIZE_BATCH,
             json!({ "inputs": [own_read, for_other] }),
-            FORBIDDEN,
+            Yields("/authorizeBatch/1/error/code", json!("FORBIDDEN")),
         ),
         case(
             "auditEvents",

@@ -7,6 +7,7 @@ mod audit;
 mod audit_export;
 mod audit_feed;
 mod authz;
+mod differential;
 mod forbidden;
 mod http_spec;
 mod instances;
