@@ -36,6 +36,8 @@ struct Gateway {
     /// Global roles, then organization roles with their organization.
     roles: Vec<(String, Option<String>)>,
     templates: Vec<String>,
+    /// Each user signed in, for asking the gateway's own guard.
+    actors: Vec<(String, portcullis::identity::Actor)>,
     variants: [String; 2],
     variant: usize,
     model: Model,
@@ -192,6 +194,7 @@ async fn set_up(t: TestApp, rng: &mut Rng) -> Gateway {
         users,
         roles: Vec::new(),
         templates: Vec::new(),
+        actors: Vec::new(),
         variants: [
             world::schema(&world::hierarchy(rng)),
             world::schema(&world::hierarchy(rng)),
@@ -222,10 +225,14 @@ async fn set_up(t: TestApp, rng: &mut Rng) -> Gateway {
         users: &gateway.users,
     };
     let (mut tried, mut accepted) = (0, 0);
-    while accepted < 60 && tried < 400 {
+    while accepted < 70 && tried < 400 {
         tried += 1;
-        let template = rng.chance(20);
-        let source = world::policy(rng, &names, template);
+        let template = rng.chance(20) && accepted >= 10;
+        let source = if accepted < 10 {
+            world::gateway_policy(rng, &role_ids, &gateway.organizations)
+        } else {
+            world::policy(rng, &names, template)
+        };
         let response = gateway
             .t
             .gql(
@@ -251,9 +258,24 @@ async fn set_up(t: TestApp, rng: &mut Rng) -> Gateway {
         }
     }
     assert!(
-        accepted >= 30,
+        accepted >= 40,
         "only {accepted} of {tried} generated policies were valid"
     );
+    for user in gateway.users.clone() {
+        let email = gateway.model.users[&user].0.clone();
+        let token = gateway.t.login(&email, crate::support::PASSWORD).await["accessToken"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        let client = portcullis::identity::ClientInfo::default();
+        let principal =
+            portcullis::identity::authenticate::authenticate(&gateway.t.app, Some(&token), &client)
+                .await
+                .expect("authenticated");
+        gateway
+            .actors
+            .push((user, principal.actor().expect("an actor").clone()));
+    }
     for _ in 0..30 {
         gateway.change(rng).await;
     }
@@ -299,6 +321,62 @@ fn question(rng: &mut Rng, gateway: &Gateway) -> Question {
         context: world::context(rng),
         entities: None,
     }
+}
+
+/// Asks the gateway's own guard a few questions about gateway actions and compares each with
+/// Cedar's; returns the mismatches.
+async fn ask_the_guard(rng: &mut Rng, gateway: &Gateway, reference: &Reference) -> Vec<String> {
+    use portcullis::authz::{Action, Resource, guard};
+    let now = gateway
+        .t
+        .app
+        .now()
+        .0
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut mismatches = Vec::new();
+    for _ in 0..5 {
+        let (user, actor) = rng.pick(&gateway.actors);
+        let name = if rng.chance(70) {
+            *rng.pick(&world::GATEWAY_ACTIONS)
+        } else {
+            rng.pick(&Action::ALL).name()
+        };
+        let action = Action::parse(name).expect("a gateway action");
+        let (resource, uid, organization) = match rng.below(3) {
+            0 => (
+                Resource::Gateway,
+                reference::uid("Portcullis::Gateway", "portcullis"),
+                None,
+            ),
+            1 => {
+                let org = rng.pick(&gateway.organizations).clone();
+                let id = org.parse().expect("an id");
+                (
+                    Resource::Organization(id),
+                    reference::uid("Portcullis::Organization", &org),
+                    Some(org),
+                )
+            }
+            _ => {
+                let other = rng.pick(&gateway.users);
+                (
+                    Resource::User(other.parse().expect("an id")),
+                    reference::uid("Portcullis::User", other),
+                    None,
+                )
+            }
+        };
+        let ours = guard::allows(&gateway.t.app, actor, action, resource)
+            .await
+            .expect("a decision");
+        let cedar = reference.guard_answer(&gateway.model, user, name, &uid, organization.as_deref(), &now);
+        if ours != cedar {
+            mismatches.push(format!(
+                "guard: {user} {name} on {uid}: gateway {ours}, Cedar {cedar}"
+            ));
+        }
+    }
+    mismatches
 }
 
 /// The GraphQL input of a question with its own entities, as a value or as text.
@@ -379,7 +457,7 @@ async fn differential_against_unsliced_cedar(t: TestApp) {
     let mut referencing = std::time::Duration::ZERO;
     let world_entities = world::entities(&mut rng, &gateway.users);
     let mut reference = gateway.reference();
-    let (mut asked, mut allowed, mut refused) = (0, 0, 0);
+    let (mut asked, mut allowed, mut refused, mut guarded) = (0, 0, 0, 0);
     let mut mismatches = Vec::new();
     let batch_query = format!(
         "query($inputs: [AuthorizeInput!]!, $entities: JSON, $entitiesJson: String) {{
@@ -393,6 +471,10 @@ async fn differential_against_unsliced_cedar(t: TestApp) {
             gateway.change(&mut rng).await;
             reference = gateway.reference();
             changing += at.elapsed();
+        }
+        if rng.chance(15) {
+            mismatches.extend(ask_the_guard(&mut rng, &gateway, &reference).await);
+            guarded += 5;
         }
         let mut results = Vec::new();
         if rng.chance(40) {
@@ -478,7 +560,7 @@ async fn differential_against_unsliced_cedar(t: TestApp) {
         }
     }
     eprintln!(
-        "differential (seed {seed}): {asked} questions, {allowed} allowed, {refused} refused; set-up {set_up_in:?}, changes {changing:?}, reference {referencing:?}, all {:?}",
+        "differential (seed {seed}): {asked} questions ({guarded} more to the guard), {allowed} allowed, {refused} refused; set-up {set_up_in:?}, changes {changing:?}, reference {referencing:?}, all {:?}",
         started.elapsed()
     );
     assert!(

@@ -186,6 +186,60 @@ impl Reference {
         }
     }
 
+    /// Cedar's answer to the gateway's own question: may `user` take the gateway `action` on
+    /// `resource` (in `organization`)? As the guard constructs it: the user with the roles that
+    /// count there, the resource as an entity of its own, and the request context of a password
+    /// session without a second factor.
+    pub fn guard_answer(
+        &self,
+        model: &Model,
+        user: &str,
+        action: &str,
+        resource: &EntityUid,
+        organization: Option<&str>,
+        now: &str,
+    ) -> bool {
+        let principal = uid("Portcullis::User", user);
+        let (email, status) = model.users.get(user).expect("a known user");
+        let attrs = HashMap::from([
+            (
+                "email".to_owned(),
+                RestrictedExpression::new_string(email.clone()),
+            ),
+            (
+                "status".to_owned(),
+                RestrictedExpression::new_string(status.clone()),
+            ),
+        ]);
+        let mut all: Vec<Entity> = self.actions.iter().cloned().collect();
+        all.push(Entity::new(principal.clone(), attrs, roles(model, user, organization)).expect("principal"));
+        if resource != &principal {
+            all.push(Entity::new_no_attrs(resource.clone(), HashSet::new()));
+        }
+        let entities = Entities::from_entities(all, None).expect("the guard's entities");
+        let context = Context::from_pairs([
+            (
+                "authMethod".to_owned(),
+                RestrictedExpression::new_string("password".to_owned()),
+            ),
+            ("mfa".to_owned(), RestrictedExpression::new_bool(false)),
+            ("now".to_owned(), RestrictedExpression::new_datetime(now)),
+        ])
+        .expect("context");
+        let request = cedar_policy::Request::new(
+            principal,
+            uid("Portcullis::Action", action),
+            resource.clone(),
+            context,
+            None,
+        )
+        .expect("a request");
+        Authorizer::new()
+            .is_authorized(&request, &self.policies, &entities)
+            .decision()
+            == cedar_policy::Decision::Allow
+    }
+
     /// The sources of the policies named, for printing a failing case.
     pub fn sources(&self, ids: &[String]) -> Vec<String> {
         self.policies

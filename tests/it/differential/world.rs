@@ -255,3 +255,44 @@ pub fn context(rng: &mut Rng) -> Value {
 pub fn subset(rng: &mut Rng, all: &[Value], percent: u64) -> Vec<Value> {
     all.iter().filter(|_| rng.chance(percent)).cloned().collect()
 }
+
+/// Gateway actions that generated policies about the gateway itself name.
+pub const GATEWAY_ACTIONS: [&str; 8] = [
+    "organization.read",
+    "organization.update",
+    "member.list",
+    "member.add",
+    "role.read",
+    "user.read",
+    "audit.read",
+    "policy.read",
+];
+
+/// A policy over gateway actions, for principals in one of `roles` (never everyone: the test's
+/// administrator must keep its powers).
+pub fn gateway_policy(rng: &mut Rng, roles: &[String], organizations: &[String]) -> String {
+    let effect = if rng.chance(60) { "permit" } else { "forbid" };
+    let role = rng.pick(roles);
+    let gateway_action = |rng: &mut Rng| format!("Portcullis::Action::\"{}\"", rng.pick(&GATEWAY_ACTIONS));
+    let action = if rng.chance(30) {
+        format!("action == {}", gateway_action(rng))
+    } else {
+        let list: Vec<String> = (0..1 + rng.below(3)).map(|_| gateway_action(rng)).collect();
+        format!("action in [{}]", list.join(", "))
+    };
+    let resource = match rng.below(3) {
+        0 => "resource".to_owned(),
+        1 => "resource is Portcullis::Organization".to_owned(),
+        _ => format!(
+            "resource == Portcullis::Organization::\"{}\"",
+            rng.pick(organizations)
+        ),
+    };
+    let condition = match rng.below(5) {
+        0 => " when { context.mfa }",
+        1 => " unless { context.authMethod == \"password\" }",
+        2 => " when { principal.email like \"*@diff.test\" }",
+        _ => "",
+    };
+    format!("{effect} (principal in Portcullis::Role::\"{role}\", {action}, {resource}){condition};")
+}
