@@ -80,7 +80,7 @@ impl Gateway {
     /// One random change of roles, memberships, policies, links or the schema.
     async fn change(&mut self, rng: &mut Rng) {
         let user = rng.pick(&self.users).clone();
-        match rng.below(6) {
+        match rng.below(7) {
             0 | 1 => {
                 let (role, home) = rng.pick(&self.roles).clone();
                 let organization =
@@ -151,6 +151,23 @@ impl Gateway {
                 .await;
                 if !self.model.links.remove(&link) {
                     self.model.links.insert(link);
+                }
+            }
+            5 => {
+                // An account change: the last user (never asked about through the guard, whose
+                // actors hold the status they signed in with) is disabled or enabled.
+                let user = self.users[self.users.len() - 1].clone();
+                let disabled = self.model.users[&user].1 == "disabled";
+                let mutation = if disabled { "enableUser" } else { "disableUser" };
+                self.call(
+                    &format!(
+                        "mutation($input: UserIdInput!) {{ {mutation}(input: $input) {{ user {{ id }} }} }}"
+                    ),
+                    json!({ "input": { "id": user } }),
+                )
+                .await;
+                if let Some(account) = self.model.users.get_mut(&user) {
+                    account.1 = if disabled { "active" } else { "disabled" }.to_owned();
                 }
             }
             _ => {
@@ -261,7 +278,8 @@ async fn set_up(t: TestApp, rng: &mut Rng) -> Gateway {
         accepted >= 40,
         "only {accepted} of {tried} generated policies were valid"
     );
-    for user in gateway.users.clone() {
+    let guarded = gateway.users.len() - 1;
+    for user in gateway.users[..guarded].to_vec() {
         let email = gateway.model.users[&user].0.clone();
         let token = gateway.t.login(&email, crate::support::PASSWORD).await["accessToken"]
             .as_str()
