@@ -83,7 +83,8 @@ pub async fn assign(
     Ok(row)
 }
 
-/// Takes the role away; returns the assignment as it was.
+/// Takes the role away; returns the assignment as it was. A role that restricts its holder (an
+/// attached `forbid`) is lifted only by those who could detach the restriction.
 pub async fn unassign(
     app: &App,
     actor: &Actor,
@@ -92,6 +93,7 @@ pub async fn unassign(
     organization_id: Option<Id>,
 ) -> Result<RoleAssignmentRow> {
     guard::check(app, actor, Action::RoleAssign, scope(organization_id)).await?;
+    grants::check_removal(app, actor, role_id).await?;
     let mut conn = app.db.conn().await?;
     let row = conn
         .transaction(async |tx| {

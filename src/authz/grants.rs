@@ -11,8 +11,8 @@ use super::guard;
 use super::roles::{role_target, scope_of};
 use crate::app::App;
 use crate::audit::{self, AuditAction, Event, Outcome, Target};
-use crate::db::Id;
 use crate::db::models::RoleRow;
+use crate::db::{Id, policies, roles};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 
@@ -118,6 +118,25 @@ pub async fn check_role_permissions(
     let missing = beyond(app, actor, &actions_of(added), organization).await?;
     if !missing.is_empty() {
         return refuse(app, actor, action, role_target(role), organization, &missing).await;
+    }
+    Ok(())
+}
+
+/// Taking `role_id` away from someone: a role may carry restrictions as well as permissions (a
+/// `forbid` template attached to it), and lifting one is like writing a policy. So removing a role
+/// with an enabled `forbid` attached needs `policy.attach` gateway-wide — what detaching it would
+/// need — or an org admin on probation could unassign their own probation.
+pub async fn check_removal(app: &App, actor: &Actor, role_id: Id) -> Result<()> {
+    let restricts = {
+        let mut conn = app.db.conn().await?;
+        let linked = roles::linked_policy_ids(&mut conn, role_id).await?;
+        policies::find_many(&mut conn, &linked)
+            .await?
+            .iter()
+            .any(|policy| policy.enabled && policy.effect == "forbid")
+    };
+    if restricts {
+        guard::check(app, actor, Action::PolicyAttach, guard::Resource::Gateway).await?;
     }
     Ok(())
 }

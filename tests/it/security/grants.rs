@@ -501,10 +501,88 @@ async fn the_cli_lists_escalated_assignments(t: TestApp) {
     );
 }
 
+/// A role can restrict its holder (a `forbid` template attached to it): an org admin on probation
+/// cannot lift it by unassigning it from themselves; a super-administrator can.
+async fn restrictions_are_not_unassigned_by_their_holder(t: TestApp) {
+    let admin = t.admin_token().await;
+    let org = t.create_organization(&admin, "acme").await;
+    let roles = role_ids(&t, &admin).await;
+    let (dave, dave_token) = t.user_with_token(&admin, "dave@example.com").await;
+    let erin = t.create_user(&admin, "erin@example.com").await;
+    add_member(&t, &admin, &org, &erin).await;
+    assign(&t, &admin, &dave, id_of(&roles, "org_admin"), Some(&org))
+        .await
+        .data();
+    let probation = created_id(&create_role(&t, &admin, "probation", json!([]), Some(&org)).await);
+    let template = t
+        .gql(
+            Some(&admin),
+            "mutation($input: CreatePolicyInput!) { createPolicy(input: $input) { policy { id } } }",
+            json!({ "input": {
+                "name": "no removals on probation",
+                "source": "forbid (principal in ?principal, action == Portcullis::Action::\"member.remove\", resource);",
+            } }),
+        )
+        .await;
+    let template = template.data()["createPolicy"]["policy"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.gql(
+        Some(&admin),
+        "mutation($r: ID!, $p: ID!) { attachPolicy(input: {roleId: $r, policyId: $p}) { role { id } } }",
+        json!({ "r": probation, "p": template }),
+    )
+    .await
+    .data();
+    assign(&t, &admin, &dave, &probation, Some(&org)).await.data();
+    let remove = "mutation($o: ID!, $u: ID!) { removeMember(input: {organizationId: $o, userId: $u}) { membership { id } } }";
+    let unassign = "mutation($u: ID!, $r: ID!, $o: ID) { unassignRole(input: {userId: $u, roleId: $r, organizationId: $o}) { roleAssignment { id } } }";
+    let on_probation = t
+        .gql(Some(&dave_token), remove, json!({ "o": org, "u": erin }))
+        .await;
+    assert_eq!(on_probation.code(), "FORBIDDEN", "{:#}", on_probation.0);
+
+    let lifted = t
+        .gql(
+            Some(&dave_token),
+            unassign,
+            json!({ "u": dave, "r": probation, "o": org }),
+        )
+        .await;
+    assert_eq!(lifted.code(), "FORBIDDEN", "{:#}", lifted.0);
+    let still = t
+        .gql(Some(&dave_token), remove, json!({ "o": org, "u": erin }))
+        .await;
+    assert_eq!(still.code(), "FORBIDDEN", "{:#}", still.0);
+    // A role without restrictions is unassigned as before.
+    let helper = created_id(&create_role(&t, &admin, "helper", json!(["member.list"]), Some(&org)).await);
+    assign(&t, &dave_token, &erin, &helper, Some(&org)).await.data();
+    t.gql(
+        Some(&dave_token),
+        unassign,
+        json!({ "u": erin, "r": helper, "o": org }),
+    )
+    .await
+    .data();
+
+    t.gql(
+        Some(&admin),
+        unassign,
+        json!({ "u": dave, "r": probation, "o": org }),
+    )
+    .await
+    .data();
+    t.gql(Some(&dave_token), remove, json!({ "o": org, "u": erin }))
+        .await
+        .data();
+}
+
 crate::backend_tests!(
     built_in_decision_table,
     custom_roles_are_bounded_by_the_granter,
     org_admin_cannot_escalate,
     forbids_narrow_what_one_may_grant,
     the_cli_lists_escalated_assignments,
+    restrictions_are_not_unassigned_by_their_holder,
 );
