@@ -49,6 +49,10 @@ enum AuditCommand {
         #[arg(long)]
         organization: Option<String>,
     },
+    /// List role assignments made beyond the grant bound (a gateway-wide role held in an
+    /// organization; a role carrying permissions its assigner did not hold there). Prints one line
+    /// per assignment and exits with status 1 if there is any.
+    Escalations,
 }
 
 #[tokio::main]
@@ -74,6 +78,13 @@ async fn main() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify { organization },
         } => match verify_audit_log(cli.config, organization).await {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(error) => Err(error),
+        },
+        Command::Audit {
+            command: AuditCommand::Escalations,
+        } => match list_escalations(cli.config).await {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,
             Err(error) => Err(error),
@@ -159,6 +170,29 @@ async fn verify_audit_log(config: Config, organization: Option<String>) -> Resul
         println!("the audit log is empty");
     }
     Ok(all_ok)
+}
+
+/// Prints one line per escalated assignment; `Ok(false)` if there is any.
+async fn list_escalations(config: Config) -> Result<bool, Error> {
+    let app = App::start(config, Arc::new(SystemClock)).await?;
+    let found = portcullis::authz::escalations::find(&app.db).await?;
+    for escalation in &found {
+        let assignment = &escalation.assignment;
+        let scope = assignment
+            .organization_id
+            .map_or_else(|| "globally".to_owned(), |id| format!("in organization {id}"));
+        let by = escalation
+            .assigned_by
+            .map_or_else(|| "unknown".to_owned(), |id| id.to_string());
+        println!(
+            "assignment {}: user {} holds {} {scope}, assigned by {by}: {}",
+            assignment.id, assignment.user_id, escalation.role_key, escalation.reason
+        );
+    }
+    if found.is_empty() {
+        println!("no escalated role assignments");
+    }
+    Ok(found.is_empty())
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -1,6 +1,7 @@
 //! Role assignments: a user holds a role globally or in one organization.
 
 use super::Action;
+use super::grants;
 use super::guard::{self, Resource};
 use super::roles::role_target;
 use crate::app::App;
@@ -16,7 +17,8 @@ fn scope(organization_id: Option<Id>) -> Resource {
     organization_id.map_or(Resource::Gateway, Resource::Organization)
 }
 
-/// Gives `user_id` the role, in `organization_id` or (with `None`) everywhere.
+/// Gives `user_id` the role, in `organization_id` or (with `None`) everywhere — only if the actor
+/// holds every permission the role carries there (see [`grants`]).
 pub async fn assign(
     app: &App,
     actor: &Actor,
@@ -25,6 +27,25 @@ pub async fn assign(
     organization_id: Option<Id>,
 ) -> Result<RoleAssignmentRow> {
     guard::check(app, actor, Action::RoleAssign, scope(organization_id)).await?;
+    let checked = {
+        let mut conn = app.db.conn().await?;
+        roles::find(&mut conn, role_id)
+            .await?
+            .ok_or(Error::NotFound("role"))?
+    };
+    if let Some(home) = checked.organization_id
+        && organization_id != Some(home)
+    {
+        // Another organization's role: as absent as that organization, unless the actor reads its roles.
+        if !guard::allows(app, actor, Action::RoleRead, Resource::Organization(home)).await? {
+            return Err(Error::NotFound("role"));
+        }
+        return Err(Error::bad_input(
+            "organizationId",
+            "this role belongs to one organization and can only be assigned there",
+        ));
+    }
+    grants::check_assignment(app, actor, &checked, organization_id).await?;
     let row = RoleAssignmentRow {
         id: Id::new_v7(),
         user_id,
@@ -35,12 +56,11 @@ pub async fn assign(
     let mut conn = app.db.conn().await?;
     conn.transaction(async |tx| {
         let role = roles::find(tx, role_id).await?.ok_or(Error::NotFound("role"))?;
-        if let Some(home) = role.organization_id
-            && organization_id != Some(home)
-        {
-            return Err(Error::bad_input(
-                "organizationId",
-                "this role belongs to one organization and can only be assigned there",
+        if role.permissions != checked.permissions {
+            // The bound was checked against permissions that are no longer the role's.
+            return Err(Error::conflict(
+                "roleId",
+                "the role's permissions changed while it was being assigned; try again",
             ));
         }
         let user = users::find(tx, user_id).await?.ok_or(Error::NotFound("user"))?;
@@ -63,7 +83,8 @@ pub async fn assign(
     Ok(row)
 }
 
-/// Takes the role away; returns the assignment as it was.
+/// Takes the role away; returns the assignment as it was. A role that restricts its holder (an
+/// attached `forbid`) is lifted only by those who could detach the restriction.
 pub async fn unassign(
     app: &App,
     actor: &Actor,
@@ -72,6 +93,7 @@ pub async fn unassign(
     organization_id: Option<Id>,
 ) -> Result<RoleAssignmentRow> {
     guard::check(app, actor, Action::RoleAssign, scope(organization_id)).await?;
+    grants::check_removal(app, actor, role_id).await?;
     let mut conn = app.db.conn().await?;
     let row = conn
         .transaction(async |tx| {

@@ -10,6 +10,8 @@ pub mod diagnostics;
 pub mod engine;
 mod entities;
 mod entity_cache;
+pub mod escalations;
+pub mod grants;
 pub mod guard;
 pub mod policies;
 mod principal_sets;

@@ -2,6 +2,7 @@
 //! policy templates attached to them.
 
 use super::Action;
+use super::grants;
 use super::guard::{self, Resource};
 use super::policies::policy_target;
 use crate::app::App;
@@ -56,6 +57,8 @@ pub async fn create(app: &App, actor: &Actor, new: NewRole) -> Result<RoleRow> {
         created_at: now,
         updated_at: now,
     };
+    let granted = grants::stored_permissions(&row)?;
+    grants::check_role_permissions(app, actor, Action::RoleCreate, &row, &granted).await?;
     let mut conn = app.db.conn().await?;
     conn.transaction(async |tx| {
         if let Some(org) = row.organization_id {
@@ -96,6 +99,13 @@ pub async fn update(app: &App, actor: &Actor, id: Id, changes: RoleChanges) -> R
     }
     if let Some(list) = &changes.permissions {
         row.permissions = permissions(list)?;
+        // Taking permissions away grants nothing; each one added must be the actor's to give.
+        let had = grants::stored_permissions(&before)?;
+        let added: Vec<String> = grants::stored_permissions(&row)?
+            .into_iter()
+            .filter(|p| !had.contains(p))
+            .collect();
+        grants::check_role_permissions(app, actor, Action::RoleUpdate, &row, &added).await?;
     }
     row.updated_at = app.now();
     let event = Event::by(actor, AuditAction::RoleUpdated)

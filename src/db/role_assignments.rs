@@ -100,3 +100,13 @@ pub async fn list(
     })?;
     Ok(page.finish(rows, total))
 }
+
+/// Every assignment, oldest first (for operators' reviews, not for requests).
+pub async fn all(conn: &mut DbConn) -> Result<Vec<RoleAssignmentRow>> {
+    let rows = with_conn!(conn, |c| role_assignments::table
+        .order(role_assignments::id.asc())
+        .select(RoleAssignmentRow::as_select())
+        .load(c)
+        .await)?;
+    Ok(rows)
+}

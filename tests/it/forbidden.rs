@@ -1348,7 +1348,7 @@ fn isolation_table(o: &Orgs, p: &Tenant) -> Vec<Pair> {
         ),
         pair(
             "updateRole",
-            "mutation($r: ID!, $n: String!) { updateRole(input: {id: $r, name: $n, permissions: [\"user.disable\", \"member.add\"]}) { role { name } } }",
+            "mutation($r: ID!, $n: String!) { updateRole(input: {id: $r, name: $n, permissions: [\"member.list\", \"member.add\"]}) { role { name } } }",
             (
                 json!({ "r": o.role_a, "n": new_name }),
                 Yields("/updateRole/role/name", json!(new_name)),
