@@ -71,7 +71,10 @@ impl PageArgs {
 /// The complexity of a connection field: its selection once per row of the largest page the
 /// arguments allow, so that nested connections multiply as their rows would.
 pub fn connection_complexity(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
-    let rows = first.or(last).unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+    let rows = first
+        .or(last)
+        .unwrap_or(DEFAULT_PAGE_SIZE)
+        .clamp(1, MAX_PAGE_SIZE);
     usize::try_from(rows)
         .unwrap_or(1)
         .saturating_mul(child_complexity)

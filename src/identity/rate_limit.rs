@@ -248,11 +248,18 @@ mod tests {
     fn attempts_are_counted_before_their_outcome_is_known() {
         let limiter = AttemptLimiter::new(3, TimeDelta::minutes(15), TimeDelta::minutes(10));
         let held: Vec<Reservation> = (0..3).map(|_| limiter.reserve("k", at(0)).unwrap()).collect();
-        assert!(matches!(limiter.reserve("k", at(0)), Err(Error::RateLimited { .. })));
+        assert!(matches!(
+            limiter.reserve("k", at(0)),
+            Err(Error::RateLimited { .. })
+        ));
         let mut held = held.into_iter();
         limiter.refund(held.next().unwrap());
         let again = limiter.reserve("k", at(0)).unwrap();
-        assert_eq!(limiter.failed(held.next().unwrap(), at(1)), None, "not the last attempt");
+        assert_eq!(
+            limiter.failed(held.next().unwrap(), at(1)),
+            None,
+            "not the last attempt"
+        );
         assert_eq!(limiter.failed(held.next().unwrap(), at(1)), Some(at(11)));
         assert_eq!(limiter.failed(again, at(1)), None, "locked once");
         assert!(matches!(

@@ -31,9 +31,7 @@ async fn post(t: &TestApp, ip: Option<&str>, token: Option<&str>, body: &Value) 
 fn logins(email: &str, password: &str, count: usize) -> Value {
     let fields: String = (0..count)
         .map(|i| {
-            format!(
-                "l{i}: login(input: {{email: {email:?}, password: {password:?}}}) {{ accessToken }} "
-            )
+            format!("l{i}: login(input: {{email: {email:?}, password: {password:?}}}) {{ accessToken }} ")
         })
         .collect();
     json!({ "query": format!("mutation {{ {fields} }}") })
@@ -83,7 +81,9 @@ async fn batch_over_the_cap_is_refused(t: TestApp) {
     assert!(message.contains("at most 10 operations"), "{message}");
 
     // The review's batch of 40 logins: refused whole, not one password checked.
-    let forty: Vec<Value> = (0..40).map(|_| logins("admin@example.com", "guess-guess", 1)).collect();
+    let forty: Vec<Value> = (0..40)
+        .map(|_| logins("admin@example.com", "guess-guess", 1))
+        .collect();
     let (status, _) = post(&t, None, None, &Value::Array(forty)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(events(&t, &admin, "session.login_failed").await.is_empty());
@@ -104,13 +104,23 @@ async fn alias_bombs_are_refused_before_anything_runs(t: TestApp) {
     let (status, body) = post(&t, None, None, &bomb).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body:#}");
     assert!(body.get("data").is_none());
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("too many aliases"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many aliases")
+    );
 
     // Heavier aliases: too complex.
     let heavy = json!({ "query": format!("{{ {} }}", aliases(1999, "viewer { user { id email } }")) });
     let (status, body) = post(&t, None, None, &heavy).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("too complex"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too complex")
+    );
 
     // A batch whose operations each pass but together do not: refused whole, and its login (first
     // in the batch) never ran.
@@ -119,7 +129,10 @@ async fn alias_bombs_are_refused_before_anything_runs(t: TestApp) {
     let (status, body) = post(&t, None, None, &Value::Array(batch)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body:#}");
     let message = body["errors"][0]["message"].as_str().unwrap();
-    assert!(message.contains("all operations of a batch together"), "{message}");
+    assert!(
+        message.contains("all operations of a batch together"),
+        "{message}"
+    );
     assert!(events(&t, &admin, "session.login_failed").await.is_empty());
 
     // The review's anonymous 19 × 1,999: refused before execution too.
@@ -136,7 +149,12 @@ async fn deep_nesting_is_refused(t: TestApp) {
     let query = format!("{{ __schema {{ queryType {{ fields {{ {selection} }} }} }} }}");
     let (status, body) = post(&t, None, None, &json!({ "query": query })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body:#}");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("too deep"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too deep")
+    );
 }
 
 async fn nested_connections_cost_their_page_sizes(t: TestApp) {
@@ -145,7 +163,12 @@ async fn nested_connections_cost_their_page_sizes(t: TestApp) {
                     user { memberships(first: 100) { edges { node { id } } } } } } } } } } }";
     let (status, body) = post(&t, None, Some(&admin), &json!({ "query": nested })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body:#}");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("too complex"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too complex")
+    );
 
     // The same shape with small pages, and a big flat page, are fine.
     let small = nested.replace("first: 100", "first: 5");
@@ -175,13 +198,23 @@ async fn an_oversized_response_is_refused(t: TestApp) {
     let (status, body) = post(&small, None, Some(&admin), &json!({ "query": query })).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["data"], Value::Null, "{body:#}");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("larger than the limit"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than the limit")
+    );
 
     // In a batch, what fits is kept and the rest is replaced.
     let batch = json!([{ "query": "{ __typename }" }, { "query": query }]);
     let (_, body) = post(&small, None, Some(&admin), &batch).await;
     assert_eq!(body[0]["data"]["__typename"], "Query");
-    assert!(body[1]["errors"][0]["message"].as_str().unwrap().contains("larger than the limit"));
+    assert!(
+        body[1]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than the limit")
+    );
 
     // The default limit lets it through.
     let (_, body) = post(&t, None, Some(&admin), &json!({ "query": query })).await;
@@ -191,14 +224,25 @@ async fn an_oversized_response_is_refused(t: TestApp) {
 async fn forty_logins_in_one_batch_check_at_most_ten_passwords(t: TestApp) {
     let admin = t.admin_token().await;
     t.create_user(&admin, "victim@example.com").await;
-    // Ten concurrent operations of four aliased logins each.
-    let batch: Vec<Value> = (0..10).map(|_| logins("victim@example.com", "wrong-guess", 4)).collect();
+    // Five wrong guesses first; then ten concurrent operations of four aliased logins each, whose
+    // first attempts all start before any of them is known to fail.
+    let (_, body) = post(
+        &t,
+        Some("192.0.2.1"),
+        None,
+        &logins("victim@example.com", "wrong-guess", 5),
+    )
+    .await;
+    assert_eq!(count(&codes(&body), "UNAUTHENTICATED"), 5, "{body:#}");
+    let batch: Vec<Value> = (0..10)
+        .map(|_| logins("victim@example.com", "wrong-guess", 4))
+        .collect();
     let (status, body) = post(&t, Some("192.0.2.1"), None, &Value::Array(batch)).await;
     assert_eq!(status, StatusCode::OK);
-    let codes = codes(&body);
-    assert_eq!(codes.len(), 40, "{body:#}");
-    assert_eq!(count(&codes, "UNAUTHENTICATED"), 10, "{codes:?}");
-    assert_eq!(count(&codes, "RATE_LIMITED"), 30, "{codes:?}");
+    let seen = codes(&body);
+    assert_eq!(seen.len(), 40, "{body:#}");
+    assert_eq!(count(&seen, "UNAUTHENTICATED"), 5, "{seen:?}");
+    assert_eq!(count(&seen, "RATE_LIMITED"), 35, "{seen:?}");
     assert_eq!(events(&t, &admin, "session.login_failed").await.len(), 10);
     let limited = body[9]["errors"]
         .as_array()
@@ -224,28 +268,27 @@ async fn the_right_password_after_29_wrong_ones_does_not_sign_in(t: TestApp) {
     ));
     let (_, body) = post(&t, Some("192.0.2.2"), None, &json!({ "query": query })).await;
     assert!(body["data"]["right"].is_null(), "signed in: {body:#}");
-    let codes = codes(&body);
-    assert_eq!(count(&codes, "UNAUTHENTICATED"), 10, "{codes:?}");
-    assert_eq!(count(&codes, "RATE_LIMITED"), 20, "{codes:?}");
+    let seen = codes(&body);
+    assert_eq!(count(&seen, "UNAUTHENTICATED"), 10, "{seen:?}");
+    assert_eq!(count(&seen, "RATE_LIMITED"), 20, "{seen:?}");
 
-    // Concurrent, in a batch from another address: the right one, last, is refused too.
-    let mut batch: Vec<Value> = (0..9).map(|_| logins("victim@example.com", "wrong-guess", 3)).collect();
-    let mut last = logins("victim@example.com", "wrong-guess", 2)["query"]
-        .as_str()
-        .unwrap()
-        .trim_end_matches('}')
-        .to_owned();
-    last.push_str(&format!(
-        "right: login(input: {{email: \"victim@example.com\", password: {PASSWORD:?}}}) {{ accessToken }} }}"
-    ));
-    batch.push(json!({ "query": last }));
+    // Concurrent, from another address: five wrong, then a batch of nine wrong and the right one.
+    let (_, body) = post(
+        &t,
+        Some("192.0.2.3"),
+        None,
+        &logins("victim@example.com", "wrong-guess", 5),
+    )
+    .await;
+    assert_eq!(count(&codes(&body), "UNAUTHENTICATED"), 5, "{body:#}");
+    let mut batch: Vec<Value> = (0..9)
+        .map(|_| logins("victim@example.com", "wrong-guess", 1))
+        .collect();
+    batch.push(logins("victim@example.com", PASSWORD, 1));
     let (_, body) = post(&t, Some("192.0.2.3"), None, &Value::Array(batch)).await;
-    assert!(body[9]["data"]["right"].is_null(), "signed in: {body:#}");
-    assert_eq!(count(&codes_of(&body), "UNAUTHENTICATED"), 10);
-}
-
-fn codes_of(body: &Value) -> Vec<String> {
-    codes(body)
+    assert!(body[9]["data"]["l0"].is_null(), "signed in: {body:#}");
+    assert_eq!(count(&codes(&body), "UNAUTHENTICATED"), 5, "{body:#}");
+    assert_eq!(body[9]["errors"][0]["extensions"]["code"], "RATE_LIMITED");
 }
 
 async fn guesses_from_many_addresses_lock_the_account_for_a_while(t: TestApp) {
@@ -253,7 +296,9 @@ async fn guesses_from_many_addresses_lock_the_account_for_a_while(t: TestApp) {
     t.create_user(&admin, "victim@example.com").await;
     // Fifty wrong guesses, ten from each of five addresses (each within its per-client budget).
     for host in 1..=5 {
-        let batch: Vec<Value> = (0..10).map(|_| logins("victim@example.com", "wrong-guess", 1)).collect();
+        let batch: Vec<Value> = (0..10)
+            .map(|_| logins("victim@example.com", "wrong-guess", 1))
+            .collect();
         let ip = format!("198.51.100.{host}");
         let (_, body) = post(&t, Some(&ip), None, &Value::Array(batch)).await;
         assert_eq!(count(&codes(&body), "UNAUTHENTICATED"), 10, "{body:#}");
@@ -269,7 +314,13 @@ async fn guesses_from_many_addresses_lock_the_account_for_a_while(t: TestApp) {
     assert!(locked[0]["metadata"]["lockedUntil"].is_string());
     assert_eq!(events(&t, &admin, "session.login_failed").await.len(), 50);
     // Other accounts are untouched.
-    let (_, body) = post(&t, Some("203.0.113.7"), None, &logins("admin@example.com", ADMIN_PASSWORD, 1)).await;
+    let (_, body) = post(
+        &t,
+        Some("203.0.113.7"),
+        None,
+        &logins("admin@example.com", ADMIN_PASSWORD, 1),
+    )
+    .await;
     assert!(body["data"]["l0"]["accessToken"].is_string(), "{body:#}");
 
     // It is temporary.
@@ -300,7 +351,11 @@ async fn a_huge_login_email_is_bad_input_and_never_stored(t: TestApp) {
                 json!({ "e": bad }),
             )
             .await;
-        assert_eq!((response.code(), response.field()), ("BAD_USER_INPUT", "email"), "{bad:?}");
+        assert_eq!(
+            (response.code(), response.field()),
+            ("BAD_USER_INPUT", "email"),
+            "{bad:?}"
+        );
     }
     assert!(events(&t, &admin, "session.login_failed").await.is_empty());
 }
@@ -308,10 +363,18 @@ async fn a_huge_login_email_is_bad_input_and_never_stored(t: TestApp) {
 async fn three_hundred_denied_aliases_are_one_audit_event(t: TestApp) {
     let admin = t.admin_token().await;
     let (_, user) = t.user_with_token(&admin, "nosy@example.com").await;
-    let fields: String = (0..300).map(|i| format!("a{i}: cedarSchemas {{ namespace }} ")).collect();
-    let (_, body) = post(&t, None, Some(&user), &json!({ "query": format!("{{ {fields} }}") })).await;
-    let codes = codes(&body);
-    assert_eq!(count(&codes, "FORBIDDEN"), 300, "{body:#}");
+    let fields: String = (0..300)
+        .map(|i| format!("a{i}: cedarSchemas {{ namespace }} "))
+        .collect();
+    let (_, body) = post(
+        &t,
+        None,
+        Some(&user),
+        &json!({ "query": format!("{{ {fields} }}") }),
+    )
+    .await;
+    let seen = codes(&body);
+    assert_eq!(count(&seen, "FORBIDDEN"), 300, "{body:#}");
     let denied = events(&t, &admin, "authorization.denied").await;
     assert_eq!(denied.len(), 1, "{denied:#?}");
     assert_eq!(denied[0]["outcome"], "DENIED");
@@ -326,13 +389,62 @@ async fn three_hundred_denied_aliases_are_one_audit_event(t: TestApp) {
         { "query": "{ x: users { totalCount } y: cedarSchemas { namespace } }" },
     ]);
     let (_, body) = post(&t, None, Some(&user), &batch).await;
-    assert_eq!(count(&codes_of(&body), "FORBIDDEN"), 4);
+    assert_eq!(count(&codes(&body), "FORBIDDEN"), 4);
     let denied = events(&t, &admin, "authorization.denied").await;
     assert_eq!(denied.len(), 2);
     assert_eq!(denied[0]["metadata"]["count"], 4);
     let mut actions: Vec<String> = serde_json::from_value(denied[0]["metadata"]["actions"].clone()).unwrap();
     actions.sort();
     assert_eq!(actions, ["cedar_schema.read", "user.list"]);
+}
+
+async fn api_key_guesses_are_counted_per_client(t: TestApp) {
+    let admin = t.admin_token().await;
+    let created = t
+        .gql(
+            Some(&admin),
+            "mutation { createApiKey(input: {name: \"bot\"}) { secret } }",
+            json!({}),
+        )
+        .await;
+    let secret = created.data()["createApiKey"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut wrong: Vec<char> = secret.chars().collect();
+    let at = wrong.len() - 10;
+    wrong[at] = if wrong[at] == 'x' { 'y' } else { 'x' };
+    let wrong: String = wrong.into_iter().collect();
+    let viewer = json!({ "query": "{ viewer { authMethod } }" });
+    for _ in 0..30 {
+        let (status, body) = post(&t, Some("192.0.2.50"), Some(&wrong), &viewer).await;
+        assert_eq!(status, StatusCode::OK, "{body:#}");
+        assert_eq!(body["data"]["viewer"], Value::Null);
+    }
+    let (status, body) = post(&t, Some("192.0.2.50"), Some(&wrong), &viewer).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body:#}");
+    assert_eq!(codes(&body), ["RATE_LIMITED"]);
+    // The key itself still works from elsewhere.
+    let (_, body) = post(&t, Some("192.0.2.51"), Some(&secret), &viewer).await;
+    assert_eq!(body["data"]["viewer"]["authMethod"], "API_KEY", "{body:#}");
+}
+
+async fn refresh_attempts_are_counted_inside_one_request(t: TestApp) {
+    // Well-formed tokens that are looked up (and not found), so that concurrent checks overlap.
+    let forged = format!("prt_{}", "A".repeat(64));
+    let refreshes = |n: usize| {
+        let fields: String = (0..n)
+            .map(|i| format!("r{i}: refreshSession(input: {{refreshToken: {forged:?}}}) {{ accessToken }} "))
+            .collect();
+        json!({ "query": format!("mutation {{ {fields} }}") })
+    };
+    let (_, body) = post(&t, Some("192.0.2.60"), None, &refreshes(25)).await;
+    assert_eq!(count(&codes(&body), "UNAUTHENTICATED"), 25, "{body:#}");
+    let batch: Vec<Value> = (0..10).map(|_| refreshes(1)).collect();
+    let (_, body) = post(&t, Some("192.0.2.60"), None, &Value::Array(batch)).await;
+    let seen = codes(&body);
+    assert_eq!(count(&seen, "UNAUTHENTICATED"), 5, "{seen:?}");
+    assert_eq!(count(&seen, "RATE_LIMITED"), 5, "{seen:?}");
 }
 
 crate::backend_tests!(
@@ -346,4 +458,6 @@ crate::backend_tests!(
     guesses_from_many_addresses_lock_the_account_for_a_while,
     a_huge_login_email_is_bad_input_and_never_stored,
     three_hundred_denied_aliases_are_one_audit_event,
+    api_key_guesses_are_counted_per_client,
+    refresh_attempts_are_counted_inside_one_request,
 );
