@@ -16,6 +16,8 @@
 //! | `PORTCULLIS_DB_POOL_SIZE` | `16` | database connections per instance |
 //! | `PORTCULLIS_CORS_ORIGINS` | unset | comma-separated origins allowed to call the API from a browser |
 //! | `PORTCULLIS_MAX_BODY_BYTES` | `1048576` | largest accepted request body |
+//! | `PORTCULLIS_MAX_BATCH_OPERATIONS` | `10` | most operations in one batched GraphQL request |
+//! | `PORTCULLIS_MAX_RESPONSE_BYTES` | `8388608` | largest GraphQL response over HTTP; beyond it the rest of the batch is replaced by an error |
 //! | `PORTCULLIS_AUTHZ_POLL_MS` | `500` | how often to pick up policy changes made by other instances |
 //! | `PORTCULLIS_AUDIT_RETENTION_DAYS` | `365` | audit events older than this are deleted (hourly, in batches); `0` keeps them forever |
 
@@ -112,6 +114,25 @@ pub struct Config {
     #[arg(long, global = true, env = "PORTCULLIS_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Most operations in one batched GraphQL request (a JSON array); larger batches are refused.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_MAX_BATCH_OPERATIONS",
+        default_value_t = 10
+    )]
+    pub max_batch_operations: usize,
+
+    /// Largest GraphQL response over HTTP, in bytes; an operation whose result would exceed it is
+    /// answered with an error instead.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_MAX_RESPONSE_BYTES",
+        default_value_t = 8 * 1024 * 1024
+    )]
+    pub max_response_bytes: usize,
+
     /// Days audit events are kept; older ones are deleted by an hourly job (0 keeps them forever).
     #[arg(
         long,
@@ -154,6 +175,8 @@ impl Config {
             db_pool_size: 8,
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
+            max_batch_operations: 10,
+            max_response_bytes: 8 * 1024 * 1024,
             authz_poll_ms: 0,
             audit_retention_days: 365,
         }

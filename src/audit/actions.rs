@@ -13,6 +13,7 @@ pub enum AuditAction {
     MemberRemoved,
     LoginSucceeded,
     LoginFailed,
+    LoginLocked,
     SessionRefreshed,
     RefreshReused,
     SessionRevoked,
@@ -38,7 +39,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the README lists them.
-    pub const ALL: [AuditAction; 31] = [
+    pub const ALL: [AuditAction; 32] = [
         Self::UserCreated,
         Self::UserUpdated,
         Self::UserDisabled,
@@ -49,6 +50,7 @@ impl AuditAction {
         Self::MemberRemoved,
         Self::LoginSucceeded,
         Self::LoginFailed,
+        Self::LoginLocked,
         Self::SessionRefreshed,
         Self::RefreshReused,
         Self::SessionRevoked,
@@ -106,6 +108,11 @@ impl AuditAction {
             Self::LoginFailed => (
                 "session.login_failed",
                 "a login was refused (unknown email, wrong password, disabled account or rate limit)",
+            ),
+            Self::LoginLocked => (
+                "session.login_locked",
+                "too many failed logins for one account (from any address): its logins are refused \
+                 until `lockedUntil`",
             ),
             Self::SessionRefreshed => (
                 "session.refreshed",

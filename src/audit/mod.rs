@@ -4,6 +4,7 @@
 mod actions;
 pub mod chain;
 pub mod cursor;
+pub mod denials;
 pub mod erasure;
 mod event;
 pub mod export;

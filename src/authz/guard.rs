@@ -8,7 +8,7 @@ use chrono::SecondsFormat;
 use super::actions::Action;
 use super::engine::{Engine, PrincipalAttrs};
 use crate::app::App;
-use crate::audit::{self, AuditAction, Event, Outcome, Target};
+use crate::audit::{self, Target};
 use crate::db::Id;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
@@ -43,15 +43,8 @@ pub async fn check(app: &App, actor: &Actor, action: Action, resource: Resource)
         Resource::User(id) => ("user", id.to_string()),
         Resource::Organization(id) => ("organization", id.to_string()),
     };
-    let event = Event::by(actor, AuditAction::AuthorizationDenied)
-        .outcome(Outcome::Denied)
-        .in_organization(resource.organization())
-        .target(Target::new(target_type, target_id, None))
-        .with("action", action.name());
-    let now = app.now();
-    let mut conn = app.db.conn().await?;
-    conn.transaction(async |tx| audit::record(tx, now, event).await)
-        .await?;
+    let target = Target::new(target_type, target_id, None);
+    audit::denials::deny(app, actor, action.name(), resource.organization(), target).await?;
     Err(Error::Forbidden)
 }
 

@@ -425,6 +425,7 @@ impl AuditQuery {
     /// Audit events, newest first unless `order` says otherwise. Without `filter.organizationId`
     /// this reads the whole log (needs gateway-wide `audit.read`).
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "super::pagination::connection_complexity(first, last, child_complexity)")]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,

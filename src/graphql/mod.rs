@@ -7,6 +7,7 @@ mod audit_stats;
 mod authorize;
 mod context;
 mod ids;
+mod limits;
 mod loaders;
 mod organizations;
 mod pagination;
@@ -19,6 +20,7 @@ mod users;
 use async_graphql::{Data, MergedObject, Schema};
 
 pub use context::RequestContext;
+pub use limits::{Cost, MAX_ALIASES, MAX_COMPLEXITY, MAX_DEPTH, batch_cost};
 pub use loaders::Loaders;
 pub use pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
@@ -50,11 +52,6 @@ pub struct Mutation(
 
 pub type GatewaySchema = Schema<Query, Mutation, subscription::Subscription>;
 
-/// Deepest query accepted; far beyond what the schema's real paths need.
-const MAX_DEPTH: usize = 16;
-/// Largest query accepted, in async-graphql complexity units (one per field by default).
-const MAX_COMPLEXITY: usize = 2_000;
-
 /// Builds the schema. It holds no per-request state: callers attach [`request_data`].
 pub fn schema() -> GatewaySchema {
     Schema::build(
@@ -62,8 +59,9 @@ pub fn schema() -> GatewaySchema {
         Mutation::default(),
         subscription::Subscription::default(),
     )
-    .limit_depth(MAX_DEPTH)
-    .limit_complexity(MAX_COMPLEXITY)
+    // Depth, complexity and aliases are checked by the extension, which also counts them over
+    // a whole batch and says what the limits are.
+    .extension(limits::RequestLimits)
     .finish()
 }
 

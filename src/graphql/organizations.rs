@@ -48,6 +48,7 @@ impl Organization {
     }
 
     /// The organization's members, oldest membership first.
+    #[graphql(complexity = "super::pagination::connection_complexity(first, last, child_complexity)")]
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -166,6 +167,7 @@ impl OrganizationQuery {
     }
 
     /// All organizations, oldest first.
+    #[graphql(complexity = "super::pagination::connection_complexity(first, last, child_complexity)")]
     async fn organizations(
         &self,
         ctx: &Context<'_>,

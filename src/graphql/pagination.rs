@@ -68,6 +68,19 @@ impl PageArgs {
     }
 }
 
+/// The complexity of a connection field: its selection once per row of the largest page the
+/// arguments allow, so that nested connections multiply as their rows would.
+pub fn connection_complexity(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    let rows = first
+        .or(last)
+        .unwrap_or(DEFAULT_PAGE_SIZE)
+        .clamp(1, MAX_PAGE_SIZE);
+    usize::try_from(rows)
+        .unwrap_or(1)
+        .saturating_mul(child_complexity)
+        .saturating_add(1)
+}
+
 /// Validates `first`/`last` into a page size and whether the page is taken from the far end of the
 /// window (`last`, or `before` without `after` and without a size).
 pub fn window(first: Option<i32>, last: Option<i32>, after: bool, before: bool) -> Result<(i64, bool)> {

@@ -244,6 +244,7 @@ impl PolicyQuery {
     }
 
     /// Stored policies, oldest first.
+    #[graphql(complexity = "super::pagination::connection_complexity(first, last, child_complexity)")]
     async fn policies(
         &self,
         ctx: &Context<'_>,

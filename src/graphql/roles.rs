@@ -202,6 +202,7 @@ impl RoleQuery {
     }
 
     /// Global roles; with `organizationId`, the roles usable there (its own and the global ones).
+    #[graphql(complexity = "super::pagination::connection_complexity(first, last, child_complexity)")]
     async fn roles(
         &self,
         ctx: &Context<'_>,
@@ -218,6 +219,7 @@ impl RoleQuery {
     }
 
     /// Role assignments, oldest first.
+    #[graphql(complexity = "super::pagination::connection_complexity(first, last, child_complexity)")]
     async fn role_assignments(
         &self,
         ctx: &Context<'_>,

@@ -103,6 +103,7 @@ impl Viewer {
 
     /// The events you acted in (directly or through your API keys), newest first by default.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "super::pagination::connection_complexity(first, last, child_complexity)")]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,
@@ -126,6 +127,7 @@ impl Viewer {
     }
 
     /// The caller's login sessions, oldest first.
+    #[graphql(complexity = "super::pagination::connection_complexity(first, last, child_complexity)")]
     async fn sessions(
         &self,
         ctx: &Context<'_>,
@@ -146,6 +148,7 @@ impl Viewer {
     }
 
     /// The caller's API keys, oldest first (secrets are never shown again).
+    #[graphql(complexity = "super::pagination::connection_complexity(first, last, child_complexity)")]
     async fn api_keys(
         &self,
         ctx: &Context<'_>,

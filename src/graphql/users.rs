@@ -78,6 +78,7 @@ impl User {
     }
 
     /// The roles this user holds, oldest first.
+    #[graphql(complexity = "super::pagination::connection_complexity(first, last, child_complexity)")]
     async fn role_assignments(
         &self,
         ctx: &Context<'_>,
@@ -96,6 +97,7 @@ impl User {
     }
 
     /// The organizations this user belongs to, oldest membership first.
+    #[graphql(complexity = "super::pagination::connection_complexity(first, last, child_complexity)")]
     async fn memberships(
         &self,
         ctx: &Context<'_>,
@@ -171,6 +173,7 @@ impl UserQuery {
     }
 
     /// All users, oldest first.
+    #[graphql(complexity = "super::pagination::connection_complexity(first, last, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,

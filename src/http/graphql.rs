@@ -24,7 +24,9 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::{HttpState, principal};
-use crate::graphql::{RequestContext, request_data};
+use crate::audit::denials;
+use crate::error::{Error, ErrorCode};
+use crate::graphql::{RequestContext, batch_cost, request_data};
 use crate::identity::authenticate::{authenticate, bearer_credential};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -113,6 +115,11 @@ pub(crate) async fn post(State(state): State<HttpState>, request: Request) -> Re
             .map(BatchRequest::Single),
         Some(b'[') => match serde_json::from_slice::<Vec<&RawValue>>(&body) {
             Ok(items) if items.is_empty() => Err("a batch must hold at least one request".to_owned()),
+            Ok(items) if items.len() > state.app.config.max_batch_operations => Err(format!(
+                "a batch may hold at most {} operations; this one holds {}",
+                state.app.config.max_batch_operations,
+                items.len()
+            )),
             Ok(items) => items
                 .into_iter()
                 .map(parse_params)
@@ -163,10 +170,7 @@ async fn execute(state: HttpState, parts: &Parts, media: MediaType, batch: Batch
     let client = principal::client_info(parts);
     let principal = match principal::from_headers(&state.app, &parts.headers, &client).await {
         Ok(principal) => principal,
-        Err(error) => {
-            let error: async_graphql::Error = error.into();
-            return request_failure(media, StatusCode::INTERNAL_SERVER_ERROR, &error.message);
-        }
+        Err(error) => return credential_failure(media, error),
     };
     let context = RequestContext {
         app: state.app.clone(),
@@ -180,7 +184,7 @@ async fn execute(state: HttpState, parts: &Parts, media: MediaType, batch: Batch
         }
         request
     };
-    let batch = match batch {
+    let mut batch = match batch {
         BatchRequest::Single(request) => BatchRequest::Single(prepare(request, context)),
         BatchRequest::Batch(requests) => BatchRequest::Batch(
             requests
@@ -189,24 +193,94 @@ async fn execute(state: HttpState, parts: &Parts, media: MediaType, batch: Batch
                 .collect(),
         ),
     };
-    let response = state.schema.execute_batch(batch).await;
-    respond(media, response)
+    // A single operation is measured as it runs; a batch is measured whole before any of it runs.
+    if let BatchRequest::Batch(requests) = &mut batch
+        && let Some(refusal) = batch_cost(&state.schema, requests).await.refusal()
+    {
+        return request_failure(media, StatusCode::BAD_REQUEST, &refusal);
+    }
+    let response = denials::collecting(&state.app, state.schema.execute_batch(batch)).await;
+    respond(media, response, state.app.config.max_response_bytes)
 }
 
-fn respond(media: MediaType, response: BatchResponse) -> Response {
+/// The credential could not be checked: RATE_LIMITED (429) after too many wrong ones, else 500.
+fn credential_failure(media: MediaType, error: Error) -> Response {
+    let status = match error.code() {
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let error: async_graphql::Error = error.into();
+    let mut server_error = async_graphql::ServerError::new(error.message, None);
+    server_error.extensions = error.extensions;
+    json_response(media, status, &json!({ "errors": [server_error] }))
+}
+
+/// Shapes the response, at most `max_bytes` of it: an operation whose result would not fit is
+/// answered with an error instead (and so are the operations of a batch after it).
+fn respond(media: MediaType, response: BatchResponse, max_bytes: usize) -> Response {
+    let mut budget = max_bytes;
     let (body, request_error) = match response {
         BatchResponse::Single(one) => {
             let failed = is_request_error(&one);
-            (response_json(one), failed)
+            (encode_within(&response_json(one), &mut budget, max_bytes), failed)
         }
-        BatchResponse::Batch(many) => (Value::Array(many.into_iter().map(response_json).collect()), false),
+        BatchResponse::Batch(many) => {
+            let mut body = b"[".to_vec();
+            for (i, one) in many.into_iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend(encode_within(&response_json(one), &mut budget, max_bytes));
+            }
+            body.push(b']');
+            (body, false)
+        }
     };
     let status = if request_error && media == MediaType::GraphqlResponseJson {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    json_response(media, status, &body)
+    bytes_response(media, status, body)
+}
+
+/// `value` as JSON if it fits in what is left of `budget`, else an error saying why it is missing.
+/// Serialization stops as soon as the budget is spent, so an oversized result is never written out.
+fn encode_within(value: &Value, budget: &mut usize, max_bytes: usize) -> Vec<u8> {
+    let mut writer = Bounded {
+        bytes: Vec::new(),
+        room: *budget,
+    };
+    if serde_json::to_writer(&mut writer, value).is_ok() {
+        *budget -= writer.bytes.len();
+        return writer.bytes;
+    }
+    *budget = 0;
+    let message = format!(
+        "the response is larger than the limit of {max_bytes} bytes for a whole request, so this \
+         operation's result was left out (the operation did run); ask for fewer fields or smaller pages"
+    );
+    serde_json::to_vec(&json!({ "data": null, "errors": [{ "message": message }] })).unwrap_or_default()
+}
+
+/// A writer that refuses to grow past `room` bytes.
+struct Bounded {
+    bytes: Vec<u8>,
+    room: usize,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() > self.room - self.bytes.len() {
+            return Err(std::io::Error::other("response too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A request error: the operation never ran (it did not parse or validate), so there is no data.
@@ -419,7 +493,10 @@ async fn websocket(state: HttpState, mut parts: Parts) -> Response {
 }
 
 fn json_response(media: MediaType, status: StatusCode, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    bytes_response(media, status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+fn bytes_response(media: MediaType, status: StatusCode, bytes: Vec<u8>) -> Response {
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, media.content_type());

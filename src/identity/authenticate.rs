@@ -90,10 +90,22 @@ async fn by_api_key(app: &App, presented: &str, client: &ClientInfo) -> Result<A
     let invalid = || Error::unauthenticated("invalid API key");
     let prefix = api_keys::prefix_of(presented).ok_or_else(invalid)?;
     let now = app.now();
-    let (key, user) = find_api_key(app, prefix, now).await?.ok_or_else(invalid)?;
-    if !api_keys::matches(&key, presented) {
+    // Counted before the secret is compared, handed back when it matches: guesses are limited
+    // per client even when many arrive at once.
+    let limit_key = client.ip.clone().unwrap_or_default();
+    let attempt = app.limits.api_key.reserve(&limit_key, now)?;
+    let found = match find_api_key(app, prefix, now).await {
+        Ok(found) => found,
+        Err(error) => {
+            app.limits.api_key.refund(attempt);
+            return Err(error);
+        }
+    };
+    let Some((key, user)) = found.filter(|(key, _)| api_keys::matches(key, presented)) else {
+        let _ = app.limits.api_key.failed(attempt, now);
         return Err(invalid());
-    }
+    };
+    app.limits.api_key.refund(attempt);
     if key.revoked_at.is_some() {
         return Err(Error::unauthenticated("API key revoked"));
     }

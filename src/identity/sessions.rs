@@ -15,7 +15,7 @@ use crate::db::models::{RefreshTokenRow, SessionRow, UserRow};
 use crate::db::{Id, Page, PageOf, Timestamp, sessions, users};
 use crate::error::{Error, Result};
 use crate::identity::users::{ACTIVE, user_target};
-use crate::identity::{Actor, AuthMethod, ClientInfo, passwords};
+use crate::identity::{Actor, AuthMethod, ClientInfo, passwords, validate};
 
 const REFRESH_PREFIX: &str = "prt_";
 
@@ -29,13 +29,34 @@ pub struct Grant {
     pub user: UserRow,
 }
 
+/// Longest login email read at all (the longest valid address is 254): longer input is refused
+/// before it reaches the limiter or the audit log.
+const MAX_LOGIN_EMAIL_BYTES: usize = 320;
+/// Longest login password read at all (new passwords are at most 256 characters).
+const MAX_LOGIN_PASSWORD_CHARS: usize = 1024;
+
 /// Checks email and password and opens a session. Every failure is the same UNAUTHENTICATED error,
 /// and an unknown email costs as much time as a wrong password, so accounts cannot be enumerated.
+///
+/// Malformed input is refused (BAD_USER_INPUT) before anything else sees it. Each attempt is
+/// counted before the password is checked — per account and client, and per account from any
+/// client — so that no batch or concurrent burst gets more guesses than the limits allow; the
+/// failure that spends an account's budget locks its logins for a while and is audited.
 pub async fn login(app: &App, email: &str, password: String, client: &ClientInfo) -> Result<Grant> {
     let failed = || Error::unauthenticated("invalid email or password");
-    let email = email.trim().to_lowercase();
-    let limit_key = format!("{}|{email}", client.ip.as_deref().unwrap_or("-"));
-    app.limits.login.check(&limit_key, app.now())?;
+    if email.len() > MAX_LOGIN_EMAIL_BYTES {
+        return Err(Error::bad_input("email", "not a valid email address"));
+    }
+    let email = validate::email("email", email)?;
+    if password.is_empty() || password.chars().nth(MAX_LOGIN_PASSWORD_CHARS).is_some() {
+        return Err(Error::bad_input(
+            "password",
+            format!("must be 1 to {MAX_LOGIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    let attempt = app
+        .limits
+        .login_attempt(&email, client.ip.as_deref(), app.now())?;
     let mut conn = app.db.conn().await?;
     let user = users::find_by_email(&mut conn, &email).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -49,24 +70,34 @@ pub async fn login(app: &App, email: &str, password: String, client: &ClientInfo
     let user = match (user, refusal) {
         (Some(user), None) => user,
         (user, refusal) => {
-            app.limits.login.record_failure(&limit_key, app.now());
-            let event = Event::anonymous(AuditAction::LoginFailed, client)
-                .outcome(Outcome::Failure)
-                .with("email", &email)
-                .with("reason", refusal);
-            let event = match &user {
+            let now = app.now();
+            let locked_until = attempt.failed(now);
+            let attributed = |event: Event| match &user {
                 Some(user) => event
                     .as_user(user.id, &user.display_name)
                     .target(user_target(user)),
                 None => event,
             };
-            let now = app.now();
-            conn.transaction(async |tx| audit::record(tx, now, event).await)
+            let mut events = vec![attributed(
+                Event::anonymous(AuditAction::LoginFailed, client)
+                    .outcome(Outcome::Failure)
+                    .with("email", &email)
+                    .with("reason", refusal),
+            )];
+            if let Some(until) = locked_until {
+                events.push(attributed(
+                    Event::anonymous(AuditAction::LoginLocked, client)
+                        .outcome(Outcome::Failure)
+                        .with("email", &email)
+                        .with("lockedUntil", until.0),
+                ));
+            }
+            conn.transaction(async |tx| audit::record_all(tx, now, events).await)
                 .await?;
             return Err(failed());
         }
     };
-    app.limits.login.reset(&limit_key);
+    attempt.succeeded();
     let now = app.now();
     let session = SessionRow {
         id: Id::new_v7(),
@@ -113,10 +144,14 @@ enum Refresh {
 pub async fn refresh(app: &App, presented: &str, client: &ClientInfo) -> Result<Grant> {
     let now = app.now();
     let limit_key = client.ip.clone().unwrap_or_default();
-    app.limits.refresh.check(&limit_key, now)?;
+    // Counted before the token is looked at, handed back when it is accepted.
+    let attempt = app.limits.refresh.reserve(&limit_key, now)?;
     let result = refresh_checked(app, presented, client, now).await;
-    if let Err(Error::Unauthenticated(_)) = &result {
-        app.limits.refresh.record_failure(&limit_key, now);
+    match &result {
+        Err(Error::Unauthenticated(_)) => {
+            let _ = app.limits.refresh.failed(attempt, now);
+        }
+        _ => app.limits.refresh.refund(attempt),
     }
     result
 }
