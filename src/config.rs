@@ -20,6 +20,10 @@
 //! | `PORTCULLIS_MAX_RESPONSE_BYTES` | `8388608` | largest GraphQL response over HTTP; beyond it the rest of the batch is replaced by an error |
 //! | `PORTCULLIS_AUTHZ_POLL_MS` | `500` | how often to pick up policy changes made by other instances |
 //! | `PORTCULLIS_AUDIT_RETENTION_DAYS` | `365` | audit events older than this are deleted (hourly, in batches); `0` keeps them forever |
+//! | `PORTCULLIS_WS_INIT_TIMEOUT_MS` | `3000` | a WebSocket that sends no `connection_init` within this is closed (4408) |
+//! | `PORTCULLIS_WS_MAX_CONNECTIONS_PER_CLIENT` | `100` | open WebSockets per client address; more are refused (HTTP 429) |
+//! | `PORTCULLIS_WS_MAX_OPERATIONS` | `100` | operations (subscriptions included) running at once on one WebSocket |
+//! | `PORTCULLIS_WS_KEEPALIVE_SECONDS` | `15` | how often a WebSocket is pinged; one that does not answer by the next ping is dropped (`0`: never) |
 
 use std::net::SocketAddr;
 
@@ -141,6 +145,42 @@ pub struct Config {
         default_value_t = 365
     )]
     pub audit_retention_days: u32,
+
+    /// Milliseconds a WebSocket gets to send `connection_init` before it is closed with 4408.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_WS_INIT_TIMEOUT_MS",
+        default_value_t = 3000
+    )]
+    pub ws_init_timeout_ms: u64,
+
+    /// Open WebSockets allowed per client address; further upgrades are refused with HTTP 429.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_WS_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 100
+    )]
+    pub ws_max_connections_per_client: usize,
+
+    /// Operations (subscriptions included) running at once on one WebSocket.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_WS_MAX_OPERATIONS",
+        default_value_t = 100
+    )]
+    pub ws_max_operations: usize,
+
+    /// Seconds between keep-alive pings on a WebSocket (0: none).
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_WS_KEEPALIVE_SECONDS",
+        default_value_t = 15
+    )]
+    pub ws_keepalive_seconds: u64,
 }
 
 impl Config {
@@ -179,6 +219,10 @@ impl Config {
             max_response_bytes: 8 * 1024 * 1024,
             authz_poll_ms: 0,
             audit_retention_days: 365,
+            ws_init_timeout_ms: 3000,
+            ws_max_connections_per_client: 100,
+            ws_max_operations: 100,
+            ws_keepalive_seconds: 15,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `/graphql` over HTTP, following the GraphQL-over-HTTP specification, and over WebSocket.
+//! `/graphql` over HTTP, following the GraphQL-over-HTTP specification (WebSockets: `websocket`).
 //!
 //! Media types: `application/graphql-response+json` when the client accepts it, otherwise
 //! `application/json`; anything else is 406. With the former, a request that fails before
@@ -9,13 +9,12 @@ use std::collections::BTreeMap;
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request as GqlRequest, Response as GqlResponse, Variables};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::extract::{Request, State};
 use axum::http::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -27,13 +26,10 @@ use super::{HttpState, principal};
 use crate::audit::denials;
 use crate::error::{Error, ErrorCode};
 use crate::graphql::{RequestContext, batch_cost, request_data};
-use crate::identity::authenticate::{authenticate, bearer_credential};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
 
-/// Read and write buffer of each WebSocket connection.
-const WS_BUFFER_BYTES: usize = 8 * 1024;
 /// The response media type the client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MediaType {
@@ -142,7 +138,7 @@ pub(crate) async fn post(State(state): State<HttpState>, request: Request) -> Re
 pub(crate) async fn get(State(state): State<HttpState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     if is_websocket_upgrade(&parts.headers) {
-        return websocket(state, parts).await;
+        return super::websocket::upgrade(state, parts).await;
     }
     let Some(media) = MediaType::negotiate(&parts.headers) else {
         return not_acceptable();
@@ -439,57 +435,6 @@ fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
         .get(axum::http::header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-}
-
-/// Upgrades to `graphql-transport-ws` or legacy `graphql-ws`. The client authenticates in
-/// `connection_init` with `{"authorization": "Bearer …"}` (or with the upgrade request's own
-/// `Authorization` header); rejected credentials refuse the connection.
-async fn websocket(state: HttpState, mut parts: Parts) -> Response {
-    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
-        Ok(protocol) => protocol,
-        Err(rejection) => return rejection.into_response(),
-    };
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return rejection.into_response(),
-    };
-    let client = principal::client_info(&parts);
-    let header_credential = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    upgrade
-        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        // GraphQL messages are small; tungstenite's 128 KiB defaults would cost every idle
-        // live-feed connection a quarter of a megabyte.
-        .read_buffer_size(WS_BUFFER_BYTES)
-        .write_buffer_size(WS_BUFFER_BYTES)
-        .on_upgrade(move |stream| {
-            let schema = state.schema.clone();
-            let app = state.app.clone();
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let from_payload = ["authorization", "Authorization"]
-                        .iter()
-                        .find_map(|key| payload.get(*key).and_then(Value::as_str).map(str::to_owned));
-                    let header = from_payload.or(header_credential);
-                    let credential = header.as_deref().map(|h| bearer_credential(h).unwrap_or(h));
-                    let principal = authenticate(&app, credential, &client).await?;
-                    if let crate::identity::Principal::Anonymous {
-                        rejected: Some(reason),
-                    } = &principal
-                    {
-                        return Err(async_graphql::Error::new(reason.clone()));
-                    }
-                    Ok(request_data(RequestContext {
-                        app,
-                        principal,
-                        client,
-                    }))
-                })
-                .serve()
-        })
 }
 
 fn json_response(media: MediaType, status: StatusCode, body: &Value) -> Response {

@@ -7,6 +7,7 @@ mod graphql;
 mod health;
 mod jwks;
 mod principal;
+mod websocket;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -36,6 +37,8 @@ pub(crate) struct HttpState {
     pub app: App,
     pub schema: GatewaySchema,
     pub documents: std::sync::Arc<documents::Documents>,
+    /// Open WebSockets per client address.
+    pub sockets: std::sync::Arc<websocket::Clients>,
 }
 
 /// The complete HTTP surface of the gateway.
@@ -44,6 +47,7 @@ pub fn router(app: App) -> Router {
         schema: gql::schema(),
         app: app.clone(),
         documents: Default::default(),
+        sockets: Default::default(),
     };
     let router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))

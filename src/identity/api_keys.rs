@@ -102,13 +102,48 @@ pub async fn list(app: &App, actor: &Actor, user_id: Id, page: &Page) -> Result<
     api_keys::list_for_user(&mut conn, user_id, page).await
 }
 
-/// The public prefix of a presented key, if it has the shape of one.
+/// The public prefix of a presented key, if it has the shape of one: `pck_`, then the lookup
+/// characters and the secret, all in the URL-safe base64 alphabet. Anything else (non-ASCII text
+/// included) is no key, so nothing here can slice inside a character.
 pub(crate) fn prefix_of(presented: &str) -> Option<&str> {
     let end = KEY_PREFIX.len() + LOOKUP_CHARS;
-    (presented.starts_with(KEY_PREFIX) && presented.len() > end).then(|| &presented[..end])
+    let rest = presented.strip_prefix(KEY_PREFIX)?;
+    let well_formed = rest.len() > LOOKUP_CHARS
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    well_formed.then(|| presented.get(..end)).flatten()
 }
 
 /// Whether `presented` is the key stored as `row`.
 pub(crate) fn matches(row: &ApiKeyRow, presented: &str) -> bool {
     secrets::hashes_match(&secrets::sha256(presented.as_bytes()), &row.secret_hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_of_a_well_formed_key() {
+        let key = format!("{KEY_PREFIX}abcdefghijkl{}", "s".repeat(43));
+        assert_eq!(prefix_of(&key), Some("pck_abcdefghijkl"));
+    }
+
+    #[test]
+    fn prefix_of_refuses_what_is_not_a_key_without_panicking() {
+        let cases = [
+            "pck_".to_owned(),
+            "pck_abcdefghijkl".to_owned(), // the prefix alone, no secret
+            "pck_abcdefghijk\u{e9}secret".to_owned(), // a two-byte character across the prefix's end
+            "pck_\u{1f511}\u{1f511}\u{1f511}\u{1f511}secret".to_owned(),
+            format!("pck_abcdefghijkl{}\u{fffd}", "s".repeat(43)),
+            "pck_abcdefghijkl secret".to_owned(),
+            "pck_abc/efghijklsecret".to_owned(),
+            "\u{e9}pck_abcdefghijklsecret".to_owned(),
+        ];
+        for presented in &cases {
+            assert_eq!(prefix_of(presented), None, "{presented:?}");
+        }
+    }
 }

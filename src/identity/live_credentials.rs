@@ -7,6 +7,10 @@
 //! moves (disabling an account bumps it, so other instances learn of it by NOTIFY or poll). What
 //! remains is a session revoked on *another* instance, which that instance's clients may still use
 //! for up to [`TRUSTED_FOR`] — the same bound as for policy changes.
+//!
+//! Open WebSockets hear of every local revocation through [`LiveCredentials::revocations`] and
+//! check their credential again at once; they also check it every [`TRUSTED_FOR`], so that one
+//! revoked on another instance ends them within twice that (a second).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -14,12 +18,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::TimeDelta;
+use tokio::sync::watch;
 
 use crate::db::models::{ApiKeyRow, UserRow};
 use crate::db::{Id, Timestamp};
 
-/// How long a confirmation is trusted without reading the database again.
-pub const TRUSTED_FOR: TimeDelta = TimeDelta::seconds(1);
+/// How long a confirmation is trusted without reading the database again. Half a second, so that
+/// a WebSocket re-checking this often acts on what was true at most a second ago.
+pub const TRUSTED_FOR: TimeDelta = TimeDelta::milliseconds(500);
 
 /// Entries kept per kind of credential; beyond it the oldest generation of entries is dropped.
 const CAPACITY: usize = 65_536;
@@ -34,14 +40,32 @@ pub struct Stamp {
 }
 
 /// Live sessions (by id) and API keys (by public prefix), with the account behind each.
-#[derive(Default)]
 pub struct LiveCredentials {
     generation: AtomicU64,
     sessions: Recent<Id, UserRow>,
     api_keys: Recent<String, (ApiKeyRow, UserRow)>,
+    /// Bumped with `generation`: wakes whoever holds a credential for long (WebSockets).
+    revoked: watch::Sender<u64>,
+}
+
+impl Default for LiveCredentials {
+    fn default() -> Self {
+        Self {
+            generation: AtomicU64::default(),
+            sessions: Recent::default(),
+            api_keys: Recent::default(),
+            revoked: watch::Sender::new(0),
+        }
+    }
 }
 
 impl LiveCredentials {
+    /// Changes whenever this process may have ended a credential or changed an account: a
+    /// connection holding a credential checks it again when woken.
+    pub fn revocations(&self) -> watch::Receiver<u64> {
+        self.revoked.subscribe()
+    }
+
     /// Stamps a confirmation about to be read at authorization `version`.
     pub fn stamp(&self, version: i64, at: Timestamp) -> Stamp {
         Stamp {
@@ -76,6 +100,7 @@ impl LiveCredentials {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.sessions.clear();
         self.api_keys.clear();
+        self.revoked.send_modify(|count| *count = count.wrapping_add(1));
     }
 
     /// The test an entry's stamp must pass to be trusted now.
@@ -161,7 +186,7 @@ mod tests {
         live.keep_session(live.stamp(7, at), session, &user);
 
         assert_eq!(live.session(session, 7, at).map(|u| u.id), Some(user.id));
-        let later = at + TimeDelta::milliseconds(999);
+        let later = at + TRUSTED_FOR - TimeDelta::milliseconds(1);
         assert!(live.session(session, 7, later).is_some());
         assert!(live.session(session, 7, at + TRUSTED_FOR).is_none(), "lapsed");
         assert!(
@@ -171,6 +196,15 @@ mod tests {
 
         live.forget_all();
         assert!(live.session(session, 7, at).is_none(), "forgotten");
+    }
+
+    #[test]
+    fn forgetting_wakes_the_watchers() {
+        let live = LiveCredentials::default();
+        let woken = live.revocations();
+        assert!(!woken.has_changed().unwrap_or(true));
+        live.forget_all();
+        assert!(woken.has_changed().unwrap_or(false));
     }
 
     #[test]
