@@ -8,19 +8,18 @@ use chrono::{DateTime, Utc};
 use super::context::ContextExt;
 use super::ids::{parse_id, to_id};
 use super::loaders::Loaders;
-use super::organizations::Organization;
+use super::organizations::{Organization, readable_organization};
 use super::pagination::window;
 use super::users::User;
 use crate::audit::chain::Verification;
 use crate::audit::read::{self, parse_action_filter};
 use crate::audit::{ActorType, Outcome, Target};
 use crate::audit::{cursor, export};
-use crate::authz::{Action, Resource, guard};
 use crate::db::audit::{AuditFilter, Scope, SeqPage};
 use crate::db::models::AuditEventRow;
 use crate::db::{Id, Timestamp};
 use crate::error::{Error, Result};
-use crate::identity::Actor;
+use crate::identity::{Actor, visibility};
 
 /// An opaque cursor: the event's position in the log.
 #[derive(Debug, Clone, Copy)]
@@ -256,8 +255,7 @@ impl AuditActor {
     /// The user behind the actor (for an API key, its owner), if you may read that account.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let Some(id) = self.user_id else { return Ok(None) };
-        let (app, actor) = (ctx.app()?, ctx.actor()?);
-        if !guard::allows(app, actor, Action::UserRead, Resource::User(id)).await? {
+        if !visibility::user(ctx.app()?, ctx.actor()?, id).await? {
             return Ok(None);
         }
         Ok(ctx.data::<Loaders>()?.users.load_one(id).await?.map(User))
@@ -328,16 +326,13 @@ impl AuditEvent {
         self.0.organization_id.map(to_id)
     }
 
+    /// The organization whose log holds the event; null for gateway-wide events, and if you may
+    /// not read the organization (your own refused attempt on it, say).
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
         let Some(id) = self.0.organization_id else {
             return Ok(None);
         };
-        Ok(ctx
-            .data::<Loaders>()?
-            .organizations
-            .load_one(id)
-            .await?
-            .map(Organization))
+        readable_organization(ctx, id).await
     }
 
     async fn outcome(&self) -> OutcomeGql {

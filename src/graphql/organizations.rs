@@ -10,8 +10,8 @@ use super::pagination::{PageArgs, Paged, connection};
 use super::users::User;
 use crate::db::models::{MembershipRow, OrganizationRow};
 use crate::db::organizations::OrganizationFilter as RowFilter;
-use crate::error::Error;
 use crate::identity::organizations::{self, OrganizationChanges};
+use crate::identity::visibility;
 
 /// A tenant: users belong to organizations through memberships.
 pub struct Organization(pub OrganizationRow);
@@ -70,24 +70,38 @@ impl Membership {
         to_id(self.0.id)
     }
 
-    /// The member.
-    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+    /// The member; null if you may neither read the account nor list the organization's members.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        let (app, actor) = (ctx.app()?, ctx.actor()?);
+        if !visibility::member(app, actor, self.0.user_id, self.0.organization_id).await? {
+            return Ok(None);
+        }
         let loaders = ctx.data::<Loaders>()?;
-        let user = loaders.users.load_one(self.0.user_id).await?;
-        Ok(User(user.ok_or(Error::NotFound("user"))?))
+        Ok(loaders.users.load_one(self.0.user_id).await?.map(User))
     }
 
-    /// The organization.
-    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
-        let loaders = ctx.data::<Loaders>()?;
-        let organization = loaders.organizations.load_one(self.0.organization_id).await?;
-        Ok(Organization(organization.ok_or(Error::NotFound("organization"))?))
+    /// The organization; null if you may not read it.
+    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
+        readable_organization(ctx, self.0.organization_id).await
     }
 
     /// When the user joined.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at.0
     }
+}
+
+/// The organization `id` reached through another object: null unless the caller may read it
+/// (the rule of `organization(id:)`), checked for each caller before the batched load.
+pub(crate) async fn readable_organization(
+    ctx: &Context<'_>,
+    id: crate::db::Id,
+) -> async_graphql::Result<Option<Organization>> {
+    if !visibility::organization(ctx.app()?, ctx.actor()?, id).await? {
+        return Ok(None);
+    }
+    let loaders = ctx.data::<Loaders>()?;
+    Ok(loaders.organizations.load_one(id).await?.map(Organization))
 }
 
 /// Narrows `organizations`.
