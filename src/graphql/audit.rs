@@ -255,10 +255,11 @@ impl AuditActor {
     /// The user behind the actor (for an API key, its owner), if you may read that account.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let Some(id) = self.user_id else { return Ok(None) };
-        if !visibility::user(ctx.app()?, ctx.actor()?, id).await? {
+        let Some(user) = ctx.data::<Loaders>()?.users.load_one(id).await? else {
             return Ok(None);
-        }
-        Ok(ctx.data::<Loaders>()?.users.load_one(id).await?.map(User))
+        };
+        let visible = visibility::user(ctx.app()?, ctx.actor()?, id).await?;
+        Ok(visible.then_some(User(user)))
     }
 }
 

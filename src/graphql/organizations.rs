@@ -73,11 +73,12 @@ impl Membership {
     /// The member; null if you may neither read the account nor list the organization's members.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let (app, actor) = (ctx.app()?, ctx.actor()?);
-        if !visibility::member(app, actor, self.0.user_id, self.0.organization_id).await? {
-            return Ok(None);
-        }
         let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders.users.load_one(self.0.user_id).await?.map(User))
+        let Some(user) = loaders.users.load_one(self.0.user_id).await? else {
+            return Ok(None);
+        };
+        let visible = visibility::member(app, actor, self.0.user_id, self.0.organization_id).await?;
+        Ok(visible.then_some(User(user)))
     }
 
     /// The organization; null if you may not read it.
@@ -92,16 +93,18 @@ impl Membership {
 }
 
 /// The organization `id` reached through another object: null unless the caller may read it
-/// (the rule of `organization(id:)`), checked for each caller before the batched load.
+/// (the rule of `organization(id:)`). The check is made for each caller once the batched load
+/// is back (asking first would spread the loads of a list past the loader's batching window).
 pub(crate) async fn readable_organization(
     ctx: &Context<'_>,
     id: crate::db::Id,
 ) -> async_graphql::Result<Option<Organization>> {
-    if !visibility::organization(ctx.app()?, ctx.actor()?, id).await? {
-        return Ok(None);
-    }
     let loaders = ctx.data::<Loaders>()?;
-    Ok(loaders.organizations.load_one(id).await?.map(Organization))
+    let Some(row) = loaders.organizations.load_one(id).await? else {
+        return Ok(None);
+    };
+    let visible = visibility::organization(ctx.app()?, ctx.actor()?, id).await?;
+    Ok(visible.then_some(Organization(row)))
 }
 
 /// Narrows `organizations`.

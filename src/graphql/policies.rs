@@ -114,11 +114,12 @@ impl Policy {
 /// The user `id`, if the caller may read the account (the rule of `user(id:)`).
 async fn load_user(ctx: &Context<'_>, id: Option<crate::db::Id>) -> async_graphql::Result<Option<User>> {
     let Some(id) = id else { return Ok(None) };
-    if !visibility::user(ctx.app()?, ctx.actor()?, id).await? {
-        return Ok(None);
-    }
     let loaders = ctx.data::<Loaders>()?;
-    Ok(loaders.users.load_one(id).await?.map(User))
+    let Some(user) = loaders.users.load_one(id).await? else {
+        return Ok(None);
+    };
+    let visible = visibility::user(ctx.app()?, ctx.actor()?, id).await?;
+    Ok(visible.then_some(User(user)))
 }
 
 /// A problem in Cedar source, with its position.

@@ -92,11 +92,12 @@ impl RoleAssignment {
     /// Who holds the role; null unless you may read the account, or list the members of the
     /// organization where the assignment applies.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        if !visibility::holder(ctx.app()?, ctx.actor()?, &self.0).await? {
-            return Ok(None);
-        }
         let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders.users.load_one(self.0.user_id).await?.map(User))
+        let Some(user) = loaders.users.load_one(self.0.user_id).await? else {
+            return Ok(None);
+        };
+        let visible = visibility::holder(ctx.app()?, ctx.actor()?, &self.0).await?;
+        Ok(visible.then_some(User(user)))
     }
 
     /// The role held; null unless it is yours, or you may read roles where it is managed or
