@@ -19,7 +19,7 @@ use crate::db::audit::{AuditFilter, Scope, SeqPage};
 use crate::db::models::AuditEventRow;
 use crate::db::{Id, Timestamp};
 use crate::error::{Error, Result};
-use crate::identity::{Actor, visibility};
+use crate::identity::{Actor, validate, visibility};
 
 /// An opaque cursor: the event's position in the log.
 #[derive(Debug, Clone, Copy)]
@@ -133,8 +133,8 @@ impl AuditEventFilter {
                 .into_iter()
                 .map(|t| t.model().as_str().to_owned())
                 .collect(),
-            target_types: self.target_types.unwrap_or_default(),
-            target_ids: self.target_ids.unwrap_or_default(),
+            target_types: terms("filter.targetTypes", self.target_types)?,
+            target_ids: terms("filter.targetIds", self.target_ids)?,
             outcomes: self
                 .outcomes
                 .unwrap_or_default()
@@ -143,7 +143,7 @@ impl AuditEventFilter {
                 .collect(),
             since: self.since.map(Timestamp),
             until: self.until.map(Timestamp),
-            search: self.search.filter(|s| !s.trim().is_empty()),
+            search: validate::search("filter.search", self.search)?,
             ..AuditFilter::default()
         };
         for entry in self.actions.unwrap_or_default() {
@@ -156,6 +156,15 @@ impl AuditEventFilter {
         }
         Ok(filter)
     }
+}
+
+/// Exact-match terms of a filter, each checked like a search term.
+fn terms(field: &str, raw: Option<Vec<String>>) -> Result<Vec<String>> {
+    let raw = raw.unwrap_or_default();
+    for term in &raw {
+        validate::term_text(field, term)?;
+    }
+    Ok(raw)
 }
 
 /// The extra field of an audit connection, counted only when asked for.

@@ -11,7 +11,7 @@ use super::users::User;
 use crate::db::models::{MembershipRow, OrganizationRow};
 use crate::db::organizations::OrganizationFilter as RowFilter;
 use crate::identity::organizations::{self, OrganizationChanges};
-use crate::identity::visibility;
+use crate::identity::{validate, visibility};
 
 /// A tenant: users belong to organizations through memberships.
 pub struct Organization(pub OrganizationRow);
@@ -178,7 +178,11 @@ impl OrganizationQuery {
         ctx: &Context<'_>,
         slug: String,
     ) -> async_graphql::Result<Option<Organization>> {
-        let found = organizations::get_by_slug(ctx.app()?, ctx.actor()?, slug.trim()).await?;
+        // A slug that breaks the slug rules names no organization: no need to ask the database.
+        let Ok(slug) = validate::slug("slug", &slug) else {
+            return Ok(None);
+        };
+        let found = organizations::get_by_slug(ctx.app()?, ctx.actor()?, &slug).await?;
         Ok(found.map(Organization))
     }
 
@@ -195,10 +199,7 @@ impl OrganizationQuery {
         let page = PageArgs::new(first, after, last, before).page()?;
         let filter = filter.unwrap_or_default();
         let filter = RowFilter {
-            search: filter
-                .search
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| s.trim().to_owned()),
+            search: validate::search("filter.search", filter.search)?,
             member_id: filter
                 .member_id
                 .as_ref()

@@ -12,7 +12,7 @@ use crate::authz::diagnostics::Problem as CedarProblem;
 use crate::authz::{policies, schemas};
 use crate::db::models::{CedarSchemaRow, PolicyRow};
 use crate::db::policies::PolicyFilter as RowFilter;
-use crate::identity::visibility;
+use crate::identity::{validate, visibility};
 
 /// A Cedar policy, or a template with a `?principal` slot that roles link to.
 pub struct Policy(pub PolicyRow);
@@ -262,10 +262,7 @@ impl PolicyQuery {
         let page = PageArgs::new(first, after, last, before).page()?;
         let filter = filter.unwrap_or_default();
         let filter = RowFilter {
-            search: filter
-                .search
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| s.trim().to_owned()),
+            search: validate::search("filter.search", filter.search)?,
             enabled: filter.enabled,
             effect: filter.effect.map(|e| match e {
                 PolicyEffect::Permit => "permit".to_owned(),

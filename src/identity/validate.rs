@@ -58,6 +58,36 @@ pub fn slug(field: &str, raw: &str) -> Result<String> {
     Ok(slug.to_owned())
 }
 
+/// Longest text a filter searches for: past any stored name or email, and short enough that no
+/// backend refuses the pattern (SQLite's LIKE stops at 50,000 bytes).
+pub const MAX_SEARCH: usize = 256;
+
+/// A search term, taken literally: trimmed, `None` when empty; refused when longer than
+/// [`MAX_SEARCH`] characters or holding control characters (NUL ends a string in SQLite, which
+/// would turn the term into a match-all, and PostgreSQL refuses it outright).
+pub fn search(field: &str, raw: Option<String>) -> Result<Option<String>> {
+    let Some(raw) = raw else { return Ok(None) };
+    let term = raw.trim();
+    if term.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(term_text(field, term)?.to_owned()))
+}
+
+/// A term matched exactly (an id or type in a filter): the same rules as [`search`], untrimmed.
+pub fn term_text<'a>(field: &str, term: &'a str) -> Result<&'a str> {
+    if term.chars().count() > MAX_SEARCH {
+        return Err(Error::bad_input(
+            field,
+            format!("must be at most {MAX_SEARCH} characters"),
+        ));
+    }
+    if term.chars().any(char::is_control) {
+        return Err(Error::bad_input(field, "must not contain control characters"));
+    }
+    Ok(term)
+}
+
 /// A new password: 8 to 256 characters (length is what makes passwords strong).
 pub fn password(field: &str, raw: &str) -> Result<()> {
     let length = raw.chars().count();
@@ -89,6 +119,16 @@ mod tests {
             "a b@example.com",
         ] {
             assert!(email("email", bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn search_terms_are_bounded_and_printable() {
+        assert_eq!(search("s", Some("  a%_\\ ".to_owned())).ok().flatten().as_deref(), Some("a%_\\"));
+        assert!(matches!(search("s", Some("   ".to_owned())), Ok(None)));
+        assert!(search("s", Some("x".repeat(MAX_SEARCH))).is_ok());
+        for bad in ["a\0b".to_owned(), "\u{1b}[2J".to_owned(), "x".repeat(MAX_SEARCH + 1)] {
+            assert!(search("s", Some(bad.clone())).is_err(), "{bad:?} accepted");
         }
     }
 
