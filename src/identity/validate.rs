@@ -28,7 +28,19 @@ pub fn name(field: &str, raw: &str, max: usize) -> Result<String> {
     if name.chars().any(char::is_control) {
         return Err(Error::bad_input(field, "must not contain control characters"));
     }
+    if name.chars().any(is_direction_control) {
+        return Err(Error::bad_input(
+            field,
+            "must not contain text-direction controls",
+        ));
+    }
     Ok(name.to_owned())
+}
+
+/// Bidirectional embeddings, overrides and isolates: they make a name display as other text
+/// (in the audit log, say), e.g. `\u{202e}` turning `moc.evil` into `live.com`.
+fn is_direction_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// An optional free-text description: trimmed, at most 1,000 characters, empty when absent.
@@ -36,6 +48,20 @@ pub fn description(raw: Option<String>) -> Result<String> {
     let text = raw.unwrap_or_default().trim().to_owned();
     if text.chars().count() > 1000 {
         return Err(Error::bad_input("description", "must be at most 1000 characters"));
+    }
+    // Lines and tabs are fine in free text; NUL and the other controls are not (PostgreSQL
+    // refuses NUL in text).
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(Error::bad_input("description", "must not contain control characters"));
+    }
+    if text.chars().any(is_direction_control) {
+        return Err(Error::bad_input(
+            "description",
+            "must not contain text-direction controls",
+        ));
     }
     Ok(text)
 }
@@ -133,9 +159,32 @@ mod tests {
     }
 
     #[test]
+    fn names_cannot_display_as_other_text() {
+        assert!(name("name", "Zoë 🦀", 100).is_ok());
+        for bad in ["evil\u{202e}moc", "\u{2066}x", "a\0b", "a\nb"] {
+            assert!(name("name", bad, 100).is_err(), "{bad:?} accepted");
+        }
+        assert!(description(Some("two\nlines\tand tabs".to_owned())).is_ok());
+        assert!(description(Some("a\0b".to_owned())).is_err());
+        assert!(description(Some("\u{202e}x".to_owned())).is_err());
+    }
+
+    #[test]
     fn slugs_follow_the_rules() {
         assert!(slug("slug", "acme-corp").is_ok());
-        for bad in ["a", "-acme", "acme-", "Acme", "acme corp", "acme_corp"] {
+        for bad in [
+            "a",
+            "-acme",
+            "acme-",
+            "Acme",
+            "acme corp",
+            "acme_corp",
+            "\u{0430}cme",
+            "\u{ff41}\u{ff43}\u{ff4d}\u{ff45}",
+            "ac\u{200d}me",
+            "acme\u{200b}",
+            "acm\u{0435}",
+        ] {
             assert!(slug("slug", bad).is_err(), "{bad:?} accepted");
         }
     }

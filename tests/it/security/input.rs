@@ -241,3 +241,181 @@ async fn filters_take_text_literally(t: TestApp) {
 }
 
 crate::backend_tests!(filters_take_text_literally);
+
+
+/// Every counter a refused write could have moved, as the administrator sees them.
+async fn counts(t: &TestApp, admin: &str) -> Value {
+    t.gql(
+        Some(admin),
+        "{ users { totalCount } organizations { totalCount } roles(first: 50) { totalCount }
+           policies { totalCount } auditEvents { totalCount } viewer { apiKeys { totalCount } } }",
+        json!({}),
+    )
+    .await
+    .data()
+    .clone()
+}
+
+/// 100 KB (or NUL, or a text-direction override) in any text field of a create or update: a
+/// BAD_USER_INPUT naming the field, and nothing stored or recorded.
+async fn oversized_and_hostile_fields_are_refused_by_name(t: TestApp) {
+    let admin = t.admin_token().await;
+    let org = t.create_organization(&admin, "acme").await;
+    let user = t.create_user(&admin, "pat@example.com").await;
+    let role = t
+        .gql(
+            Some(&admin),
+            "mutation { createRole(input: {key: \"helper\", name: \"Helper\"}) { role { id } } }",
+            json!({}),
+        )
+        .await
+        .data()["createRole"]["role"]["id"]
+        .clone();
+    let policy = t
+        .gql(
+            Some(&admin),
+            "mutation { createPolicy(input: {name: \"p\", enabled: false, source: \"permit (principal, action == Portcullis::Action::\\\"user.list\\\", resource);\"}) { policy { id } } }",
+            json!({}),
+        )
+        .await
+        .data()["createPolicy"]["policy"]["id"]
+        .clone();
+    let big = "x".repeat(100_000);
+    let big_email = format!("{}@example.com", "a".repeat(100_000));
+    let source = "permit (principal, action == Portcullis::Action::\"user.list\", resource);";
+
+    let create_user = "mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }";
+    let update_user = "mutation($input: UpdateUserInput!) { updateUser(input: $input) { user { id } } }";
+    let create_org = "mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }";
+    let update_org = "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { id } } }";
+    let create_role = "mutation($input: CreateRoleInput!) { createRole(input: $input) { role { id } } }";
+    let update_role = "mutation($input: UpdateRoleInput!) { updateRole(input: $input) { role { id } } }";
+    let create_policy = "mutation($input: CreatePolicyInput!) { createPolicy(input: $input) { policy { id } } }";
+    let update_policy = "mutation($input: UpdatePolicyInput!) { updatePolicy(input: $input) { policy { id } } }";
+    let create_key = "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { apiKey { id } } }";
+    let rows: Vec<(&str, &str, Value)> = vec![
+        (create_user, "email", json!({ "email": big_email, "displayName": "Pat" })),
+        (create_user, "displayName", json!({ "email": "new@example.com", "displayName": big })),
+        (create_user, "displayName", json!({ "email": "new@example.com", "displayName": "Pat\u{202e}" })),
+        (create_user, "email", json!({ "email": "new\0@example.com", "displayName": "Pat" })),
+        (update_user, "email", json!({ "id": user, "email": big_email })),
+        (update_user, "displayName", json!({ "id": user, "displayName": big })),
+        (create_org, "slug", json!({ "slug": big, "name": "Big" })),
+        (create_org, "name", json!({ "slug": "big", "name": big })),
+        (create_org, "name", json!({ "slug": "big", "name": "a\0b" })),
+        (update_org, "slug", json!({ "id": org, "slug": big })),
+        (update_org, "name", json!({ "id": org, "name": big })),
+        (create_role, "key", json!({ "key": big, "name": "Big" })),
+        (create_role, "name", json!({ "key": "big", "name": big })),
+        (create_role, "description", json!({ "key": "big", "name": "Big", "description": big })),
+        (create_role, "description", json!({ "key": "big", "name": "Big", "description": "a\0b" })),
+        (update_role, "name", json!({ "id": role, "name": big })),
+        (update_role, "description", json!({ "id": role, "description": big })),
+        (create_policy, "name", json!({ "name": big, "source": source })),
+        (create_policy, "description", json!({ "name": "big", "description": big, "source": source })),
+        (create_policy, "description", json!({ "name": "big", "description": "a\0b", "source": source })),
+        (update_policy, "name", json!({ "id": policy, "name": big })),
+        (update_policy, "description", json!({ "id": policy, "description": "\u{202e}x" })),
+        (create_key, "name", json!({ "name": big })),
+    ];
+
+    let before = counts(&t, &admin).await;
+    let mut failures = Vec::new();
+    for (query, field, input) in rows {
+        let op = query.split_whitespace().nth(2).unwrap_or(query).to_owned();
+        let response = t.gql(Some(&admin), query, json!({ "input": input })).await;
+        let body = &response.0;
+        let code = &body["errors"][0]["extensions"]["code"];
+        let named = &body["errors"][0]["extensions"]["field"];
+        let message = body["errors"][0]["message"].as_str().unwrap_or("");
+        if code != "BAD_USER_INPUT" || named != field || message.len() > 200 {
+            failures.push(format!("{op} {field}: {}", shorten(body)));
+        }
+    }
+    assert!(failures.is_empty(), "{} wrong:\n{}", failures.len(), failures.join("\n"));
+    assert_eq!(counts(&t, &admin).await, before, "a refused write left a trace");
+
+    let unchanged = t
+        .gql(
+            Some(&admin),
+            "query($u: ID!, $o: ID!, $r: ID!, $p: ID!) { user(id: $u) { email displayName }
+               organization(id: $o) { slug name } role(id: $r) { name description }
+               policy(id: $p) { name description version } }",
+            json!({ "u": user, "o": org, "r": role, "p": policy }),
+        )
+        .await;
+    assert_eq!(
+        unchanged.data(),
+        &json!({
+            "user": { "email": "pat@example.com", "displayName": "pat@example.com" },
+            "organization": { "slug": "acme", "name": "acme" },
+            "role": { "name": "Helper", "description": "" },
+            "policy": { "name": "p", "description": "", "version": 1 },
+        })
+    );
+}
+
+/// No second organization can look like `acme`: look-alike slugs (Cyrillic letters, full-width
+/// letters, invisible joiners, case, spaces) are refused, never stored, never found.
+async fn look_alike_slugs_are_refused(t: TestApp) {
+    let admin = t.admin_token().await;
+    let acme = t.create_organization(&admin, "acme").await;
+    let other = t.create_organization(&admin, "other").await;
+    let create = "mutation($s: String!) { createOrganization(input: {slug: $s, name: \"Acme\"}) { organization { slug } } }";
+    let update = "mutation($o: ID!, $s: String!) { updateOrganization(input: {id: $o, slug: $s}) { organization { slug } } }";
+    let look_alikes = [
+        "\u{0430}cme",                         // Cyrillic а
+        "acm\u{0435}",                         // Cyrillic е
+        "\u{ff41}\u{ff43}\u{ff4d}\u{ff45}",    // full-width
+        "ac\u{200d}me",                        // zero-width joiner
+        "acme\u{200b}",                        // zero-width space
+        "\u{feff}acme",                        // byte-order mark
+        "a\u{0301}cme",                        // combining accent
+        "ACME",
+        "Acme",
+        " acme ",
+        "acme\u{00a0}",
+        "\u{212a}cme",                         // Kelvin sign, lower-cases to k
+    ];
+    let mut failures = Vec::new();
+    for slug in look_alikes {
+        for (query, vars) in [
+            (create, json!({ "s": slug })),
+            (update, json!({ "o": other, "s": slug })),
+        ] {
+            let response = t.gql(Some(&admin), query, vars).await;
+            let body = &response.0;
+            let code = body["errors"][0]["extensions"]["code"].as_str().unwrap_or("none");
+            let refused = (code == "BAD_USER_INPUT" && body["errors"][0]["extensions"]["field"] == "slug")
+                || code == "CONFLICT";
+            if !refused {
+                failures.push(format!("{slug:?}: {}", shorten(body)));
+            }
+        }
+        let found = t
+            .gql(
+                Some(&admin),
+                "query($s: String!) { organizationBySlug(slug: $s) { id } }",
+                json!({ "s": slug }),
+            )
+            .await;
+        let found = &found.data()["organizationBySlug"];
+        // Only the padded forms may name acme itself (the slug is trimmed).
+        if !(found.is_null() || (found["id"] == acme.as_str() && slug.trim() == "acme")) {
+            failures.push(format!("{slug:?} found {found}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} accepted:\n{}", failures.len(), failures.join("\n"));
+    let all = t
+        .gql(Some(&admin), "{ organizations { nodes { slug } } }", json!({}))
+        .await;
+    assert_eq!(
+        all.data()["organizations"]["nodes"],
+        json!([{ "slug": "acme" }, { "slug": "other" }])
+    );
+}
+
+crate::backend_tests!(
+    oversized_and_hostile_fields_are_refused_by_name,
+    look_alike_slugs_are_refused,
+);
