@@ -59,9 +59,7 @@ pub async fn get_by_slug(app: &App, actor: &Actor, slug: &str) -> Result<Option<
     let Some(row) = rows::find_by_slug(&mut conn, slug).await? else {
         return Ok(None);
     };
-    Ok(visibility::organization(app, actor, row.id)
-        .await?
-        .then_some(row))
+    Ok(visibility::organization(app, actor, row.id).await?.then_some(row))
 }
 
 pub async fn list(

@@ -55,7 +55,10 @@ pub fn description(raw: Option<String>) -> Result<String> {
         .chars()
         .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
     {
-        return Err(Error::bad_input("description", "must not contain control characters"));
+        return Err(Error::bad_input(
+            "description",
+            "must not contain control characters",
+        ));
     }
     if text.chars().any(is_direction_control) {
         return Err(Error::bad_input(
@@ -150,10 +153,17 @@ mod tests {
 
     #[test]
     fn search_terms_are_bounded_and_printable() {
-        assert_eq!(search("s", Some("  a%_\\ ".to_owned())).ok().flatten().as_deref(), Some("a%_\\"));
+        assert_eq!(
+            search("s", Some("  a%_\\ ".to_owned())).ok().flatten().as_deref(),
+            Some("a%_\\")
+        );
         assert!(matches!(search("s", Some("   ".to_owned())), Ok(None)));
         assert!(search("s", Some("x".repeat(MAX_SEARCH))).is_ok());
-        for bad in ["a\0b".to_owned(), "\u{1b}[2J".to_owned(), "x".repeat(MAX_SEARCH + 1)] {
+        for bad in [
+            "a\0b".to_owned(),
+            "\u{1b}[2J".to_owned(),
+            "x".repeat(MAX_SEARCH + 1),
+        ] {
             assert!(search("s", Some(bad.clone())).is_err(), "{bad:?} accepted");
         }
     }

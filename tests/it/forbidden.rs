@@ -1220,7 +1220,10 @@ fn the_checklist_covers_every_operation_and_relation() {
             unknown.push(op);
         }
     }
-    assert!(unknown.is_empty(), "rows naming no operation or relation: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "rows naming no operation or relation: {unknown:?}"
+    );
     let stale: Vec<&str> = parts
         .iter()
         .copied()

@@ -52,7 +52,10 @@ fn literal(body: &Value, list: &str, field: &str, allowed: &dyn Fn(&Value) -> bo
             Err(format!("{list}: {}", shorten(body)))
         };
     }
-    let nodes = body["data"][list]["nodes"].as_array().cloned().unwrap_or_default();
+    let nodes = body["data"][list]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let extra: Vec<&Value> = nodes.iter().filter(|n| !allowed(n)).collect();
     if extra.is_empty() {
         Ok(nodes.len())
@@ -84,7 +87,11 @@ async fn filters_take_text_literally(t: TestApp) {
         .await
         .data();
     }
-    for (slug, name) in [("acme", "Acme 100%"), ("under-score", "Under_score"), ("plain", "Plain")] {
+    for (slug, name) in [
+        ("acme", "Acme 100%"),
+        ("under-score", "Under_score"),
+        ("plain", "Plain"),
+    ] {
         t.gql(
             Some(&admin),
             "mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }",
@@ -242,7 +249,6 @@ async fn filters_take_text_literally(t: TestApp) {
 
 crate::backend_tests!(filters_take_text_literally);
 
-
 /// Every counter a refused write could have moved, as the administrator sees them.
 async fn counts(t: &TestApp, admin: &str) -> Value {
     t.gql(
@@ -290,16 +296,38 @@ async fn oversized_and_hostile_fields_are_refused_by_name(t: TestApp) {
     let update_org = "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { id } } }";
     let create_role = "mutation($input: CreateRoleInput!) { createRole(input: $input) { role { id } } }";
     let update_role = "mutation($input: UpdateRoleInput!) { updateRole(input: $input) { role { id } } }";
-    let create_policy = "mutation($input: CreatePolicyInput!) { createPolicy(input: $input) { policy { id } } }";
-    let update_policy = "mutation($input: UpdatePolicyInput!) { updatePolicy(input: $input) { policy { id } } }";
+    let create_policy =
+        "mutation($input: CreatePolicyInput!) { createPolicy(input: $input) { policy { id } } }";
+    let update_policy =
+        "mutation($input: UpdatePolicyInput!) { updatePolicy(input: $input) { policy { id } } }";
     let create_key = "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { apiKey { id } } }";
     let rows: Vec<(&str, &str, Value)> = vec![
-        (create_user, "email", json!({ "email": big_email, "displayName": "Pat" })),
-        (create_user, "displayName", json!({ "email": "new@example.com", "displayName": big })),
-        (create_user, "displayName", json!({ "email": "new@example.com", "displayName": "Pat\u{202e}" })),
-        (create_user, "email", json!({ "email": "new\0@example.com", "displayName": "Pat" })),
+        (
+            create_user,
+            "email",
+            json!({ "email": big_email, "displayName": "Pat" }),
+        ),
+        (
+            create_user,
+            "displayName",
+            json!({ "email": "new@example.com", "displayName": big }),
+        ),
+        (
+            create_user,
+            "displayName",
+            json!({ "email": "new@example.com", "displayName": "Pat\u{202e}" }),
+        ),
+        (
+            create_user,
+            "email",
+            json!({ "email": "new\0@example.com", "displayName": "Pat" }),
+        ),
         (update_user, "email", json!({ "id": user, "email": big_email })),
-        (update_user, "displayName", json!({ "id": user, "displayName": big })),
+        (
+            update_user,
+            "displayName",
+            json!({ "id": user, "displayName": big }),
+        ),
         (create_org, "slug", json!({ "slug": big, "name": "Big" })),
         (create_org, "name", json!({ "slug": "big", "name": big })),
         (create_org, "name", json!({ "slug": "big", "name": "a\0b" })),
@@ -307,15 +335,39 @@ async fn oversized_and_hostile_fields_are_refused_by_name(t: TestApp) {
         (update_org, "name", json!({ "id": org, "name": big })),
         (create_role, "key", json!({ "key": big, "name": "Big" })),
         (create_role, "name", json!({ "key": "big", "name": big })),
-        (create_role, "description", json!({ "key": "big", "name": "Big", "description": big })),
-        (create_role, "description", json!({ "key": "big", "name": "Big", "description": "a\0b" })),
+        (
+            create_role,
+            "description",
+            json!({ "key": "big", "name": "Big", "description": big }),
+        ),
+        (
+            create_role,
+            "description",
+            json!({ "key": "big", "name": "Big", "description": "a\0b" }),
+        ),
         (update_role, "name", json!({ "id": role, "name": big })),
-        (update_role, "description", json!({ "id": role, "description": big })),
+        (
+            update_role,
+            "description",
+            json!({ "id": role, "description": big }),
+        ),
         (create_policy, "name", json!({ "name": big, "source": source })),
-        (create_policy, "description", json!({ "name": "big", "description": big, "source": source })),
-        (create_policy, "description", json!({ "name": "big", "description": "a\0b", "source": source })),
+        (
+            create_policy,
+            "description",
+            json!({ "name": "big", "description": big, "source": source }),
+        ),
+        (
+            create_policy,
+            "description",
+            json!({ "name": "big", "description": "a\0b", "source": source }),
+        ),
         (update_policy, "name", json!({ "id": policy, "name": big })),
-        (update_policy, "description", json!({ "id": policy, "description": "\u{202e}x" })),
+        (
+            update_policy,
+            "description",
+            json!({ "id": policy, "description": "\u{202e}x" }),
+        ),
         (create_key, "name", json!({ "name": big })),
     ];
 
@@ -332,7 +384,12 @@ async fn oversized_and_hostile_fields_are_refused_by_name(t: TestApp) {
             failures.push(format!("{op} {field}: {}", shorten(body)));
         }
     }
-    assert!(failures.is_empty(), "{} wrong:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert_eq!(counts(&t, &admin).await, before, "a refused write left a trace");
 
     let unchanged = t
@@ -364,18 +421,18 @@ async fn look_alike_slugs_are_refused(t: TestApp) {
     let create = "mutation($s: String!) { createOrganization(input: {slug: $s, name: \"Acme\"}) { organization { slug } } }";
     let update = "mutation($o: ID!, $s: String!) { updateOrganization(input: {id: $o, slug: $s}) { organization { slug } } }";
     let look_alikes = [
-        "\u{0430}cme",                         // Cyrillic а
-        "acm\u{0435}",                         // Cyrillic е
-        "\u{ff41}\u{ff43}\u{ff4d}\u{ff45}",    // full-width
-        "ac\u{200d}me",                        // zero-width joiner
-        "acme\u{200b}",                        // zero-width space
-        "\u{feff}acme",                        // byte-order mark
-        "a\u{0301}cme",                        // combining accent
+        "\u{0430}cme",                      // Cyrillic а
+        "acm\u{0435}",                      // Cyrillic е
+        "\u{ff41}\u{ff43}\u{ff4d}\u{ff45}", // full-width
+        "ac\u{200d}me",                     // zero-width joiner
+        "acme\u{200b}",                     // zero-width space
+        "\u{feff}acme",                     // byte-order mark
+        "a\u{0301}cme",                     // combining accent
         "ACME",
         "Acme",
         " acme ",
         "acme\u{00a0}",
-        "\u{212a}cme",                         // Kelvin sign, lower-cases to k
+        "\u{212a}cme", // Kelvin sign, lower-cases to k
     ];
     let mut failures = Vec::new();
     for slug in look_alikes {
@@ -405,7 +462,12 @@ async fn look_alike_slugs_are_refused(t: TestApp) {
             failures.push(format!("{slug:?} found {found}"));
         }
     }
-    assert!(failures.is_empty(), "{} accepted:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} accepted:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     let all = t
         .gql(Some(&admin), "{ organizations { nodes { slug } } }", json!({}))
         .await;

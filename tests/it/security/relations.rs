@@ -99,7 +99,10 @@ async fn a_refused_request_does_not_reveal_the_other_organization(t: TestApp) {
         json!({ "b": b }),
     )
     .await;
-    let nodes = log["auditEvents"]["nodes"].as_array().cloned().unwrap_or_default();
+    let nodes = log["auditEvents"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(nodes.len(), 2, "{log}");
     for node in nodes {
         assert_eq!(node["organization"]["slug"], "beta-secret");
@@ -123,22 +126,40 @@ async fn policy_authors_are_shown_only_to_those_who_may_read_them(t: TestApp) {
 
     let (reader, reader_token) = t.user_with_token(&admin, "policy-reader@example.com").await;
     let reading = custom_role(&t, &admin, "policy_reader", &["policy.read"]).await;
-    ok(&t, &admin, ASSIGN, json!({ "u": reader, "r": reading, "o": null })).await;
+    ok(
+        &t,
+        &admin,
+        ASSIGN,
+        json!({ "u": reader, "r": reading, "o": null }),
+    )
+    .await;
     let seen = ok(&t, &reader_token, query, json!({ "p": policy })).await;
     assert_eq!(seen["policy"]["name"], "p");
     assert!(seen["policy"]["createdBy"].is_null(), "{seen}");
     assert!(seen["policy"]["updatedBy"].is_null(), "{seen}");
     for node in seen["policies"]["nodes"].as_array().expect("nodes") {
-        assert!(node["createdBy"].is_null() && node["updatedBy"].is_null(), "{seen}");
+        assert!(
+            node["createdBy"].is_null() && node["updatedBy"].is_null(),
+            "{seen}"
+        );
     }
     assert!(!seen.to_string().contains("admin@"), "{seen}");
 
     let (auditor, auditor_token) = t.user_with_token(&admin, "user-reader@example.com").await;
-    let both = custom_role(&t, &admin, "policy_and_user_reader", &["policy.read", "user.read"]).await;
+    let both = custom_role(
+        &t,
+        &admin,
+        "policy_and_user_reader",
+        &["policy.read", "user.read"],
+    )
+    .await;
     ok(&t, &admin, ASSIGN, json!({ "u": auditor, "r": both, "o": null })).await;
     let seen = ok(&t, &auditor_token, query, json!({ "p": policy })).await;
     assert!(seen["policy"]["createdBy"]["email"].is_string(), "{seen}");
-    assert_eq!(seen["policy"]["createdBy"], ok(&t, &admin, "{ viewer { user { id email } } }", json!({})).await["viewer"]["user"]);
+    assert_eq!(
+        seen["policy"]["createdBy"],
+        ok(&t, &admin, "{ viewer { user { id email } } }", json!({})).await["viewer"]["user"]
+    );
 }
 
 /// Who holds which role in an organization is shown to its administrators; a role reader without
@@ -169,7 +190,13 @@ async fn role_holders_are_people_of_the_organization(t: TestApp) {
     // A gateway-wide role reader: assignments and roles, no people, no organization.
     let (carol, carol_token) = t.user_with_token(&admin, "carol@example.com").await;
     let role_reader = custom_role(&t, &admin, "role_reader", &["role.read"]).await;
-    ok(&t, &admin, ASSIGN, json!({ "u": carol, "r": role_reader, "o": null })).await;
+    ok(
+        &t,
+        &admin,
+        ASSIGN,
+        json!({ "u": carol, "r": role_reader, "o": null }),
+    )
+    .await;
     let seen = ok(&t, &carol_token, query, json!({ "o": a })).await;
     assert_eq!(
         seen["roleAssignments"]["nodes"],
