@@ -130,9 +130,15 @@ pub fn parse_action_filter(entry: &str, filter: &mut AuditFilter) -> Result<()> 
         filter.actions.push(entry.to_owned());
         return Ok(());
     }
+    // Echo the entry only when it is short and printable: an error must not amplify the input.
+    let shown = if entry.chars().count() <= 64 && !entry.chars().any(char::is_control) {
+        format!("`{entry}`")
+    } else {
+        "the entry".to_owned()
+    };
     Err(Error::bad_input(
         "filter.actions",
-        format!("`{entry}` is neither an audit action nor a prefix such as `policy.*`"),
+        format!("{shown} is neither an audit action nor a prefix such as `policy.*`"),
     ))
 }
 

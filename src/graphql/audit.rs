@@ -8,19 +8,18 @@ use chrono::{DateTime, Utc};
 use super::context::ContextExt;
 use super::ids::{parse_id, to_id};
 use super::loaders::Loaders;
-use super::organizations::Organization;
+use super::organizations::{Organization, readable_organization};
 use super::pagination::window;
 use super::users::User;
 use crate::audit::chain::Verification;
 use crate::audit::read::{self, parse_action_filter};
 use crate::audit::{ActorType, Outcome, Target};
 use crate::audit::{cursor, export};
-use crate::authz::{Action, Resource, guard};
 use crate::db::audit::{AuditFilter, Scope, SeqPage};
 use crate::db::models::AuditEventRow;
 use crate::db::{Id, Timestamp};
 use crate::error::{Error, Result};
-use crate::identity::Actor;
+use crate::identity::{Actor, validate, visibility};
 
 /// An opaque cursor: the event's position in the log.
 #[derive(Debug, Clone, Copy)]
@@ -134,8 +133,8 @@ impl AuditEventFilter {
                 .into_iter()
                 .map(|t| t.model().as_str().to_owned())
                 .collect(),
-            target_types: self.target_types.unwrap_or_default(),
-            target_ids: self.target_ids.unwrap_or_default(),
+            target_types: terms("filter.targetTypes", self.target_types)?,
+            target_ids: terms("filter.targetIds", self.target_ids)?,
             outcomes: self
                 .outcomes
                 .unwrap_or_default()
@@ -144,7 +143,7 @@ impl AuditEventFilter {
                 .collect(),
             since: self.since.map(Timestamp),
             until: self.until.map(Timestamp),
-            search: self.search.filter(|s| !s.trim().is_empty()),
+            search: validate::search("filter.search", self.search)?,
             ..AuditFilter::default()
         };
         for entry in self.actions.unwrap_or_default() {
@@ -157,6 +156,15 @@ impl AuditEventFilter {
         }
         Ok(filter)
     }
+}
+
+/// Exact-match terms of a filter, each checked like a search term.
+fn terms(field: &str, raw: Option<Vec<String>>) -> Result<Vec<String>> {
+    let raw = raw.unwrap_or_default();
+    for term in &raw {
+        validate::term_text(field, term)?;
+    }
+    Ok(raw)
 }
 
 /// The extra field of an audit connection, counted only when asked for.
@@ -256,11 +264,11 @@ impl AuditActor {
     /// The user behind the actor (for an API key, its owner), if you may read that account.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let Some(id) = self.user_id else { return Ok(None) };
-        let (app, actor) = (ctx.app()?, ctx.actor()?);
-        if !guard::allows(app, actor, Action::UserRead, Resource::User(id)).await? {
+        let Some(user) = ctx.data::<Loaders>()?.users.load_one(id).await? else {
             return Ok(None);
-        }
-        Ok(ctx.data::<Loaders>()?.users.load_one(id).await?.map(User))
+        };
+        let visible = visibility::user(ctx.app()?, ctx.actor()?, id).await?;
+        Ok(visible.then_some(User(user)))
     }
 }
 
@@ -328,16 +336,13 @@ impl AuditEvent {
         self.0.organization_id.map(to_id)
     }
 
+    /// The organization whose log holds the event; null for gateway-wide events, and if you may
+    /// not read the organization (your own refused attempt on it, say).
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
         let Some(id) = self.0.organization_id else {
             return Ok(None);
         };
-        Ok(ctx
-            .data::<Loaders>()?
-            .organizations
-            .load_one(id)
-            .await?
-            .map(Organization))
+        readable_organization(ctx, id).await
     }
 
     async fn outcome(&self) -> OutcomeGql {

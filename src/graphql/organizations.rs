@@ -10,8 +10,8 @@ use super::pagination::{PageArgs, Paged, connection};
 use super::users::User;
 use crate::db::models::{MembershipRow, OrganizationRow};
 use crate::db::organizations::OrganizationFilter as RowFilter;
-use crate::error::Error;
 use crate::identity::organizations::{self, OrganizationChanges};
+use crate::identity::{validate, visibility};
 
 /// A tenant: users belong to organizations through memberships.
 pub struct Organization(pub OrganizationRow);
@@ -71,24 +71,41 @@ impl Membership {
         to_id(self.0.id)
     }
 
-    /// The member.
-    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+    /// The member; null if you may neither read the account nor list the organization's members.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        let (app, actor) = (ctx.app()?, ctx.actor()?);
         let loaders = ctx.data::<Loaders>()?;
-        let user = loaders.users.load_one(self.0.user_id).await?;
-        Ok(User(user.ok_or(Error::NotFound("user"))?))
+        let Some(user) = loaders.users.load_one(self.0.user_id).await? else {
+            return Ok(None);
+        };
+        let visible = visibility::member(app, actor, self.0.user_id, self.0.organization_id).await?;
+        Ok(visible.then_some(User(user)))
     }
 
-    /// The organization.
-    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
-        let loaders = ctx.data::<Loaders>()?;
-        let organization = loaders.organizations.load_one(self.0.organization_id).await?;
-        Ok(Organization(organization.ok_or(Error::NotFound("organization"))?))
+    /// The organization; null if you may not read it.
+    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
+        readable_organization(ctx, self.0.organization_id).await
     }
 
     /// When the user joined.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at.0
     }
+}
+
+/// The organization `id` reached through another object: null unless the caller may read it
+/// (the rule of `organization(id:)`). The check is made for each caller once the batched load
+/// is back (asking first would spread the loads of a list past the loader's batching window).
+pub(crate) async fn readable_organization(
+    ctx: &Context<'_>,
+    id: crate::db::Id,
+) -> async_graphql::Result<Option<Organization>> {
+    let loaders = ctx.data::<Loaders>()?;
+    let Some(row) = loaders.organizations.load_one(id).await? else {
+        return Ok(None);
+    };
+    let visible = visibility::organization(ctx.app()?, ctx.actor()?, id).await?;
+    Ok(visible.then_some(Organization(row)))
 }
 
 /// Narrows `organizations`.
@@ -162,7 +179,11 @@ impl OrganizationQuery {
         ctx: &Context<'_>,
         slug: String,
     ) -> async_graphql::Result<Option<Organization>> {
-        let found = organizations::get_by_slug(ctx.app()?, ctx.actor()?, slug.trim()).await?;
+        // A slug that breaks the slug rules names no organization: no need to ask the database.
+        let Ok(slug) = validate::slug("slug", &slug) else {
+            return Ok(None);
+        };
+        let found = organizations::get_by_slug(ctx.app()?, ctx.actor()?, &slug).await?;
         Ok(found.map(Organization))
     }
 
@@ -180,10 +201,7 @@ impl OrganizationQuery {
         let page = PageArgs::new(first, after, last, before).page()?;
         let filter = filter.unwrap_or_default();
         let filter = RowFilter {
-            search: filter
-                .search
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| s.trim().to_owned()),
+            search: validate::search("filter.search", filter.search)?,
             member_id: filter
                 .member_id
                 .as_ref()

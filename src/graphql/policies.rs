@@ -12,6 +12,7 @@ use crate::authz::diagnostics::Problem as CedarProblem;
 use crate::authz::{policies, schemas};
 use crate::db::models::{CedarSchemaRow, PolicyRow};
 use crate::db::policies::PolicyFilter as RowFilter;
+use crate::identity::{validate, visibility};
 
 /// A Cedar policy, or a template with a `?principal` slot that roles link to.
 pub struct Policy(pub PolicyRow);
@@ -89,12 +90,12 @@ impl Policy {
         self.0.version
     }
 
-    /// Who created it (null if that user was deleted).
+    /// Who created it (null if that user was deleted, or if you may not read the account).
     async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         load_user(ctx, self.0.created_by).await
     }
 
-    /// Who changed it last.
+    /// Who changed it last (null if you may not read the account).
     async fn updated_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         load_user(ctx, self.0.updated_by).await
     }
@@ -110,10 +111,15 @@ impl Policy {
     }
 }
 
+/// The user `id`, if the caller may read the account (the rule of `user(id:)`).
 async fn load_user(ctx: &Context<'_>, id: Option<crate::db::Id>) -> async_graphql::Result<Option<User>> {
     let Some(id) = id else { return Ok(None) };
     let loaders = ctx.data::<Loaders>()?;
-    Ok(loaders.users.load_one(id).await?.map(User))
+    let Some(user) = loaders.users.load_one(id).await? else {
+        return Ok(None);
+    };
+    let visible = visibility::user(ctx.app()?, ctx.actor()?, id).await?;
+    Ok(visible.then_some(User(user)))
 }
 
 /// A problem in Cedar source, with its position.
@@ -257,10 +263,7 @@ impl PolicyQuery {
         let page = PageArgs::new(first, after, last, before).page()?;
         let filter = filter.unwrap_or_default();
         let filter = RowFilter {
-            search: filter
-                .search
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| s.trim().to_owned()),
+            search: validate::search("filter.search", filter.search)?,
             enabled: filter.enabled,
             effect: filter.effect.map(|e| match e {
                 PolicyEffect::Permit => "permit".to_owned(),

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::context::ContextExt;
 use super::ids::{parse_id, to_id};
 use super::loaders::Loaders;
-use super::organizations::Organization;
+use super::organizations::{Organization, readable_organization};
 use super::pagination::{PageArgs, Paged, connection};
 use super::policies::Policy;
 use super::users::User;
@@ -14,6 +14,7 @@ use crate::authz::{assignments, roles};
 use crate::db::models::{RoleAssignmentRow, RoleRow};
 use crate::db::role_assignments::AssignmentFilter as RowFilter;
 use crate::error::Error;
+use crate::identity::visibility;
 
 /// A role: a named set of gateway permissions (compiled to a Cedar policy), plus attached templates.
 pub struct Role(pub RoleRow);
@@ -44,13 +45,13 @@ impl Role {
         &self.0.description
     }
 
-    /// The organization that defined it; null for roles usable in every organization.
+    /// The organization that defined it; null for roles usable in every organization, and if you
+    /// may not read the organization.
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
         let Some(id) = self.0.organization_id else {
             return Ok(None);
         };
-        let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders.organizations.load_one(id).await?.map(Organization))
+        readable_organization(ctx, id).await
     }
 
     /// Gateway actions the role grants (`*`: all of them).
@@ -88,27 +89,35 @@ impl RoleAssignment {
         to_id(self.0.id)
     }
 
-    /// Who holds the role.
-    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+    /// Who holds the role; null unless you may read the account, or list the members of the
+    /// organization where the assignment applies.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let loaders = ctx.data::<Loaders>()?;
-        let user = loaders.users.load_one(self.0.user_id).await?;
-        Ok(User(user.ok_or(Error::NotFound("user"))?))
+        let Some(user) = loaders.users.load_one(self.0.user_id).await? else {
+            return Ok(None);
+        };
+        let visible = visibility::holder(ctx.app()?, ctx.actor()?, &self.0).await?;
+        Ok(visible.then_some(User(user)))
     }
 
-    /// The role held.
-    async fn role(&self, ctx: &Context<'_>) -> async_graphql::Result<Role> {
+    /// The role held; null unless it is yours, or you may read roles where it is managed or
+    /// where the assignment applies.
+    async fn role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Role>> {
         let loaders = ctx.data::<Loaders>()?;
-        let role = loaders.roles.load_one(self.0.role_id).await?;
-        Ok(Role(role.ok_or(Error::NotFound("role"))?))
+        let Some(role) = loaders.roles.load_one(self.0.role_id).await? else {
+            return Ok(None);
+        };
+        let visible = visibility::assigned_role(ctx.app()?, ctx.actor()?, &self.0, &role).await?;
+        Ok(visible.then_some(Role(role)))
     }
 
-    /// Where it applies; null for a global assignment (every organization, and the gateway).
+    /// Where it applies; null for a global assignment (every organization, and the gateway), and
+    /// if you may not read the organization.
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
         let Some(id) = self.0.organization_id else {
             return Ok(None);
         };
-        let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders.organizations.load_one(id).await?.map(Organization))
+        readable_organization(ctx, id).await
     }
 
     /// When the role was given.

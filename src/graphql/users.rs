@@ -12,7 +12,7 @@ use crate::authz::assignments;
 use crate::db::models::UserRow;
 use crate::db::role_assignments::AssignmentFilter;
 use crate::db::users::UserFilter as RowFilter;
-use crate::identity::{organizations, users};
+use crate::identity::{organizations, users, validate};
 
 /// A person who can sign in to the gateway.
 pub struct User(pub UserRow);
@@ -186,10 +186,7 @@ impl UserQuery {
         let page = PageArgs::new(first, after, last, before).page()?;
         let filter = filter.unwrap_or_default();
         let filter = RowFilter {
-            search: filter
-                .search
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| s.trim().to_owned()),
+            search: validate::search("filter.search", filter.search)?,
             status: filter.status.map(|s| s.as_str().to_owned()),
         };
         let result = users::list(ctx.app()?, ctx.actor()?, &filter, &page).await?;

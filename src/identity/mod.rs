@@ -16,5 +16,6 @@ pub mod sessions;
 pub mod tokens;
 pub mod users;
 pub(crate) mod validate;
+pub mod visibility;
 
 pub use principal::{Actor, AuthMethod, ClientInfo, Principal};

@@ -9,7 +9,7 @@ use crate::db::organizations::{self as rows, OrganizationFilter};
 use crate::db::{Id, Page, PageOf, cedar_schemas, users};
 use crate::error::{Error, Result};
 use crate::identity::users::user_target;
-use crate::identity::{Actor, validate};
+use crate::identity::{Actor, validate, visibility};
 
 /// A partial update; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
@@ -47,7 +47,7 @@ pub(crate) fn organization_target(row: &OrganizationRow) -> Target {
 }
 
 pub async fn get(app: &App, actor: &Actor, id: Id) -> Result<Option<OrganizationRow>> {
-    if !guard::allows(app, actor, Action::OrganizationRead, Resource::Organization(id)).await? {
+    if !visibility::organization(app, actor, id).await? {
         return Ok(None);
     }
     let mut conn = app.db.conn().await?;
@@ -59,14 +59,7 @@ pub async fn get_by_slug(app: &App, actor: &Actor, slug: &str) -> Result<Option<
     let Some(row) = rows::find_by_slug(&mut conn, slug).await? else {
         return Ok(None);
     };
-    Ok(guard::allows(
-        app,
-        actor,
-        Action::OrganizationRead,
-        Resource::Organization(row.id),
-    )
-    .await?
-    .then_some(row))
+    Ok(visibility::organization(app, actor, row.id).await?.then_some(row))
 }
 
 pub async fn list(

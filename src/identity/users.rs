@@ -80,7 +80,7 @@ pub(crate) fn user_target(user: &UserRow) -> Target {
 
 /// The user, if it exists and the actor may see it.
 pub async fn get(app: &App, actor: &Actor, id: Id) -> Result<Option<UserRow>> {
-    if !guard::allows(app, actor, Action::UserRead, Resource::User(id)).await? {
+    if !super::visibility::user(app, actor, id).await? {
         return Ok(None);
     }
     let mut conn = app.db.conn().await?;

@@ -28,7 +28,19 @@ pub fn name(field: &str, raw: &str, max: usize) -> Result<String> {
     if name.chars().any(char::is_control) {
         return Err(Error::bad_input(field, "must not contain control characters"));
     }
+    if name.chars().any(is_direction_control) {
+        return Err(Error::bad_input(
+            field,
+            "must not contain text-direction controls",
+        ));
+    }
     Ok(name.to_owned())
+}
+
+/// Bidirectional embeddings, overrides and isolates: they make a name display as other text
+/// (in the audit log, say), e.g. `\u{202e}` turning `moc.evil` into `live.com`.
+fn is_direction_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// An optional free-text description: trimmed, at most 1,000 characters, empty when absent.
@@ -36,6 +48,23 @@ pub fn description(raw: Option<String>) -> Result<String> {
     let text = raw.unwrap_or_default().trim().to_owned();
     if text.chars().count() > 1000 {
         return Err(Error::bad_input("description", "must be at most 1000 characters"));
+    }
+    // Lines and tabs are fine in free text; NUL and the other controls are not (PostgreSQL
+    // refuses NUL in text).
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(Error::bad_input(
+            "description",
+            "must not contain control characters",
+        ));
+    }
+    if text.chars().any(is_direction_control) {
+        return Err(Error::bad_input(
+            "description",
+            "must not contain text-direction controls",
+        ));
     }
     Ok(text)
 }
@@ -56,6 +85,36 @@ pub fn slug(field: &str, raw: &str) -> Result<String> {
         ));
     }
     Ok(slug.to_owned())
+}
+
+/// Longest text a filter searches for: past any stored name or email, and short enough that no
+/// backend refuses the pattern (SQLite's LIKE stops at 50,000 bytes).
+pub const MAX_SEARCH: usize = 256;
+
+/// A search term, taken literally: trimmed, `None` when empty; refused when longer than
+/// [`MAX_SEARCH`] characters or holding control characters (NUL ends a string in SQLite, which
+/// would turn the term into a match-all, and PostgreSQL refuses it outright).
+pub fn search(field: &str, raw: Option<String>) -> Result<Option<String>> {
+    let Some(raw) = raw else { return Ok(None) };
+    let term = raw.trim();
+    if term.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(term_text(field, term)?.to_owned()))
+}
+
+/// A term matched exactly (an id or type in a filter): the same rules as [`search`], untrimmed.
+pub fn term_text<'a>(field: &str, term: &'a str) -> Result<&'a str> {
+    if term.chars().count() > MAX_SEARCH {
+        return Err(Error::bad_input(
+            field,
+            format!("must be at most {MAX_SEARCH} characters"),
+        ));
+    }
+    if term.chars().any(char::is_control) {
+        return Err(Error::bad_input(field, "must not contain control characters"));
+    }
+    Ok(term)
 }
 
 /// A new password: 8 to 256 characters (length is what makes passwords strong).
@@ -93,9 +152,49 @@ mod tests {
     }
 
     #[test]
+    fn search_terms_are_bounded_and_printable() {
+        assert_eq!(
+            search("s", Some("  a%_\\ ".to_owned())).ok().flatten().as_deref(),
+            Some("a%_\\")
+        );
+        assert!(matches!(search("s", Some("   ".to_owned())), Ok(None)));
+        assert!(search("s", Some("x".repeat(MAX_SEARCH))).is_ok());
+        for bad in [
+            "a\0b".to_owned(),
+            "\u{1b}[2J".to_owned(),
+            "x".repeat(MAX_SEARCH + 1),
+        ] {
+            assert!(search("s", Some(bad.clone())).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn names_cannot_display_as_other_text() {
+        assert!(name("name", "Zoë 🦀", 100).is_ok());
+        for bad in ["evil\u{202e}moc", "\u{2066}x", "a\0b", "a\nb"] {
+            assert!(name("name", bad, 100).is_err(), "{bad:?} accepted");
+        }
+        assert!(description(Some("two\nlines\tand tabs".to_owned())).is_ok());
+        assert!(description(Some("a\0b".to_owned())).is_err());
+        assert!(description(Some("\u{202e}x".to_owned())).is_err());
+    }
+
+    #[test]
     fn slugs_follow_the_rules() {
         assert!(slug("slug", "acme-corp").is_ok());
-        for bad in ["a", "-acme", "acme-", "Acme", "acme corp", "acme_corp"] {
+        for bad in [
+            "a",
+            "-acme",
+            "acme-",
+            "Acme",
+            "acme corp",
+            "acme_corp",
+            "\u{0430}cme",
+            "\u{ff41}\u{ff43}\u{ff4d}\u{ff45}",
+            "ac\u{200d}me",
+            "acme\u{200b}",
+            "acm\u{0435}",
+        ] {
             assert!(slug("slug", bad).is_err(), "{bad:?} accepted");
         }
     }
