@@ -213,6 +213,9 @@ mod tests {
                 .as_deref(),
             Some("ünï e, e")
         );
-        assert_eq!(replace_ignoring_ascii_case("nobody here", "pat@example.com", "e"), None);
+        assert_eq!(
+            replace_ignoring_ascii_case("nobody here", "pat@example.com", "e"),
+            None
+        );
     }
 }

@@ -93,7 +93,13 @@ impl KeyRing {
     }
 
     /// Signs an access token for `user` in `session`, expiring with the session at the latest.
-    pub fn issue(&self, user: Id, session: Id, session_ends: Timestamp, now: Timestamp) -> Result<AccessToken> {
+    pub fn issue(
+        &self,
+        user: Id,
+        session: Id,
+        session_ends: Timestamp,
+        now: Timestamp,
+    ) -> Result<AccessToken> {
         let keys = self.current();
         let expires_at = (now + self.token_ttl).min(session_ends);
         let claims = Claims {

@@ -103,8 +103,7 @@ pub async fn list(app: &App, actor: &Actor, filter: &UserFilter, page: &Page) ->
 /// (policies may test `principal.email`) with a verification link, and there is no outbox to send one
 /// yet; until there is, an administrator makes the change. The refusal comes before any look-up, so
 /// it says nothing about whether the address is taken.
-pub const SELF_EMAIL_CHANGE_REFUSED: &str =
-    "an administrator must change your email for now: changing your own needs a verification link, \
+pub const SELF_EMAIL_CHANGE_REFUSED: &str = "an administrator must change your email for now: changing your own needs a verification link, \
      which the gateway cannot send yet";
 
 /// Changes an account. Users changing their own password (and administrators their own email) give

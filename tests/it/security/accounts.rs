@@ -7,8 +7,7 @@ use serde_json::{Value, json};
 
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, TestApp, test_config};
 
-const UPDATE: &str =
-    "mutation($input: UpdateUserInput!) { updateUser(input: $input) { user { id email } } }";
+const UPDATE: &str = "mutation($input: UpdateUserInput!) { updateUser(input: $input) { user { id email } } }";
 const VIEWER: &str = "{ viewer { user { id email } } }";
 const REFRESH: &str =
     "mutation($token: String!) { refreshSession(input: {refreshToken: $token}) { accessToken } }";
@@ -49,7 +48,9 @@ async fn users_cannot_change_their_own_email_yet(t: TestApp) {
         assert_eq!(refused.code(), "BAD_USER_INPUT", "{email}");
         assert_eq!(refused.field(), "email");
         assert!(
-            refused.message().contains("an administrator must change your email"),
+            refused
+                .message()
+                .contains("an administrator must change your email"),
             "{}",
             refused.message()
         );
@@ -160,7 +161,10 @@ async fn a_new_password_ends_the_other_sessions(t: TestApp) {
             json!({}),
         )
         .await;
-    let nodes = sessions.data()["viewer"]["sessions"]["nodes"].as_array().unwrap().clone();
+    let nodes = sessions.data()["viewer"]["sessions"]["nodes"]
+        .as_array()
+        .unwrap()
+        .clone();
     let other = nodes.iter().find(|n| n["id"] == there["session"]["id"]).unwrap();
     assert_eq!(other["revokedReason"], "password_changed");
     let metadata = last_metadata(&t, &admin, "user.updated").await;
@@ -221,7 +225,11 @@ async fn disabling_revokes_api_keys_for_good(t: TestApp) {
         .unwrap()
         .to_owned();
     let keys = t
-        .gql(Some(&token), "{ viewer { apiKeys { nodes { revokedAt } } } }", json!({}))
+        .gql(
+            Some(&token),
+            "{ viewer { apiKeys { nodes { revokedAt } } } }",
+            json!({}),
+        )
         .await;
     assert!(keys.data()["viewer"]["apiKeys"]["nodes"][0]["revokedAt"].is_string());
 }
@@ -306,9 +314,7 @@ async fn erasure_reaches_emails_in_policy_sources_and_export_searches(t: TestApp
     assert!(!log.contains("pat@example.com"), "{log}");
     assert!(log.contains("principal.email == \\\"erased-"), "{log}");
     assert!(log.contains("logins of erased-"), "{log}");
-    let verified = t
-        .gql(Some(&admin), "{ verifyAuditLog { ok } }", json!({}))
-        .await;
+    let verified = t.gql(Some(&admin), "{ verifyAuditLog { ok } }", json!({})).await;
     assert_eq!(verified.data()["verifyAuditLog"]["ok"], true);
 }
 

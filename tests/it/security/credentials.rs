@@ -32,7 +32,11 @@ fn claims_of(token: &str) -> Value {
 /// The published keys: (kid, raw public key) of each.
 async fn published_keys(t: &TestApp) -> Vec<(String, Vec<u8>)> {
     let (status, _, body) = t
-        .send(Request::get("/.well-known/jwks.json").body(Body::empty()).unwrap())
+        .send(
+            Request::get("/.well-known/jwks.json")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let jwks: Value = serde_json::from_slice(&body).unwrap();
@@ -80,7 +84,12 @@ async fn forged_access_tokens_are_refused(t: TestApp) {
     hs256.kid = Some(kid.clone());
     let confused = jsonwebtoken::encode(&hs256, &claims, &EncodingKey::from_secret(&public_key)).unwrap();
     assert_refused(&t, &confused, "HS256 with the public key").await;
-    assert_refused(&t, &signed_by_a_stranger(&claims, &kid), "a stranger's key, real kid").await;
+    assert_refused(
+        &t,
+        &signed_by_a_stranger(&claims, &kid),
+        "a stranger's key, real kid",
+    )
+    .await;
     let unknown = Uuid::now_v7().to_string();
     assert_refused(&t, &signed_by_a_stranger(&claims, &unknown), "unknown kid").await;
     assert_refused(&t, &signed_by_a_stranger(&claims, "not-a-uuid"), "garbage kid").await;
@@ -93,7 +102,10 @@ async fn forged_access_tokens_are_refused(t: TestApp) {
             json!({}),
         )
         .await;
-    let url = link.data()["createAuditExport"]["url"].as_str().unwrap().to_owned();
+    let url = link.data()["createAuditExport"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let link_token = url.rsplit_once("token=").unwrap().1.to_owned();
     assert_refused(&t, &link_token, "an export link as a bearer token").await;
     let (status, _, _) = t
@@ -103,7 +115,11 @@ async fn forged_access_tokens_are_refused(t: TestApp) {
                 .unwrap(),
         )
         .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "an access token as an export link");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "an access token as an export link"
+    );
     // The real token still works: nothing above disturbed it.
     assert_eq!(
         t.gql(Some(&token), VIEWER, json!({})).await.data()["viewer"]["user"]["email"],
@@ -118,7 +134,12 @@ async fn unknown_kids_reload_the_key_ring_at_most_every_few_seconds(t: TestApp) 
     let login = t.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let claims = claims_of(login["accessToken"].as_str().unwrap());
     assert_eq!(published_keys(&t).await.len(), 1);
-    assert_refused(&t, &signed_by_a_stranger(&claims, &Uuid::now_v7().to_string()), "unknown").await;
+    assert_refused(
+        &t,
+        &signed_by_a_stranger(&claims, &Uuid::now_v7().to_string()),
+        "unknown",
+    )
+    .await;
 
     // Another instance rotates: the key is in the database, not yet in this instance's ring.
     let other = KeyRing::load(
@@ -132,7 +153,12 @@ async fn unknown_kids_reload_the_key_ring_at_most_every_few_seconds(t: TestApp) 
     other.rotate(&t.app.db, t.app.now()).await.unwrap();
     for _ in 0..20 {
         let kid = Uuid::now_v7().to_string();
-        assert_refused(&t, &signed_by_a_stranger(&claims, &kid), "a flood of unknown kids").await;
+        assert_refused(
+            &t,
+            &signed_by_a_stranger(&claims, &kid),
+            "a flood of unknown kids",
+        )
+        .await;
     }
     assert_eq!(
         published_keys(&t).await.len(),
@@ -142,7 +168,12 @@ async fn unknown_kids_reload_the_key_ring_at_most_every_few_seconds(t: TestApp) 
 
     t.clock.advance(UNKNOWN_KID_RELOAD_INTERVAL);
     let older = Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001).to_string();
-    assert_refused(&t, &signed_by_a_stranger(&claims, &older), "a kid older than ours").await;
+    assert_refused(
+        &t,
+        &signed_by_a_stranger(&claims, &older),
+        "a kid older than ours",
+    )
+    .await;
     assert_eq!(published_keys(&t).await.len(), 1, "old kids never reload");
 
     // A token of the rotated key is accepted once the interval has passed: the ring reloads.
@@ -172,10 +203,7 @@ async fn access_tokens_end_with_their_session(t: TestApp) {
         refreshed["accessTokenExpiresAt"], refreshed["session"]["expiresAt"],
         "capped at the session's end, not ten minutes on"
     );
-    assert_eq!(
-        refreshed["accessTokenExpiresAt"],
-        session_ends.0.to_rfc3339()
-    );
+    assert_eq!(refreshed["accessTokenExpiresAt"], session_ends.0.to_rfc3339());
     let token = refreshed["accessToken"].as_str().unwrap();
     assert!(t.gql(Some(token), VIEWER, json!({})).await.data()["viewer"].is_object());
 
@@ -208,10 +236,7 @@ async fn two_concurrent_refreshes_of_one_token_yield_one_success(t: TestApp) {
         let first = refresh(t.clone(), login["refreshToken"].clone());
         let second = refresh(t.clone(), login["refreshToken"].clone());
         let outcomes = [first.await.unwrap(), second.await.unwrap()];
-        let succeeded = outcomes
-            .iter()
-            .filter(|o| o.0.get("errors").is_none())
-            .count();
+        let succeeded = outcomes.iter().filter(|o| o.0.get("errors").is_none()).count();
         assert_eq!(succeeded, 1, "round {round}: {outcomes:?}");
         let failed = outcomes.iter().find(|o| o.0.get("errors").is_some()).unwrap();
         assert_eq!(failed.code(), "UNAUTHENTICATED");
@@ -251,7 +276,11 @@ async fn export_links_die_with_the_credential_that_made_them(t: TestApp) {
     )
     .await
     .data();
-    assert_eq!(get(by_key).await, StatusCode::UNAUTHORIZED, "after the key's revocation");
+    assert_eq!(
+        get(by_key).await,
+        StatusCode::UNAUTHORIZED,
+        "after the key's revocation"
+    );
     t.gql(Some(&token), "mutation { logout { session { id } } }", json!({}))
         .await
         .data();
