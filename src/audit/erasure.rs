@@ -146,10 +146,20 @@ fn pseudonymize(
     changed
 }
 
+/// Replaces, in every string of `value`, a name that is the whole string and an email wherever it
+/// appears: inside a policy's source (`principal.email == "…"`), an export's search term, a note.
+/// A name only counts whole, lest a short one eat into unrelated words.
 fn replace_strings(value: &mut Value, identifiers: &BTreeSet<String>, pseudonym: &str) {
     match value {
         Value::String(text) if identifiers.iter().any(|id| id.eq_ignore_ascii_case(text)) => {
             *text = pseudonym.to_owned();
+        }
+        Value::String(text) => {
+            for email in identifiers.iter().filter(|id| id.contains('@')) {
+                if let Some(replaced) = replace_ignoring_ascii_case(text, email, pseudonym) {
+                    *text = replaced;
+                }
+            }
         }
         Value::Array(items) => items
             .iter_mut()
@@ -158,5 +168,54 @@ fn replace_strings(value: &mut Value, identifiers: &BTreeSet<String>, pseudonym:
             .values_mut()
             .for_each(|item| replace_strings(item, identifiers, pseudonym)),
         _ => {}
+    }
+}
+
+/// `text` with every ASCII-case-insensitive occurrence of `needle` replaced by `with`; `None` if
+/// there is none. ASCII lower-casing keeps byte offsets, so offsets found in the lowered text hold
+/// in the original.
+fn replace_ignoring_ascii_case(text: &str, needle: &str, with: &str) -> Option<String> {
+    let needle = needle.to_ascii_lowercase();
+    if needle.is_empty() {
+        return None;
+    }
+    let lowered = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut found = false;
+    for (at, _) in lowered.match_indices(needle.as_str()) {
+        out.push_str(text.get(last..at)?);
+        out.push_str(with);
+        last = at + needle.len();
+        found = true;
+    }
+    out.push_str(text.get(last..)?);
+    found.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_ignoring_ascii_case;
+
+    #[test]
+    fn emails_are_replaced_inside_text_whatever_their_case() {
+        assert_eq!(
+            replace_ignoring_ascii_case(
+                r#"permit(principal, action, resource) when { principal.email == "Pat@Example.com" };"#,
+                "pat@example.com",
+                "erased-x"
+            )
+            .as_deref(),
+            Some(r#"permit(principal, action, resource) when { principal.email == "erased-x" };"#)
+        );
+        assert_eq!(
+            replace_ignoring_ascii_case("ünï pat@example.com, PAT@EXAMPLE.COM", "pat@example.com", "e")
+                .as_deref(),
+            Some("ünï e, e")
+        );
+        assert_eq!(
+            replace_ignoring_ascii_case("nobody here", "pat@example.com", "e"),
+            None
+        );
     }
 }

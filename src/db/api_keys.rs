@@ -73,6 +73,19 @@ pub async fn revoke(conn: &mut DbConn, id: Id, at: Timestamp) -> Result<bool> {
     Ok(changed > 0)
 }
 
+/// Revokes every live key of a user (on disable); returns how many.
+pub async fn revoke_all_for_user(conn: &mut DbConn, user_id: Id, at: Timestamp) -> Result<usize> {
+    let changed = with_conn!(conn, |c| diesel::update(
+        api_keys::table
+            .filter(api_keys::user_id.eq(user_id))
+            .filter(api_keys::revoked_at.is_null())
+    )
+    .set(api_keys::revoked_at.eq(at))
+    .execute(c)
+    .await)?;
+    Ok(changed)
+}
+
 pub async fn touch(conn: &mut DbConn, id: Id, at: Timestamp) -> Result<()> {
     with_conn!(conn, |c| diesel::update(api_keys::table.find(id))
         .set(api_keys::last_used_at.eq(at))

@@ -441,14 +441,11 @@ pub async fn involving_user(conn: &mut DbConn, user: Id) -> Result<Vec<AuditEven
     Ok(rows)
 }
 
-/// Events whose metadata mentions `text` (case-sensitive substring), e.g. an email address.
+/// Events whose metadata mentions `text` (case-insensitive substring), e.g. an email address.
 pub async fn mentioning(conn: &mut DbConn, text: &str) -> Result<Vec<AuditEventRow>> {
-    let pattern = format!(
-        "%{}%",
-        text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
-    );
+    let pattern = like_pattern(text);
     let rows = with_conn!(conn, |c| audit_events::table
-        .filter(audit_events::metadata.like(pattern).escape('\\'))
+        .filter(lower(audit_events::metadata).like(pattern).escape('\\'))
         .select(AuditEventRow::as_select())
         .order(audit_events::seq.asc())
         .load(c)

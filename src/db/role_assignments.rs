@@ -57,6 +57,18 @@ pub async fn delete(conn: &mut DbConn, id: Id) -> Result<bool> {
     Ok(deleted > 0)
 }
 
+/// Whether anyone holds `role_id` gateway-wide (not within an organization).
+pub async fn any_global(conn: &mut DbConn, role_id: Id) -> Result<bool> {
+    let found = with_conn!(conn, |c| role_assignments::table
+        .filter(role_assignments::role_id.eq(role_id))
+        .filter(role_assignments::organization_id.is_null())
+        .select(role_assignments::id)
+        .first::<Id>(c)
+        .await
+        .optional())?;
+    Ok(found.is_some())
+}
+
 /// Every assignment of one user (what the engine needs to build the user's parents).
 pub async fn for_user(conn: &mut DbConn, user_id: Id) -> Result<Vec<RoleAssignmentRow>> {
     let rows = with_conn!(conn, |c| role_assignments::table

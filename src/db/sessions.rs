@@ -88,6 +88,28 @@ pub async fn revoke_all_for_user(
     Ok(changed)
 }
 
+/// Revokes every live session of a user but `keep` (after a password change); returns how many.
+pub async fn revoke_others_for_user(
+    conn: &mut DbConn,
+    user_id: Id,
+    keep: Option<Id>,
+    at: Timestamp,
+    reason: &str,
+) -> Result<usize> {
+    // The nil id is never a session's, so without one to keep every session goes.
+    let keep = keep.unwrap_or(Id(uuid::Uuid::nil()));
+    let changed = with_conn!(conn, |c| diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::id.ne(keep))
+            .filter(sessions::revoked_at.is_null())
+    )
+    .set((sessions::revoked_at.eq(at), sessions::revoked_reason.eq(reason)))
+    .execute(c)
+    .await)?;
+    Ok(changed)
+}
+
 pub async fn touch(conn: &mut DbConn, id: Id, at: Timestamp) -> Result<()> {
     with_conn!(conn, |c| diesel::update(sessions::table.find(id))
         .set(sessions::last_refreshed_at.eq(at))

@@ -22,7 +22,7 @@ pub struct User(pub UserRow);
 pub enum UserStatus {
     /// The account works normally.
     Active,
-    /// The account cannot sign in; its sessions were ended and its API keys stop working.
+    /// The account cannot sign in; its sessions were ended and its API keys revoked.
     Disabled,
 }
 
@@ -137,13 +137,15 @@ pub struct CreateUserInput {
 pub struct UpdateUserInput {
     /// The user to change.
     id: ID,
-    /// New email.
+    /// New email. Only administrators (who may create users) change their own, giving
+    /// `currentPassword`; others get BAD_USER_INPUT on `email` and ask an administrator, until
+    /// self-service changes are confirmed by a verification link.
     email: Option<String>,
     /// New display name.
     display_name: Option<String>,
-    /// New password (8–256 characters).
+    /// New password (8–256 characters). It ends the account's other sessions (yours goes on).
     password: Option<String>,
-    /// Your current password: required when changing your own password.
+    /// Your current password: required when changing your own password or email.
     current_password: Option<String>,
 }
 
@@ -231,7 +233,8 @@ impl UserMutation {
         Ok(UserPayload { user: User(user) })
     }
 
-    /// Disables an account: it cannot sign in, its sessions end and its API keys stop working.
+    /// Disables an account: it cannot sign in, its sessions end and its API keys are revoked
+    /// (re-enabling gives back neither).
     async fn disable_user(
         &self,
         ctx: &Context<'_>,

@@ -2,7 +2,7 @@
 
 use chrono::TimeDelta;
 
-use super::api_keys;
+use super::{api_keys, live_credentials};
 use crate::app::App;
 use crate::db::models::{ApiKeyRow, UserRow};
 use crate::db::{self, Id, Timestamp, sessions};
@@ -79,10 +79,16 @@ async fn live_session_user(app: &App, session_id: Id, now: Timestamp) -> Result<
     if session.revoked_at.is_some() {
         return Err(Error::unauthenticated("session revoked"));
     }
+    if session.expires_at <= now {
+        return Err(Error::unauthenticated("session expired"));
+    }
     if user.status != ACTIVE {
         return Err(Error::unauthenticated("account disabled"));
     }
-    app.credentials.keep_session(stamp, session_id, &user);
+    // Trusted entries are not re-checked for expiry: keep none that could outlive the session.
+    if now + live_credentials::TRUSTED_FOR < session.expires_at {
+        app.credentials.keep_session(stamp, session_id, &user);
+    }
     Ok(user)
 }
 

@@ -10,16 +10,28 @@ use crate::identity::users::user_target;
 use crate::identity::users::{NewUser, insert};
 use crate::identity::validate;
 
-/// Creates `PORTCULLIS_ADMIN_EMAIL` as super-administrator unless that user exists. Idempotent, and
-/// never touches an existing account's password.
+/// Creates `PORTCULLIS_ADMIN_EMAIL` as super-administrator while no gateway-wide super-administrator
+/// exists at all. Idempotent, never touches an existing account, and does not come back once the
+/// administrator changed their email: the configuration only seeds the first administrator.
 pub async fn run(app: &App) -> Result<()> {
     let config = &app.config;
     match (&config.admin_email, &config.admin_password) {
         (Some(email), Some(password)) => {
             let email = validate::email("PORTCULLIS_ADMIN_EMAIL", email)?;
+            let super_admin: Id = SUPER_ADMIN_ROLE
+                .parse()
+                .map_err(|e| Error::internal(anyhow::anyhow!("super_admin id: {e}")))?;
             let mut conn = app.db.conn().await?;
+            if role_assignments::any_global(&mut conn, super_admin).await? {
+                tracing::debug!("a super-administrator exists: no bootstrap");
+                return Ok(());
+            }
             if users::find_by_email(&mut conn, &email).await?.is_some() {
-                tracing::debug!(%email, "bootstrap administrator already exists");
+                // Promoting an existing account from configuration would hand it the gateway.
+                tracing::warn!(
+                    "no super-administrator exists, and PORTCULLIS_ADMIN_EMAIL names an existing \
+                     account, which bootstrap does not promote: set an address no account has"
+                );
                 return Ok(());
             }
             drop(conn);
@@ -29,9 +41,6 @@ pub async fn run(app: &App) -> Result<()> {
                 password: Some(password.clone()),
             };
             let user = insert(app, new, None).await?;
-            let super_admin = SUPER_ADMIN_ROLE
-                .parse()
-                .map_err(|e| Error::internal(anyhow::anyhow!("super_admin id: {e}")))?;
             let assignment = RoleAssignmentRow {
                 id: Id::new_v7(),
                 user_id: user.id,

@@ -122,7 +122,7 @@ pub async fn login(app: &App, email: &str, password: String, client: &ClientInfo
         audit::record(tx, now, event).await
     })
     .await?;
-    let access = app.keys.issue(user.id, session.id, now)?;
+    let access = app.keys.issue(user.id, session.id, session.expires_at, now)?;
     Ok(Grant {
         access_token: access.token,
         access_token_expires_at: access.expires_at,
@@ -204,7 +204,7 @@ async fn refresh_checked(app: &App, presented: &str, client: &ClientInfo, now: T
         Refresh::Granted(found, refresh_token) => {
             let (mut session, user) = *found;
             session.last_refreshed_at = now;
-            let access = app.keys.issue(user.id, session.id, now)?;
+            let access = app.keys.issue(user.id, session.id, session.expires_at, now)?;
             Ok(Grant {
                 access_token: access.token,
                 access_token_expires_at: access.expires_at,

@@ -2,8 +2,9 @@
 //!
 //! The signing key lives in the database so every instance signs with the same key. A rotation
 //! adds a key and retires the old one, which stays in the JWKS until the tokens it signed expire.
-//! An instance that meets an unknown `kid` reloads the ring once, so it follows another instance's
-//! rotation without restart.
+//! An instance that meets an unknown `kid` newer than its keys reloads the ring, so it follows
+//! another instance's rotation without restart — at most once per [`UNKNOWN_KID_RELOAD_INTERVAL`],
+//! since anyone can send such tokens and each reload reads the database.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -51,6 +52,9 @@ struct KeySet {
     jwks: serde_json::Value,
 }
 
+/// The least time between two reloads of the ring for tokens naming a key it does not know.
+pub const UNKNOWN_KID_RELOAD_INTERVAL: TimeDelta = TimeDelta::seconds(5);
+
 /// How many verified tokens to remember; past this, expired ones are dropped, then all.
 const VERIFIED_CAPACITY: usize = 10_000;
 
@@ -60,6 +64,8 @@ pub struct KeyRing {
     /// Tokens whose signature checked out, with their claims: an Ed25519 verification costs more
     /// than the rest of a small request, and a client presents the same token until it expires.
     verified: Mutex<HashMap<String, Claims>>,
+    /// When an unknown `kid` last made the ring reload.
+    unknown_kid_reloaded_at: Mutex<Option<Timestamp>>,
     issuer: String,
     token_ttl: TimeDelta,
 }
@@ -80,15 +86,22 @@ impl KeyRing {
         Ok(Self {
             keys: RwLock::new(Arc::new(set)),
             verified: Mutex::default(),
+            unknown_kid_reloaded_at: Mutex::default(),
             issuer,
             token_ttl,
         })
     }
 
-    /// Signs an access token for `user` in `session`.
-    pub fn issue(&self, user: Id, session: Id, now: Timestamp) -> Result<AccessToken> {
+    /// Signs an access token for `user` in `session`, expiring with the session at the latest.
+    pub fn issue(
+        &self,
+        user: Id,
+        session: Id,
+        session_ends: Timestamp,
+        now: Timestamp,
+    ) -> Result<AccessToken> {
         let keys = self.current();
-        let expires_at = now + self.token_ttl;
+        let expires_at = (now + self.token_ttl).min(session_ends);
         let claims = Claims {
             iss: self.issuer.clone(),
             sub: user,
@@ -167,7 +180,7 @@ impl KeyRing {
             .as_deref()
             .and_then(|kid| kid.parse().ok())
             .ok_or_else(invalid)?;
-        if !self.current().verifying.contains_key(&kid) {
+        if self.may_reload_for(kid, now) {
             self.reload(db, now).await?;
         }
         let keys = self.current();
@@ -185,6 +198,26 @@ impl KeyRing {
         }
         let data = jsonwebtoken::decode::<T>(token, key, &validation).map_err(|_| invalid())?;
         Ok(data.claims)
+    }
+
+    /// Whether a token naming `kid` should make the ring reload: only a key it does not know that
+    /// is newer than all it knows (ids are UUIDv7, ordered by creation: a rotation elsewhere makes a
+    /// newer one), and only if the last such reload is [`UNKNOWN_KID_RELOAD_INTERVAL`] old.
+    fn may_reload_for(&self, kid: Id, now: Timestamp) -> bool {
+        let keys = self.current();
+        let newer = kid.0.get_version_num() == 7 && keys.verifying.keys().all(|known| kid > *known);
+        if !newer {
+            return false;
+        }
+        let mut last = self
+            .unknown_kid_reloaded_at
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if last.is_some_and(|at| at <= now && now < at + UNKNOWN_KID_RELOAD_INTERVAL) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 
     /// The JSON Web Key Set of every key whose tokens may still be live.

@@ -5,7 +5,7 @@ use crate::audit::{self, AuditAction, Event, Target};
 use crate::authz::{Action, Resource, guard};
 use crate::db::models::UserRow;
 use crate::db::users::{self as rows, UserFilter};
-use crate::db::{Id, Page, PageOf, cedar_schemas, sessions};
+use crate::db::{Id, Page, PageOf, api_keys, cedar_schemas, sessions};
 use crate::error::{Error, Result};
 use crate::identity::{Actor, passwords, validate};
 
@@ -27,7 +27,7 @@ pub struct UserChanges {
     pub email: Option<String>,
     pub display_name: Option<String>,
     pub password: Option<String>,
-    /// Required when users change their own password.
+    /// Required when users change their own password or email.
     pub current_password: Option<String>,
 }
 
@@ -99,32 +99,58 @@ pub async fn list(app: &App, actor: &Actor, filter: &UserFilter, page: &Page) ->
     rows::list(&mut conn, filter, page).await
 }
 
+/// Why users may not change their own email yet. A self-service change must prove the new address
+/// (policies may test `principal.email`) with a verification link, and there is no outbox to send one
+/// yet; until there is, an administrator makes the change. The refusal comes before any look-up, so
+/// it says nothing about whether the address is taken.
+pub const SELF_EMAIL_CHANGE_REFUSED: &str = "an administrator must change your email for now: changing your own needs a verification link, \
+     which the gateway cannot send yet";
+
+/// Changes an account. Users changing their own password (and administrators their own email) give
+/// their current password. A new password ends the account's other sessions.
 pub async fn update(app: &App, actor: &Actor, id: Id, changes: UserChanges) -> Result<UserRow> {
     guard::check(app, actor, Action::UserUpdate, Resource::User(id)).await?;
+    let own = id == actor.user_id();
     let mut conn = app.db.conn().await?;
     let mut user = rows::find(&mut conn, id).await?.ok_or(Error::NotFound("user"))?;
     let before = user.clone();
+    let mut needs_current_password = None;
     if let Some(email) = &changes.email {
         user.email = validate::email("email", email)?;
+        if own && user.email != before.email {
+            // Whoever may create accounts can already give any (unverified) address to one, and
+            // learns from `createUser` whether an address is taken: only they change their own.
+            if !guard::allows(app, actor, Action::UserCreate, Resource::Gateway).await? {
+                return Err(Error::bad_input("email", SELF_EMAIL_CHANGE_REFUSED));
+            }
+            needs_current_password = Some("required to change your own email");
+        }
     }
     if let Some(name) = &changes.display_name {
         user.display_name = validate::name("displayName", name, 100)?;
     }
     let password_changed = changes.password.is_some();
-    if let Some(password) = changes.password {
-        validate::password("password", &password)?;
-        if id == actor.user_id() {
-            let current = changes
-                .current_password
-                .ok_or_else(|| Error::bad_input("currentPassword", "required to change your own password"))?;
-            if !passwords::verify(current, user.password_hash.clone()).await? {
-                return Err(Error::bad_input("currentPassword", "does not match"));
-            }
+    if let Some(password) = &changes.password {
+        validate::password("password", password)?;
+        if own {
+            needs_current_password = Some("required to change your own password");
         }
+    }
+    if let Some(required) = needs_current_password {
+        let current = changes
+            .current_password
+            .ok_or_else(|| Error::bad_input("currentPassword", required))?;
+        if !passwords::verify(current, user.password_hash.clone()).await? {
+            return Err(Error::bad_input("currentPassword", "does not match"));
+        }
+    }
+    if let Some(password) = changes.password {
         user.password_hash = Some(passwords::hash(password).await?);
     }
     user.updated_at = app.now();
     let email_changed = user.email != before.email;
+    // A new password ends every other session of the account; the caller's own one goes on.
+    let keep = if own { actor.session_id } else { None };
     let event = Event::by(actor, AuditAction::UserUpdated)
         .target(user_target(&user))
         .change("email", &before.email, &user.email)
@@ -132,6 +158,13 @@ pub async fn update(app: &App, actor: &Actor, id: Id, changes: UserChanges) -> R
         .changed_secret("password", password_changed);
     conn.transaction(async |tx| {
         rows::update(tx, &user).await?;
+        let event = if password_changed {
+            let ended =
+                sessions::revoke_others_for_user(tx, id, keep, user.updated_at, "password_changed").await?;
+            event.with("sessionsEnded", ended)
+        } else {
+            event
+        };
         if email_changed {
             // Policies see the email: cached principals must be reloaded.
             cedar_schemas::bump_version(tx).await?;
@@ -146,7 +179,9 @@ pub async fn update(app: &App, actor: &Actor, id: Id, changes: UserChanges) -> R
     Ok(user)
 }
 
-/// Disables the account and ends its sessions; its API keys stop working with it.
+/// Disables the account, ends its sessions and revokes its API keys: re-enabling the account gives
+/// back neither (its owner logs in again and makes new keys), so a key that leaked while the
+/// account was disabled stays dead.
 pub async fn disable(app: &App, actor: &Actor, id: Id) -> Result<UserRow> {
     guard::check(app, actor, Action::UserDisable, Resource::User(id)).await?;
     if id == actor.user_id() {
@@ -160,9 +195,13 @@ pub async fn disable(app: &App, actor: &Actor, id: Id) -> Result<UserRow> {
             user.status = DISABLED.to_owned();
             user.updated_at = now;
             rows::update(tx, &user).await?;
-            sessions::revoke_all_for_user(tx, id, now, "user_disabled").await?;
+            let sessions_ended = sessions::revoke_all_for_user(tx, id, now, "user_disabled").await?;
+            let keys_revoked = api_keys::revoke_all_for_user(tx, id, now).await?;
             cedar_schemas::bump_version(tx).await?;
-            let event = Event::by(actor, AuditAction::UserDisabled).target(user_target(&user));
+            let event = Event::by(actor, AuditAction::UserDisabled)
+                .target(user_target(&user))
+                .with("sessionsEnded", sessions_ended)
+                .with("apiKeysRevoked", keys_revoked);
             audit::record(tx, now, event).await?;
             Ok(user)
         })
