@@ -155,7 +155,11 @@ impl Case {
 
 /// Object-typed fields that are parts of their parent, not relations: they name no object the
 /// caller could not already read through the parent, so the parent's check covers them.
-const PARTS: [(&str, &str); 7] = [
+const PARTS: [(&str, &str); 8] = [
+    (
+        "Decision.error",
+        "why a question of the caller's own batch was not answered, part of its answer",
+    ),
     (
         "AuditEvent.actor",
         "who acted, as recorded in the event; the account behind it is the relation AuditActor.user",

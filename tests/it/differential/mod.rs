@@ -279,7 +279,8 @@ async fn set_up(t: TestApp, rng: &mut Rng) -> Gateway {
         "only {accepted} of {tried} generated policies were valid"
     );
     let guarded = gateway.users.len() - 1;
-    for user in gateway.users[..guarded].to_vec() {
+    let signed_in: Vec<String> = gateway.users[..guarded].to_vec();
+    for user in signed_in {
         let email = gateway.model.users[&user].0.clone();
         let token = gateway.t.login(&email, crate::support::PASSWORD).await["accessToken"]
             .as_str()

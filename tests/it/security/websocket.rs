@@ -195,10 +195,10 @@ async fn websocket_ends_when_its_account_is_disabled(t: TestApp) {
     )
     .await
     .data();
-    // Disabling ends the account's sessions; its API keys stop working with it.
+    // Disabling ends the account's sessions and revokes its API keys.
     let mutation = "mutation { createApiKey(input: { name: \"late\" }) { secret } }";
     refused_from_now_on(&mut by_token, mutation, "session revoked").await;
-    refused_from_now_on(&mut by_key, mutation, "account disabled").await;
+    refused_from_now_on(&mut by_key, mutation, "API key revoked").await;
     drop((by_token, by_key));
     server.stop().await;
 }
