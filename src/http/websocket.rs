@@ -41,6 +41,8 @@ use crate::identity::{Actor, ClientInfo, Principal};
 
 /// Read and write buffer of each connection: GraphQL messages are small, and tungstenite's
 /// 128 KiB defaults would cost every idle live-feed connection a quarter of a megabyte.
+/// How long a closing connection waits for the peer's close frame.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
 const BUFFER_BYTES: usize = 8 * 1024;
 
 /// Upgrades `GET /graphql` to a WebSocket, unless the client already holds as many as allowed.
@@ -201,7 +203,19 @@ impl Connection {
         };
         if let End::Close(code, reason) = end {
             tracing::debug!(code, reason = %reason, "closing a WebSocket");
-            let _ = send(&mut socket, messages::close(code, &reason)).await;
+            if send(&mut socket, messages::close(code, &reason)).await.is_ok() {
+                // The closing handshake: wait (briefly) for the peer's close, discarding what it
+                // sent meanwhile. Dropping a socket with unread data resets the connection, and
+                // the reset can overtake the close frame, losing the client its close code.
+                let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
+                    while let Some(Ok(message)) = socket.recv().await {
+                        if matches!(message, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            }
         }
     }
 
