@@ -27,8 +27,9 @@ pub const SUPER_ADMIN_ROLE: &str = "00000000-0000-7000-8000-000000000001";
 pub struct State {
     pub version: i64,
     pub schema: Schema,
-    /// The action entities of every schema fragment (the gateway's own too), closed: part of every
-    /// entity set decisions are made with, so action groups mean what the schema says.
+    /// The action entities of every schema fragment (the gateway's own too) that take part in an
+    /// action hierarchy, closed: part of every entity set decisions are made with, so action groups
+    /// mean what the schema says.
     pub actions: Arc<Entities>,
     /// Moves only when the schema changes (sets closed with `actions` are good until it moves).
     pub schema_generation: u64,
@@ -284,7 +285,7 @@ async fn build(db: &Db, types: &Types, previous: Option<&State>) -> Result<State
                     "the gateway's Cedar schema does not parse: {problems:?}"
                 ))
             })?;
-            let actions = schema.action_entities().map_err(Error::internal)?;
+            let actions = in_hierarchy(&schema.action_entities().map_err(Error::internal)?)?;
             let generation = previous.map_or(1, |p| p.schema_generation + 1);
             (schema, Arc::new(actions), generation)
         }
@@ -300,6 +301,32 @@ async fn build(db: &Db, types: &Types, previous: Option<&State>) -> Result<State
         compiled,
         index,
     })
+}
+
+/// The action entities that take part in an action hierarchy (a group, or an action in one). An
+/// action with neither parents nor children is observable to Cedar only as itself — `action in A`
+/// is `action == A` whether or not its entity is present — so leaving it out decides the same while
+/// keeping integrators' entity sets small (most schemas declare flat actions).
+fn in_hierarchy(actions: &Entities) -> Result<Entities> {
+    let groups: HashSet<EntityUid> = actions
+        .iter()
+        .flat_map(|action| {
+            actions
+                .ancestors(&action.uid())
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let kept = actions.iter().filter(|action| {
+        let uid = action.uid();
+        groups.contains(&uid)
+            || actions
+                .ancestors(&uid)
+                .is_some_and(|mut above| above.next().is_some())
+    });
+    Entities::from_entities(kept.cloned(), None).map_err(Error::internal)
 }
 
 /// On PostgreSQL, applies other instances' changes as soon as they commit: LISTENs on a dedicated
