@@ -137,24 +137,29 @@ async fn websocket_ends_when_its_session_is_revoked(t: TestApp) {
     server.stop().await;
 }
 
-async fn websocket_ends_when_its_api_key_is_revoked(t: TestApp) {
-    let admin = t.admin_token().await;
-    let (_, token) = t.user_with_token(&admin, "ws-key@example.com").await;
+/// A new API key of the user `token` signs in as: (secret, id).
+async fn api_key(t: &TestApp, token: &str) -> (String, String) {
     let created = t
         .gql(
-            Some(&token),
+            Some(token),
             "mutation { createApiKey(input: { name: \"socket\" }) { secret apiKey { id } } }",
             json!({}),
         )
         .await;
-    let secret = created.data()["createApiKey"]["secret"]
-        .as_str()
-        .expect("secret")
-        .to_owned();
-    let key = created.data()["createApiKey"]["apiKey"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let field = |pointer: &str| {
+        created.data()["createApiKey"]
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .expect("secret and id")
+            .to_owned()
+    };
+    (field("/secret"), field("/apiKey/id"))
+}
+
+async fn websocket_ends_when_its_api_key_is_revoked(t: TestApp) {
+    let admin = t.admin_token().await;
+    let (_, token) = t.user_with_token(&admin, "ws-key@example.com").await;
+    let (secret, key) = api_key(&t, &token).await;
     let server = Server::start(&t).await;
     let mut ws = following_own_feed(&t, &server, &secret, &token).await;
 
@@ -173,17 +178,7 @@ async fn websocket_ends_when_its_api_key_is_revoked(t: TestApp) {
 async fn websocket_ends_when_its_account_is_disabled(t: TestApp) {
     let admin = t.admin_token().await;
     let (user, token) = t.user_with_token(&admin, "ws-disabled@example.com").await;
-    let created = t
-        .gql(
-            Some(&token),
-            "mutation { createApiKey(input: { name: \"socket\" }) { secret } }",
-            json!({}),
-        )
-        .await;
-    let secret = created.data()["createApiKey"]["secret"]
-        .as_str()
-        .expect("secret")
-        .to_owned();
+    let (secret, _) = api_key(&t, &token).await;
     let server = Server::start(&t).await;
     let mut by_token = following_own_feed(&t, &server, &token, &token).await;
     let mut by_key = following_own_feed(&t, &server, &secret, &token).await;
