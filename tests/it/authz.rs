@@ -693,25 +693,6 @@ async fn roles_follow_their_rules(t: TestApp) {
     assert!(mine.data()["viewer"]["user"]["roleAssignments"]["nodes"][0]["organization"].is_null());
 }
 
-async fn builtin_role(t: &TestApp, admin: &str, key: &str) -> String {
-    let roles = t
-        .gql(
-            Some(admin),
-            "{ roles(first: 50) { nodes { id key } } }",
-            json!({}),
-        )
-        .await;
-    roles.data()["roles"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["key"] == key)
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// The gateway's own operations, decided by roles held per organization.
 async fn gateway_decisions_follow_roles_and_organizations(t: TestApp) {
     let admin = t.admin_token().await;
@@ -722,8 +703,8 @@ async fn gateway_decisions_follow_roles_and_organizations(t: TestApp) {
     let (owner, owner_token) = t.user_with_token(&admin, "owner@example.com").await;
     let (carol, carol_token) = t.user_with_token(&admin, "carol@example.com").await;
     let newbie = t.create_user(&admin, "newbie@example.com").await;
-    let org_admin = builtin_role(&t, &admin, "org_admin").await;
-    let org_owner = builtin_role(&t, &admin, "org_owner").await;
+    let org_admin = t.builtin_role(&admin, "org_admin").await;
+    let org_owner = t.builtin_role(&admin, "org_owner").await;
     assign(&t, &admin, &dave, &org_admin, Some(&org_a)).await;
     assign(&t, &admin, &owner, &org_owner, Some(&org_a)).await;
     let add = "mutation($o: ID!, $u: ID!) { addMember(input: {organizationId: $o, userId: $u}) { membership { id } } }";

@@ -1272,17 +1272,6 @@ fn text(value: &Value) -> String {
         .to_owned()
 }
 
-async fn builtin_role(t: &TestApp, admin: &str, key: &str) -> String {
-    let roles = data(t, admin, "{ roles(first: 50) { nodes { id key } } }", json!({})).await;
-    let found = roles["roles"]["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .find(|r| r["key"] == key)
-        .unwrap_or_else(|| panic!("built-in role {key}"));
-    text(&found["id"])
-}
-
 async fn create_role(t: &TestApp, admin: &str, key: &str, permissions: &[&str], org: Option<&str>) -> String {
     let created = data(
         t,
@@ -1372,8 +1361,8 @@ async fn world(t: &TestApp) -> World {
     )
     .await;
     let org_role = create_role(t, &admin, "local", &["member.list"], Some(&org)).await;
-    let super_admin = builtin_role(t, &admin, "super_admin").await;
-    let org_owner = builtin_role(t, &admin, "org_owner").await;
+    let super_admin = t.builtin_role(&admin, "super_admin").await;
+    let org_owner = t.builtin_role(&admin, "org_owner").await;
 
     let (nobody, nobody_token) = t.user_with_token(&admin, "nobody@example.com").await;
     let nobody_key = create_api_key(t, &nobody_token).await;
@@ -1841,8 +1830,8 @@ async fn roles_held_in_one_organization_stop_at_its_border(t: TestApp) {
     let pat = t.create_user(&admin, "pat@example.com").await;
     add_member(&t, &admin, &a, &pat).await;
     add_member(&t, &admin, &b, &pat).await;
-    let org_owner = builtin_role(&t, &admin, "org_owner").await;
-    let org_admin = builtin_role(&t, &admin, "org_admin").await;
+    let org_owner = t.builtin_role(&admin, "org_owner").await;
+    let org_admin = t.builtin_role(&admin, "org_admin").await;
     assign(&t, &admin, &pat, &org_admin, Some(&b)).await;
     let role_a = create_role(&t, &admin, "a_role", &["member.list"], Some(&a)).await;
     let role_b = create_role(&t, &admin, "b_role", &["member.list"], Some(&b)).await;

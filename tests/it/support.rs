@@ -259,6 +259,36 @@ impl TestApp {
         (id, token)
     }
 
+    /// Every role `admin` can list, as (key, id).
+    pub async fn roles_by_key(&self, admin: &str) -> Vec<(String, String)> {
+        let roles = self
+            .gql(
+                Some(admin),
+                "{ roles(first: 50) { nodes { id key } } }",
+                json!({}),
+            )
+            .await;
+        roles.data()["roles"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|r| {
+                let field = |name: &str| r[name].as_str().expect("a string").to_owned();
+                (field("key"), field("id"))
+            })
+            .collect()
+    }
+
+    /// The id of the built-in role `key`.
+    pub async fn builtin_role(&self, admin: &str, key: &str) -> String {
+        self.roles_by_key(admin)
+            .await
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .unwrap_or_else(|| panic!("built-in role {key}"))
+            .1
+    }
+
     pub async fn create_organization(&self, admin: &str, slug: &str) -> String {
         let response = self
             .gql(

@@ -25,27 +25,6 @@ fn outcome(response: &Gql) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn role_ids(t: &TestApp, admin: &str) -> Vec<(String, String)> {
-    let roles = t
-        .gql(
-            Some(admin),
-            "{ roles(first: 50) { nodes { id key } } }",
-            json!({}),
-        )
-        .await;
-    roles.data()["roles"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["key"].as_str().unwrap().to_owned(),
-                r["id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 fn id_of<'a>(roles: &'a [(String, String)], key: &str) -> &'a str {
     &roles.iter().find(|(k, _)| k == key).unwrap().1
 }
@@ -85,7 +64,7 @@ fn created_id(response: &Gql) -> String {
 async fn built_in_decision_table(t: TestApp) {
     let admin = t.admin_token().await;
     let org = t.create_organization(&admin, "acme").await;
-    let roles = role_ids(&t, &admin).await;
+    let roles = t.roles_by_key(&admin).await;
 
     // Granters: the super-administrator, a holder of each built-in role in `acme`, a plain member.
     let mut granters: Vec<(&str, String)> = vec![("super_admin (global)", admin.clone())];
@@ -173,7 +152,7 @@ async fn built_in_decision_table(t: TestApp) {
 async fn custom_roles_are_bounded_by_the_granter(t: TestApp) {
     let admin = t.admin_token().await;
     let org = t.create_organization(&admin, "acme").await;
-    let roles = role_ids(&t, &admin).await;
+    let roles = t.roles_by_key(&admin).await;
     let (owner, owner_token) = t.user_with_token(&admin, "owner@example.com").await;
     let (dave, dave_token) = t.user_with_token(&admin, "dave@example.com").await;
     let grantee = t.create_user(&admin, "grantee@example.com").await;
@@ -293,7 +272,7 @@ async fn custom_roles_are_bounded_by_the_granter(t: TestApp) {
 async fn org_admin_cannot_escalate(t: TestApp) {
     let admin = t.admin_token().await;
     let org = t.create_organization(&admin, "acme").await;
-    let roles = role_ids(&t, &admin).await;
+    let roles = t.roles_by_key(&admin).await;
     let (dave, dave_token) = t.user_with_token(&admin, "dave@example.com").await;
     let erin = t.create_user(&admin, "erin@example.com").await;
     add_member(&t, &admin, &org, &dave).await;
@@ -371,7 +350,7 @@ async fn org_admin_cannot_escalate(t: TestApp) {
 async fn forbids_narrow_what_one_may_grant(t: TestApp) {
     let admin = t.admin_token().await;
     let org = t.create_organization(&admin, "acme").await;
-    let roles = role_ids(&t, &admin).await;
+    let roles = t.roles_by_key(&admin).await;
     let (owner, owner_token) = t.user_with_token(&admin, "owner@example.com").await;
     let grantee = t.create_user(&admin, "grantee@example.com").await;
     assign(&t, &admin, &owner, id_of(&roles, "org_owner"), Some(&org))
@@ -433,7 +412,7 @@ async fn insert_assignment(
 async fn the_cli_lists_escalated_assignments(t: TestApp) {
     let admin = t.admin_token().await;
     let org = t.create_organization(&admin, "acme").await;
-    let roles = role_ids(&t, &admin).await;
+    let roles = t.roles_by_key(&admin).await;
     let (dave, dave_token) = t.user_with_token(&admin, "dave@example.com").await;
     let (owner, _) = t.user_with_token(&admin, "owner@example.com").await;
     let frank = t.create_user(&admin, "frank@example.com").await;
@@ -506,7 +485,7 @@ async fn the_cli_lists_escalated_assignments(t: TestApp) {
 async fn restrictions_are_not_unassigned_by_their_holder(t: TestApp) {
     let admin = t.admin_token().await;
     let org = t.create_organization(&admin, "acme").await;
-    let roles = role_ids(&t, &admin).await;
+    let roles = t.roles_by_key(&admin).await;
     let (dave, dave_token) = t.user_with_token(&admin, "dave@example.com").await;
     let erin = t.create_user(&admin, "erin@example.com").await;
     add_member(&t, &admin, &org, &erin).await;
