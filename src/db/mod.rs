@@ -16,7 +16,10 @@ pub mod types;
 
 pub mod api_keys;
 pub mod audit;
+pub mod branding;
 pub mod cedar_schemas;
+pub mod invitations;
+pub mod jobs;
 pub mod memberships;
 pub mod notify;
 pub mod organizations;
@@ -73,6 +76,39 @@ macro_rules! with_conn {
 }
 pub use with_conn;
 
+/// Inserts the rows of a slice into a table, `$chunk` rows per statement, on either backend; on
+/// SQLite through diesel's synchronous batch insert, which diesel-async does not offer there.
+/// Evaluates to `Result<(), diesel::result::Error>`.
+macro_rules! insert_many {
+    ($conn:expr, $table:expr, $rows:expr, $chunk:expr) => {{
+        match $conn {
+            $crate::db::DbConn::Postgres(c, _) => {
+                let c: &mut ::diesel_async::AsyncPgConnection = &mut *c;
+                let mut outcome = Ok(());
+                for chunk in $rows.chunks($chunk) {
+                    let insert = ::diesel::insert_into($table).values(chunk);
+                    if let Err(error) = ::diesel_async::RunQueryDsl::execute(insert, c).await {
+                        outcome = Err(error);
+                        break;
+                    }
+                }
+                outcome
+            }
+            $crate::db::DbConn::Sqlite(c, _) => {
+                let rows = $rows.to_vec();
+                c.spawn_blocking(move |inner| {
+                    for chunk in rows.chunks($chunk) {
+                        ::diesel::RunQueryDsl::execute(::diesel::insert_into($table).values(chunk), inner)?;
+                    }
+                    Ok(())
+                })
+                .await
+            }
+        }
+    }};
+}
+pub(crate) use insert_many;
+
 /// Which database product a pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -92,7 +128,22 @@ pub struct Db {
     pools: Pools,
     url: Arc<str>,
     statements: Arc<AtomicU64>,
+    signals: Arc<Signals>,
+}
+
+/// What a process learns when it commits: in-process listeners wake without polling.
+#[derive(Default)]
+struct Signals {
+    /// Every commit (`notify_waiters`): the live audit feed.
     commits: Arc<Notify>,
+    /// Commits that enqueued jobs (`notify_one`, so a busy runner finds the permit when it looks).
+    jobs: Arc<Notify>,
+}
+
+/// The after-commit effects one checked-out connection has been asked to announce.
+pub struct Effects {
+    signals: Arc<Signals>,
+    jobs_enqueued: bool,
 }
 
 /// One pooled connection to either backend.
@@ -101,8 +152,8 @@ pub struct Db {
     reason = "a connection is checked out once per operation and never stored in bulk; boxing would cost an allocation per checkout"
 )]
 pub enum DbConn {
-    Postgres(Object<AsyncPgConnection>, Arc<Notify>),
-    Sqlite(Object<SqliteConn>, Arc<Notify>),
+    Postgres(Object<AsyncPgConnection>, Effects),
+    Sqlite(Object<SqliteConn>, Effects),
 }
 
 impl Db {
@@ -155,14 +206,19 @@ impl Db {
             pools,
             url: url.into(),
             statements,
-            commits: Arc::new(Notify::new()),
+            signals: Arc::default(),
         })
     }
 
     /// Signalled (`notify_waiters`) after every transaction this process commits: in-process
     /// listeners, such as the live audit feed, learn of new rows without polling.
     pub fn commits(&self) -> &Arc<Notify> {
-        &self.commits
+        &self.signals.commits
+    }
+
+    /// Signalled (`notify_one`) after this process commits a transaction that enqueued jobs.
+    pub fn jobs_enqueued(&self) -> &Arc<Notify> {
+        &self.signals.jobs
     }
 
     pub fn backend(&self) -> Backend {
@@ -178,13 +234,13 @@ impl Db {
 
     /// A connection from the pool.
     pub async fn conn(&self) -> Result<DbConn> {
+        let effects = Effects {
+            signals: self.signals.clone(),
+            jobs_enqueued: false,
+        };
         let conn = match &self.pools {
-            Pools::Postgres(pool) => {
-                DbConn::Postgres(pool.get().await.map_err(Error::internal)?, self.commits.clone())
-            }
-            Pools::Sqlite(pool) => {
-                DbConn::Sqlite(pool.get().await.map_err(Error::internal)?, self.commits.clone())
-            }
+            Pools::Postgres(pool) => DbConn::Postgres(pool.get().await.map_err(Error::internal)?, effects),
+            Pools::Sqlite(pool) => DbConn::Sqlite(pool.get().await.map_err(Error::internal)?, effects),
         };
         Ok(conn)
     }
@@ -214,18 +270,34 @@ impl DbConn {
         self.begin().await?;
         match work(self).await {
             Ok(value) => {
-                self.commit().await?;
-                let (DbConn::Postgres(_, commits) | DbConn::Sqlite(_, commits)) = self;
-                commits.notify_waiters();
+                let committed = self.commit().await;
+                let effects = self.effects();
+                let jobs_enqueued = std::mem::take(&mut effects.jobs_enqueued);
+                committed?;
+                effects.signals.commits.notify_waiters();
+                if jobs_enqueued {
+                    effects.signals.jobs.notify_one();
+                }
                 Ok(value)
             }
             Err(error) => {
+                self.effects().jobs_enqueued = false;
                 if let Err(rollback) = self.rollback().await {
                     tracing::warn!(error = ?rollback, "rollback failed");
                 }
                 Err(error)
             }
         }
+    }
+
+    /// Marks that this transaction enqueued jobs: the local runner is woken once it commits.
+    pub(crate) fn jobs_enqueued(&mut self) {
+        self.effects().jobs_enqueued = true;
+    }
+
+    fn effects(&mut self) -> &mut Effects {
+        let (DbConn::Postgres(_, effects) | DbConn::Sqlite(_, effects)) = self;
+        effects
     }
 
     async fn begin(&mut self) -> Result<()> {

@@ -1,12 +1,13 @@
 //! Row structs: what a table holds, read and written as whole rows. Not GraphQL types.
 
-use diesel::{Insertable, Queryable, Selectable};
+use diesel::{AsChangeset, Insertable, Queryable, Selectable};
 
 use crate::db::types::{Id, Timestamp};
 
 use crate::db::schema::{
-    api_keys, audit_chains, audit_events, audit_targets, cedar_schemas, memberships, organizations, policies,
-    refresh_tokens, role_assignments, role_policies, roles, sessions, signing_keys, users,
+    api_keys, audit_chains, audit_events, audit_targets, cedar_schemas, invitation_batches, invitations, jobs,
+    memberships, organization_branding, organizations, policies, refresh_tokens, role_assignments, role_policies,
+    roles, sessions, signing_keys, users,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -221,4 +222,85 @@ pub struct AuditChainRow {
     pub head_hash: String,
     pub anchor_seq: i64,
     pub anchor_hash: String,
+}
+
+/// An organization's white-label settings; every field optional (the gateway's defaults apply).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = organization_branding, treat_none_as_null = true)]
+pub struct BrandingRow {
+    pub organization_id: Id,
+    pub display_name: Option<String>,
+    pub logo_url: Option<String>,
+    pub primary_color: Option<String>,
+    pub email_from_name: Option<String>,
+    pub support_email: Option<String>,
+    pub default_locale: Option<String>,
+    pub updated_at: Timestamp,
+}
+
+/// An invitation to join an organization. Its roles are in `invitation_roles`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = invitations, treat_none_as_null = true)]
+pub struct InvitationRow {
+    pub id: Id,
+    pub organization_id: Id,
+    /// Normalized: trimmed and lower-cased.
+    pub email: String,
+    pub message: Option<String>,
+    pub locale: Option<String>,
+    /// `pending`, `accepted`, `revoked` or `expired` as stored; a pending row past `expires_at`
+    /// reads as expired before the sweep marks it.
+    pub status: String,
+    /// SHA-256 of the token in the latest email; `None` until that email is sent.
+    pub token_hash: Option<Vec<u8>>,
+    pub invited_by_user_id: Option<Id>,
+    pub invited_by_api_key_id: Option<Id>,
+    pub expires_at: Timestamp,
+    pub send_count: i32,
+    pub last_sent_at: Option<Timestamp>,
+    pub accepted_by_user_id: Option<Id>,
+    pub accepted_at: Option<Timestamp>,
+    pub revoked_by_user_id: Option<Id>,
+    pub revoked_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The remembered answer to one bulk invitation call, for its idempotency key.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = invitation_batches)]
+pub struct InvitationBatchRow {
+    pub organization_id: Id,
+    pub idempotency_key: String,
+    /// SHA-256 (hex) of the canonical payload: the same key with another payload is a conflict.
+    pub payload_digest: String,
+    /// The per-row results as JSON.
+    pub results: String,
+    pub created_at: Timestamp,
+}
+
+/// A unit of outbound work in the durable queue.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = jobs, treat_none_as_null = true)]
+pub struct JobRow {
+    pub id: Id,
+    /// What to do, e.g. `invitation.email`.
+    pub kind: String,
+    /// The kind's input as JSON.
+    pub payload: String,
+    pub organization_id: Option<Id>,
+    pub recipient: Option<String>,
+    /// `pending`, `running`, `succeeded` or `dead`.
+    pub status: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    /// When the job is (next) due.
+    pub run_at: Timestamp,
+    /// While running: when the claim lapses and another worker may take the job over.
+    pub locked_until: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
 }

@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 pub const AUTHZ_CHANNEL: &str = "portcullis_authz";
 /// The channel on which new audit events are announced.
 pub const AUDIT_CHANNEL: &str = "portcullis_audit";
+/// The channel on which newly enqueued jobs are announced.
+pub const JOBS_CHANNEL: &str = "portcullis_jobs";
 
 /// Announces a change on `channel` (PostgreSQL only; a no-op on SQLite). Inside a transaction the
 /// notification is delivered at commit, so listeners never see an uncommitted change.

@@ -242,6 +242,94 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    organization_branding (organization_id) {
+        organization_id -> PortableUuid,
+        display_name -> Nullable<Text>,
+        logo_url -> Nullable<Text>,
+        primary_color -> Nullable<Text>,
+        email_from_name -> Nullable<Text>,
+        support_email -> Nullable<Text>,
+        default_locale -> Nullable<Text>,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    invitations (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        email -> Text,
+        message -> Nullable<Text>,
+        locale -> Nullable<Text>,
+        status -> Text,
+        token_hash -> Nullable<Binary>,
+        invited_by_user_id -> Nullable<PortableUuid>,
+        invited_by_api_key_id -> Nullable<PortableUuid>,
+        expires_at -> PortableTimestamp,
+        send_count -> Integer,
+        last_sent_at -> Nullable<PortableTimestamp>,
+        accepted_by_user_id -> Nullable<PortableUuid>,
+        accepted_at -> Nullable<PortableTimestamp>,
+        revoked_by_user_id -> Nullable<PortableUuid>,
+        revoked_at -> Nullable<PortableTimestamp>,
+        ended_at -> Nullable<PortableTimestamp>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    invitation_roles (invitation_id, role_id) {
+        invitation_id -> PortableUuid,
+        role_id -> PortableUuid,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    invitation_batches (organization_id, idempotency_key) {
+        organization_id -> PortableUuid,
+        idempotency_key -> Text,
+        payload_digest -> Text,
+        results -> Text,
+        created_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    jobs (id) {
+        id -> PortableUuid,
+        kind -> Text,
+        payload -> Text,
+        organization_id -> Nullable<PortableUuid>,
+        recipient -> Nullable<Text>,
+        status -> Text,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        run_at -> PortableTimestamp,
+        locked_until -> Nullable<PortableTimestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+        finished_at -> Nullable<PortableTimestamp>,
+    }
+}
+
 diesel::joinable!(audit_targets -> audit_events (event_id));
 diesel::joinable!(memberships -> organizations (organization_id));
 diesel::joinable!(role_assignments -> roles (role_id));
@@ -251,6 +339,9 @@ diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(api_keys -> users (user_id));
+
+diesel::joinable!(invitation_roles -> invitations (invitation_id));
+diesel::joinable!(invitation_roles -> roles (role_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
@@ -270,4 +361,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     role_assignments,
     cedar_schemas,
     authz_state,
+    organization_branding,
+    invitations,
+    invitation_roles,
+    invitation_batches,
+    jobs,
 );

@@ -1,0 +1,265 @@
+//! Queries over `jobs`, the durable outbox: enqueue inside the caller's transaction, claim due
+//! jobs (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so instances never take the same one), and
+//! settle each claim.
+//!
+//! A claim is identified by the job's id *and* its attempt number: a worker whose lease lapsed and
+//! whose job was taken over can no longer settle it.
+
+use chrono::TimeDelta;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::models::JobRow;
+use super::notify::{self, JOBS_CHANNEL};
+use super::page::paginate;
+use super::schema::jobs;
+use super::types::{Id, Timestamp};
+use super::{DbConn, Page, PageOf, with_conn};
+use crate::error::Result;
+
+pub const PENDING: &str = "pending";
+pub const RUNNING: &str = "running";
+pub const SUCCEEDED: &str = "succeeded";
+pub const DEAD: &str = "dead";
+
+/// Inserts `row` within the caller's transaction and announces it once that commits.
+pub async fn insert(tx: &mut DbConn, row: &JobRow) -> Result<()> {
+    insert_all(tx, std::slice::from_ref(row)).await
+}
+
+/// Inserts several jobs within the caller's transaction (many rows per statement).
+pub async fn insert_all(tx: &mut DbConn, rows: &[JobRow]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    super::insert_many!(tx, jobs::table, rows, INSERT_CHUNK)?;
+    notify::announce(tx, JOBS_CHANNEL).await?;
+    tx.jobs_enqueued();
+    Ok(())
+}
+
+/// Rows per INSERT statement: well under both backends' limits on bound parameters.
+const INSERT_CHUNK: usize = 500;
+
+/// Claims up to `limit` due jobs for `lease`: pending ones whose time has come, and running ones
+/// whose previous claim lapsed (their worker died or hung). Returns them with the new attempt.
+pub async fn claim(conn: &mut DbConn, now: Timestamp, lease: TimeDelta, limit: i64) -> Result<Vec<JobRow>> {
+    conn.transaction(async |tx| {
+        macro_rules! due {
+            () => {
+                jobs::table
+                    .filter(
+                        (jobs::status.eq(PENDING).and(jobs::run_at.le(now)))
+                            .or(jobs::status.eq(RUNNING).and(jobs::locked_until.le(now))),
+                    )
+                    .order(jobs::run_at.asc())
+                    .limit(limit)
+                    .select(jobs::id)
+            };
+        }
+        let ids: Vec<Id> = match tx {
+            // Rows another instance is claiming are skipped, not waited for.
+            DbConn::Postgres(c, _) => {
+                let c: &mut diesel_async::AsyncPgConnection = &mut *c;
+                due!().for_update().skip_locked().load(c).await?
+            }
+            // One writer at a time: the IMMEDIATE transaction is the lock.
+            DbConn::Sqlite(c, _) => {
+                let c: &mut super::SqliteConn = &mut *c;
+                due!().load(c).await?
+            }
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = with_conn!(tx, |c| {
+            diesel::update(jobs::table.filter(jobs::id.eq_any(&ids)))
+                .set((
+                    jobs::status.eq(RUNNING),
+                    jobs::attempts.eq(jobs::attempts + 1),
+                    jobs::locked_until.eq(now + lease),
+                    jobs::updated_at.eq(now),
+                ))
+                .execute(c)
+                .await?;
+            jobs::table
+                .filter(jobs::id.eq_any(&ids))
+                .order(jobs::run_at.asc())
+                .select(JobRow::as_select())
+                .load(c)
+                .await
+        })?;
+        Ok(rows)
+    })
+    .await
+}
+
+/// The running job `$id` as claimed for `$attempt`.
+macro_rules! claimed {
+    ($id:expr, $attempt:expr) => {
+        jobs::table.filter(
+            jobs::id
+                .eq($id)
+                .and(jobs::status.eq(RUNNING))
+                .and(jobs::attempts.eq($attempt)),
+        )
+    };
+}
+
+/// Settles a claim as done. False when the claim was no longer this worker's.
+pub async fn succeed(conn: &mut DbConn, id: Id, attempt: i32, now: Timestamp) -> Result<bool> {
+    let updated = with_conn!(conn, |c| diesel::update(claimed!(id, attempt))
+        .set((
+            jobs::status.eq(SUCCEEDED),
+            jobs::locked_until.eq(None::<Timestamp>),
+            jobs::updated_at.eq(now),
+            jobs::finished_at.eq(now),
+        ))
+        .execute(c)
+        .await)?;
+    Ok(updated > 0)
+}
+
+/// Settles a claim as failed for now: the job is due again at `run_at`.
+pub async fn retry_at(
+    conn: &mut DbConn,
+    id: Id,
+    attempt: i32,
+    error: &str,
+    run_at: Timestamp,
+    now: Timestamp,
+) -> Result<bool> {
+    let updated = with_conn!(conn, |c| diesel::update(claimed!(id, attempt))
+        .set((
+            jobs::status.eq(PENDING),
+            jobs::run_at.eq(run_at),
+            jobs::locked_until.eq(None::<Timestamp>),
+            jobs::last_error.eq(error),
+            jobs::updated_at.eq(now),
+        ))
+        .execute(c)
+        .await)?;
+    Ok(updated > 0)
+}
+
+/// Settles a claim as failed for good: the job goes to the dead letters.
+pub async fn kill(conn: &mut DbConn, id: Id, attempt: i32, error: &str, now: Timestamp) -> Result<bool> {
+    let updated = with_conn!(conn, |c| diesel::update(claimed!(id, attempt))
+        .set((
+            jobs::status.eq(DEAD),
+            jobs::locked_until.eq(None::<Timestamp>),
+            jobs::last_error.eq(error),
+            jobs::updated_at.eq(now),
+            jobs::finished_at.eq(now),
+        ))
+        .execute(c)
+        .await)?;
+    Ok(updated > 0)
+}
+
+/// Puts a dead job back in the queue, due now, with a fresh set of attempts. False when the job
+/// is not dead (pending, running and delivered jobs are left alone).
+pub async fn revive(conn: &mut DbConn, id: Id, now: Timestamp) -> Result<bool> {
+    let updated = with_conn!(conn, |c| diesel::update(
+        jobs::table.filter(jobs::id.eq(id).and(jobs::status.eq(DEAD)))
+    )
+    .set((
+        jobs::status.eq(PENDING),
+        jobs::attempts.eq(0),
+        jobs::run_at.eq(now),
+        jobs::finished_at.eq(None::<Timestamp>),
+        jobs::updated_at.eq(now),
+    ))
+    .execute(c)
+    .await)?;
+    if updated > 0 {
+        notify::announce(conn, JOBS_CHANNEL).await?;
+    }
+    Ok(updated > 0)
+}
+
+/// When the next job falls due (a pending one's time, or a running one's lapsing lease).
+pub async fn next_due(conn: &mut DbConn) -> Result<Option<Timestamp>> {
+    let (pending, running) = with_conn!(conn, |c| {
+        let pending: Option<Timestamp> = jobs::table
+            .filter(jobs::status.eq(PENDING))
+            .order(jobs::run_at.asc())
+            .select(jobs::run_at)
+            .limit(1)
+            .get_result(c)
+            .await
+            .optional()?;
+        let running: Option<Option<Timestamp>> = jobs::table
+            .filter(jobs::status.eq(RUNNING))
+            .order(jobs::locked_until.asc())
+            .select(jobs::locked_until)
+            .limit(1)
+            .get_result(c)
+            .await
+            .optional()?;
+        Ok::<_, diesel::result::Error>((pending, running.flatten()))
+    })?;
+    Ok(match (pending, running) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
+pub async fn find(conn: &mut DbConn, id: Id) -> Result<Option<JobRow>> {
+    let row = with_conn!(conn, |c| jobs::table
+        .find(id)
+        .select(JobRow::as_select())
+        .get_result(c)
+        .await
+        .optional())?;
+    Ok(row)
+}
+
+/// Which jobs to list.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub kinds: Vec<String>,
+    pub statuses: Vec<String>,
+    /// Only these organizations' jobs (`None`: every job, organization or not).
+    pub organization_ids: Option<Vec<Id>>,
+    pub recipient: Option<String>,
+}
+
+pub async fn list(conn: &mut DbConn, filter: &JobFilter, page: &Page) -> Result<PageOf<JobRow>> {
+    macro_rules! filtered {
+        () => {{
+            let mut query = jobs::table.into_boxed();
+            if !filter.kinds.is_empty() {
+                query = query.filter(jobs::kind.eq_any(&filter.kinds));
+            }
+            if !filter.statuses.is_empty() {
+                query = query.filter(jobs::status.eq_any(&filter.statuses));
+            }
+            if let Some(ids) = &filter.organization_ids {
+                query = query.filter(jobs::organization_id.eq_any(ids));
+            }
+            if let Some(recipient) = &filter.recipient {
+                query = query.filter(jobs::recipient.eq(recipient));
+            }
+            query
+        }};
+    }
+    let (rows, total) = with_conn!(conn, |c| {
+        let rows = paginate!(filtered!().select(JobRow::as_select()), jobs::id, page)
+            .load(c)
+            .await?;
+        let total: i64 = filtered!().count().get_result(c).await?;
+        Ok::<_, diesel::result::Error>((rows, total))
+    })?;
+    Ok(page.finish(rows, total))
+}
+
+/// Deletes settled jobs that finished before `cutoff`; returns how many.
+pub async fn delete_finished_before(conn: &mut DbConn, cutoff: Timestamp) -> Result<usize> {
+    let deleted = with_conn!(conn, |c| diesel::delete(
+        jobs::table.filter(jobs::finished_at.lt(cutoff))
+    )
+    .execute(c)
+    .await)?;
+    Ok(deleted)
+}
