@@ -9,6 +9,7 @@ use crate::authz::engine::{self, Engine};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::{self, Db, Timestamp};
+use crate::email::Mailer;
 use crate::error::Result;
 use crate::identity::bootstrap;
 use crate::identity::live_credentials::LiveCredentials;
@@ -28,6 +29,8 @@ pub struct App {
     pub engine: Arc<Engine>,
     /// The live audit feed of this process.
     pub audit_feed: Arc<Feed>,
+    /// Sends email: over SMTP when configured, else into the log.
+    pub mailer: Arc<Mailer>,
 }
 
 impl App {
@@ -48,7 +51,9 @@ impl App {
             engine::spawn_refresher(&engine, db.clone(), period);
         }
         let audit_feed = Feed::start(db.clone()).await?;
+        let mailer = Arc::new(Mailer::configured(&config)?);
         let app = Self {
+            mailer,
             audit_feed,
             db,
             config: Arc::new(config),

@@ -24,6 +24,15 @@
 //! | `PORTCULLIS_WS_MAX_CONNECTIONS_PER_CLIENT` | `100` | open WebSockets per client address; more are refused (HTTP 429) |
 //! | `PORTCULLIS_WS_MAX_OPERATIONS` | `100` | operations (subscriptions included) running at once on one WebSocket |
 //! | `PORTCULLIS_WS_KEEPALIVE_SECONDS` | `15` | how often a WebSocket is pinged; one that does not answer by the next ping is dropped (`0`: never) |
+//! | `PORTCULLIS_SMTP_URL` | unset | `smtps://user:pass@host`, `smtp://user:pass@host:587` (STARTTLS required), `…?tls=opportunistic`, `…?tls=none` (plain text, loopback only); unset: emails are logged with their links |
+//! | `PORTCULLIS_EMAIL_FROM` | `portcullis@localhost` | sender address of emails (`Name <address>` also accepted); organizations' branding sets the name |
+//! | `PORTCULLIS_SMTP_TIMEOUT_SECONDS` | `15` | longest one email may take to send; a server that takes longer counts as a temporary failure |
+//! | `PORTCULLIS_INVITATION_TTL_DAYS` | `7` | how long an invitation link stays valid (1–30) |
+//! | `PORTCULLIS_INVITATION_RETENTION_DAYS` | `90` | ended invitations (accepted, revoked, expired) are deleted after this |
+//! | `PORTCULLIS_INVITATION_URL` | `<public URL>/invitations/accept` | the page invitation links point at (`?token=…` is appended), for teams that host their own |
+//! | `PORTCULLIS_JOB_CONCURRENCY` | `16` | jobs (email deliveries) one instance runs at once |
+//! | `PORTCULLIS_JOB_POLL_MS` | `2000` | how often an idle runner looks for due jobs besides being woken |
+//! | `PORTCULLIS_JOB_LEASE_SECONDS` | `120` | how long a claimed job is its worker's; a job whose worker died is taken over after this |
 
 use std::net::SocketAddr;
 
@@ -181,6 +190,54 @@ pub struct Config {
         default_value_t = 15
     )]
     pub ws_keepalive_seconds: u64,
+
+    /// SMTP server for outgoing email, e.g. `smtps://user:password@mail.example.com` or
+    /// `smtp://user:password@mail.example.com:587` (STARTTLS required); unset: emails are logged.
+    #[arg(long, global = true, env = "PORTCULLIS_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Sender address of outgoing email.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_EMAIL_FROM",
+        default_value = "portcullis@localhost"
+    )]
+    pub email_from: String,
+
+    /// Seconds one email may take to send before it counts as a temporary failure.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_SMTP_TIMEOUT_SECONDS",
+        default_value_t = 15
+    )]
+    pub smtp_timeout_seconds: u64,
+
+    /// Days an invitation link stays valid (1–30).
+    #[arg(long, global = true, env = "PORTCULLIS_INVITATION_TTL_DAYS", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub invitation_ttl_days: u32,
+
+    /// Days ended invitations are kept before they are deleted.
+    #[arg(long, global = true, env = "PORTCULLIS_INVITATION_RETENTION_DAYS", default_value_t = 90)]
+    pub invitation_retention_days: u32,
+
+    /// The page invitation links point at (`?token=…` is appended); defaults to the gateway's own.
+    #[arg(long, global = true, env = "PORTCULLIS_INVITATION_URL")]
+    pub invitation_url: Option<String>,
+
+    /// Jobs one instance runs at once.
+    #[arg(long, global = true, env = "PORTCULLIS_JOB_CONCURRENCY", default_value_t = 16)]
+    pub job_concurrency: usize,
+
+    /// Milliseconds between looks for due jobs when nothing wakes the runner.
+    #[arg(long, global = true, env = "PORTCULLIS_JOB_POLL_MS", default_value_t = 2000)]
+    pub job_poll_ms: u64,
+
+    /// Seconds a claimed job stays its worker's before another may take it over.
+    #[arg(long, global = true, env = "PORTCULLIS_JOB_LEASE_SECONDS", default_value_t = 120)]
+    pub job_lease_seconds: u64,
 }
 
 impl Config {
@@ -223,6 +280,15 @@ impl Config {
             ws_max_connections_per_client: 100,
             ws_max_operations: 100,
             ws_keepalive_seconds: 15,
+            smtp_url: None,
+            email_from: "portcullis@localhost".to_owned(),
+            smtp_timeout_seconds: 15,
+            invitation_ttl_days: 7,
+            invitation_retention_days: 90,
+            invitation_url: None,
+            job_concurrency: 16,
+            job_poll_ms: 2000,
+            job_lease_seconds: 120,
         }
     }
 }

@@ -23,8 +23,15 @@ pub enum Error {
     InvalidCedar { field: String, problems: Vec<Problem> },
     /// The object does not exist (or the caller may not know that it does).
     NotFound(&'static str),
-    /// The change would break a uniqueness or state rule; `field` names the input at fault.
-    Conflict { field: String, message: String },
+    /// The change would break a uniqueness or state rule; `field` names the input at fault. A
+    /// `reason` (`extensions.reason`) tells callers which rule, and `existing` the id of the
+    /// object in the way, where that helps.
+    Conflict {
+        field: String,
+        message: String,
+        reason: Option<&'static str>,
+        existing: Option<String>,
+    },
     /// Too many attempts; try again after the given number of seconds.
     RateLimited { retry_after_secs: u64 },
     /// A live feed's subscriber fell too far behind and was cut off; it resumes after `cursor`.
@@ -85,6 +92,23 @@ impl Error {
         Self::Conflict {
             field: field.into(),
             message: message.into(),
+            reason: None,
+            existing: None,
+        }
+    }
+
+    /// A CONFLICT that names its rule (`extensions.reason`) and, optionally, the object in the way.
+    pub fn conflict_because(
+        field: impl Into<String>,
+        message: impl Into<String>,
+        reason: &'static str,
+        existing: Option<String>,
+    ) -> Self {
+        Self::Conflict {
+            field: field.into(),
+            message: message.into(),
+            reason: Some(reason),
+            existing,
         }
     }
 
@@ -110,7 +134,7 @@ impl Error {
         match self {
             Self::Unauthenticated(message) => message.clone(),
             Self::Forbidden => "you are not allowed to perform this operation".to_owned(),
-            Self::BadUserInput { field, message } | Self::Conflict { field, message } => {
+            Self::BadUserInput { field, message } | Self::Conflict { field, message, .. } => {
                 format!("{field}: {message}")
             }
             Self::InvalidCedar { field, problems } => {
@@ -160,6 +184,10 @@ impl From<Error> for async_graphql::Error {
             Error::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         };
+        let (reason, existing) = match &error {
+            Error::Conflict { reason, existing, .. } => (*reason, existing.clone()),
+            _ => (None, None),
+        };
         let resume_after = match &error {
             Error::Lagged { cursor } => Some(cursor.clone()),
             _ => None,
@@ -176,6 +204,12 @@ impl From<Error> for async_graphql::Error {
             }
             if let Some(seconds) = retry_after {
                 extensions.set("retryAfterSeconds", seconds);
+            }
+            if let Some(reason) = reason {
+                extensions.set("reason", reason);
+            }
+            if let Some(existing) = &existing {
+                extensions.set("existingId", existing.as_str());
             }
             if let Some(cursor) = &resume_after {
                 extensions.set("resumeAfter", cursor.as_str());

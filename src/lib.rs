@@ -3,11 +3,17 @@
 pub mod app;
 pub mod audit;
 pub mod authz;
+pub mod branding;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod email;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod i18n;
 pub mod identity;
+pub mod invitations;
+pub mod jobs;
+pub mod pages;
 pub mod telemetry;

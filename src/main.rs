@@ -108,6 +108,7 @@ async fn serve(config: Config) -> Result<(), Error> {
     let public_url = config.public_url();
     let app = App::start(config, Arc::new(SystemClock)).await?;
     audit::retention::spawn_job(&app);
+    let jobs = portcullis::jobs::Runner::start(&app);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Error::internal(anyhow::anyhow!("cannot listen on {listen}: {e}")))?;
@@ -115,7 +116,10 @@ async fn serve(config: Config) -> Result<(), Error> {
         database = ?app.db.backend(),
         "portcullis listening on http://{listen} — GraphiQL at {public_url}/graphiql"
     );
-    http::serve(app, listener, shutdown_signal()).await
+    let served = http::serve(app, listener, shutdown_signal()).await;
+    // Emails being sent finish (or are taken over by another instance when their lease lapses).
+    jobs.stop(std::time::Duration::from_secs(10)).await;
+    served
 }
 
 async fn migrate(config: Config) -> Result<(), Error> {

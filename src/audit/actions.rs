@@ -11,6 +11,13 @@ pub enum AuditAction {
     OrganizationUpdated,
     MemberAdded,
     MemberRemoved,
+    OrganizationBrandingUpdated,
+    InvitationCreated,
+    InvitationResent,
+    InvitationRevoked,
+    InvitationAccepted,
+    InvitationExpired,
+    EmailDeliveryRetried,
     LoginSucceeded,
     LoginFailed,
     LoginLocked,
@@ -39,7 +46,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the README lists them.
-    pub const ALL: [AuditAction; 32] = [
+    pub const ALL: [AuditAction; 39] = [
         Self::UserCreated,
         Self::UserUpdated,
         Self::UserDisabled,
@@ -48,6 +55,13 @@ impl AuditAction {
         Self::OrganizationUpdated,
         Self::MemberAdded,
         Self::MemberRemoved,
+        Self::OrganizationBrandingUpdated,
+        Self::InvitationCreated,
+        Self::InvitationResent,
+        Self::InvitationRevoked,
+        Self::InvitationAccepted,
+        Self::InvitationExpired,
+        Self::EmailDeliveryRetried,
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginLocked,
@@ -104,6 +118,34 @@ impl AuditAction {
             Self::OrganizationUpdated => ("organization.updated", "an organization's name or slug changed"),
             Self::MemberAdded => ("member.added", "a user joined an organization"),
             Self::MemberRemoved => ("member.removed", "a user left an organization"),
+            Self::OrganizationBrandingUpdated => (
+                "organization.branding_updated",
+                "an organization's branding (name in emails, logo, color, sender, support address, locale) changed",
+            ),
+            Self::InvitationCreated => (
+                "invitation.created",
+                "someone was invited to an organization (the email is queued)",
+            ),
+            Self::InvitationResent => (
+                "invitation.resent",
+                "an invitation was sent again with a new link and expiry (the old link died)",
+            ),
+            Self::InvitationRevoked => (
+                "invitation.revoked",
+                "a pending invitation was withdrawn",
+            ),
+            Self::InvitationAccepted => (
+                "invitation.accepted",
+                "an invitation was accepted: the invitee joined with its roles",
+            ),
+            Self::InvitationExpired => (
+                "invitation.expired",
+                "a pending invitation lapsed unanswered",
+            ),
+            Self::EmailDeliveryRetried => (
+                "email.delivery_retried",
+                "an administrator put a dead email delivery back in the queue",
+            ),
             Self::LoginSucceeded => ("session.login_succeeded", "a password login opened a session"),
             Self::LoginFailed => (
                 "session.login_failed",

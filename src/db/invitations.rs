@@ -5,7 +5,7 @@ use diesel_async::RunQueryDsl;
 
 use super::models::{InvitationBatchRow, InvitationRow, RoleRow};
 use super::page::paginate;
-use super::schema::{invitation_batches, invitation_roles, invitations, roles};
+use super::schema::{invitation_batches, invitation_roles, invitations, memberships, roles, users};
 use super::types::{Id, Timestamp};
 use super::users::like_pattern;
 use super::{DbConn, Page, PageOf, with_conn};
@@ -77,6 +77,22 @@ pub async fn pending_for(conn: &mut DbConn, organization_id: Id, emails: &[Strin
             .filter(invitations::status.eq(PENDING))
             .filter(invitations::email.eq_any(chunk))
             .select(InvitationRow::as_select())
+            .load(c)
+            .await)?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// Which of `emails` belong to members of the organization already.
+pub async fn members_among(conn: &mut DbConn, organization_id: Id, emails: &[String]) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for chunk in emails.chunks(INSERT_CHUNK) {
+        let rows: Vec<String> = with_conn!(conn, |c| memberships::table
+            .inner_join(users::table)
+            .filter(memberships::organization_id.eq(organization_id))
+            .filter(users::email.eq_any(chunk))
+            .select(users::email)
             .load(c)
             .await)?;
         found.extend(rows);
@@ -289,6 +305,14 @@ pub async fn insert_batch(tx: &mut DbConn, row: &InvitationBatchRow) -> Result<(
             "idempotencyKey",
             "a call with this idempotency key is already being processed"
         )))?;
+    Ok(())
+}
+
+/// Forgets one idempotency key (one older than the window, about to be used again).
+pub async fn delete_batch(tx: &mut DbConn, organization_id: Id, key: &str) -> Result<()> {
+    with_conn!(tx, |c| diesel::delete(invitation_batches::table.find((organization_id, key)))
+        .execute(c)
+        .await)?;
     Ok(())
 }
 

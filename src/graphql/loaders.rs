@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use async_graphql::dataloader::{DataLoader, Loader, NoCache};
 
 use crate::app::App;
-use crate::db::models::{OrganizationRow, RoleRow, UserRow};
-use crate::db::{Id, organizations, roles, users};
+use crate::db::models::{BrandingRow, OrganizationRow, RoleRow, UserRow};
+use crate::db::{Id, branding, invitations, organizations, roles, users};
 
 /// Loads users by id.
 pub struct UserLoader(App);
@@ -50,12 +50,45 @@ impl Loader<Id> for RoleLoader {
     }
 }
 
+/// Loads the roles each invitation offers.
+pub struct InvitationRolesLoader(App);
+
+impl Loader<Id> for InvitationRolesLoader {
+    type Value = Vec<RoleRow>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Id]) -> Result<HashMap<Id, Vec<RoleRow>>, Self::Error> {
+        let mut conn = self.0.db.conn().await?;
+        let mut offered: HashMap<Id, Vec<RoleRow>> = HashMap::new();
+        for (invitation, role) in invitations::roles_of(&mut conn, keys).await? {
+            offered.entry(invitation).or_default().push(role);
+        }
+        Ok(offered)
+    }
+}
+
+/// Loads organizations' branding by organization id.
+pub struct BrandingLoader(App);
+
+impl Loader<Id> for BrandingLoader {
+    type Value = BrandingRow;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Id]) -> Result<HashMap<Id, BrandingRow>, Self::Error> {
+        let mut conn = self.0.db.conn().await?;
+        let rows = branding::find_many(&mut conn, keys).await?;
+        Ok(rows.into_iter().map(|row| (row.organization_id, row)).collect())
+    }
+}
+
 /// The loaders of one request or WebSocket connection. They batch but do not cache: a batch
 /// already loads each key once, and a long-lived connection must not serve stale rows.
 pub struct Loaders {
     pub users: DataLoader<UserLoader, NoCache>,
     pub organizations: DataLoader<OrganizationLoader, NoCache>,
     pub roles: DataLoader<RoleLoader, NoCache>,
+    pub invitation_roles: DataLoader<InvitationRolesLoader, NoCache>,
+    pub branding: DataLoader<BrandingLoader, NoCache>,
 }
 
 impl Loaders {
@@ -64,6 +97,8 @@ impl Loaders {
             users: DataLoader::new(UserLoader(app.clone()), tokio::spawn),
             organizations: DataLoader::new(OrganizationLoader(app.clone()), tokio::spawn),
             roles: DataLoader::new(RoleLoader(app.clone()), tokio::spawn),
+            invitation_roles: DataLoader::new(InvitationRolesLoader(app.clone()), tokio::spawn),
+            branding: DataLoader::new(BrandingLoader(app.clone()), tokio::spawn),
         }
     }
 }

@@ -5,8 +5,11 @@ mod audit;
 mod audit_lifecycle;
 mod audit_stats;
 mod authorize;
+mod branding;
 mod context;
+mod email_deliveries;
 mod ids;
+mod invitations;
 mod limits;
 mod loaders;
 mod organizations;
@@ -35,6 +38,8 @@ pub struct Query(
     authorize::AuthorizeQuery,
     audit::AuditQuery,
     audit_stats::AuditStatsQuery,
+    invitations::InvitationQuery,
+    email_deliveries::EmailDeliveryQuery,
 );
 
 /// Mutations.
@@ -48,6 +53,9 @@ pub struct Mutation(
     roles::RoleMutation,
     audit::AuditMutation,
     audit_lifecycle::AuditLifecycleMutation,
+    invitations::InvitationMutation,
+    branding::BrandingMutation,
+    email_deliveries::EmailDeliveryMutation,
 );
 
 pub type GatewaySchema = Schema<Query, Mutation, subscription::Subscription>;

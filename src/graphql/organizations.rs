@@ -8,6 +8,8 @@ use super::ids::{parse_id, to_id};
 use super::loaders::Loaders;
 use super::pagination::{PageArgs, Paged, connection};
 use super::users::User;
+pub use super::branding::Branding;
+use super::invitations::Invitation;
 use crate::db::models::{MembershipRow, OrganizationRow};
 use crate::db::organizations::OrganizationFilter as RowFilter;
 use crate::identity::organizations::{self, OrganizationChanges};
@@ -45,6 +47,32 @@ impl Organization {
     /// When the organization last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at.0
+    }
+
+    /// White-label settings for emails and pages (empty fields: the gateway's defaults).
+    async fn branding(&self, ctx: &Context<'_>) -> async_graphql::Result<Branding> {
+        let loaders = ctx.data::<Loaders>()?;
+        let row = loaders.branding.load_one(self.0.id).await?;
+        Ok(Branding(row.map(crate::identity::branding::view).unwrap_or_default()))
+    }
+
+    /// The organization's invitations, oldest first (needs `invitation.list` here).
+    #[graphql(complexity = "super::pagination::connection_complexity(first, last, child_complexity)")]
+    async fn invitations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Paged<Invitation>> {
+        let page = PageArgs::new(first, after, last, before).page()?;
+        let filter = crate::db::invitations::InvitationFilter {
+            organization_ids: Some(vec![self.0.id]),
+            ..Default::default()
+        };
+        let result = crate::invitations::manage::list(ctx.app()?, ctx.actor()?, &filter, &page).await?;
+        Ok(connection(&page, result, |row| row.id, Invitation))
     }
 
     /// The organization's members, oldest membership first.

@@ -5,6 +5,7 @@ mod documents;
 mod graphiql;
 mod graphql;
 mod health;
+mod invitation_page;
 mod jwks;
 mod principal;
 mod websocket;
@@ -57,6 +58,11 @@ pub fn router(app: App) -> Router {
         .route("/readyz", get(health::ready))
         .route("/.well-known/jwks.json", get(jwks::keys))
         .route("/audit/export", get(audit_export::export))
+        .route(
+            "/invitations/accept",
+            get(invitation_page::show).post(invitation_page::submit),
+        )
+        .route(crate::pages::STYLESHEET_PATH, get(invitation_page::stylesheet))
         .with_state(state)
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes));
     let router = match cors(&app.config.cors_origins) {

@@ -6,9 +6,10 @@
 pub mod api_keys;
 pub mod authenticate;
 pub mod bootstrap;
+pub mod branding;
 pub mod live_credentials;
 pub mod organizations;
-mod passwords;
+pub(crate) mod passwords;
 pub mod principal;
 pub mod rate_limit;
 pub(crate) mod secrets;

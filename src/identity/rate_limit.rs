@@ -178,6 +178,8 @@ pub struct RateLimits {
     pub refresh: AttemptLimiter,
     /// Wrong API keys per client address: 30 per 5 minutes.
     pub api_key: AttemptLimiter,
+    /// Invitation tokens that open nothing, per client: guessing links is throttled.
+    pub invitation_token: AttemptLimiter,
 }
 
 impl Default for RateLimits {
@@ -187,6 +189,7 @@ impl Default for RateLimits {
             login_account: AttemptLimiter::new(50, TimeDelta::minutes(15), TimeDelta::minutes(15)),
             refresh: AttemptLimiter::new(30, TimeDelta::minutes(5), TimeDelta::minutes(5)),
             api_key: AttemptLimiter::new(30, TimeDelta::minutes(5), TimeDelta::minutes(5)),
+            invitation_token: AttemptLimiter::new(20, TimeDelta::minutes(15), TimeDelta::minutes(15)),
         }
     }
 }

@@ -43,6 +43,14 @@ const MAX_LOGIN_PASSWORD_CHARS: usize = 1024;
 /// client — so that no batch or concurrent burst gets more guesses than the limits allow; the
 /// failure that spends an account's budget locks its logins for a while and is audited.
 pub async fn login(app: &App, email: &str, password: String, client: &ClientInfo) -> Result<Grant> {
+    let user = check_password(app, email, password, client).await?;
+    open(app, user, client).await
+}
+
+/// Checks an email and password as [`login`] does — validated, rate limited, failures audited —
+/// without opening a session: for flows that prove who someone is on the way to something else
+/// (accepting an invitation on the accept page).
+pub async fn check_password(app: &App, email: &str, password: String, client: &ClientInfo) -> Result<UserRow> {
     let failed = || Error::unauthenticated("invalid email or password");
     if email.len() > MAX_LOGIN_EMAIL_BYTES {
         return Err(Error::bad_input("email", "not a valid email address"));
@@ -98,6 +106,12 @@ pub async fn login(app: &App, email: &str, password: String, client: &ClientInfo
         }
     };
     attempt.succeeded();
+    Ok(user)
+}
+
+/// Opens a password session for `user` (already authenticated) and issues its tokens.
+pub(crate) async fn open(app: &App, user: UserRow, client: &ClientInfo) -> Result<Grant> {
+    let mut conn = app.db.conn().await?;
     let now = app.now();
     let session = SessionRow {
         id: Id::new_v7(),

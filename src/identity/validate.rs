@@ -45,9 +45,14 @@ fn is_direction_control(c: char) -> bool {
 
 /// An optional free-text description: trimmed, at most 1,000 characters, empty when absent.
 pub fn description(raw: Option<String>) -> Result<String> {
+    free_text("description", raw, 1000)
+}
+
+/// Optional free text in `field`: trimmed, at most `max` characters, empty when absent.
+pub fn free_text(field: &str, raw: Option<String>, max: usize) -> Result<String> {
     let text = raw.unwrap_or_default().trim().to_owned();
-    if text.chars().count() > 1000 {
-        return Err(Error::bad_input("description", "must be at most 1000 characters"));
+    if text.chars().count() > max {
+        return Err(Error::bad_input(field, format!("must be at most {max} characters")));
     }
     // Lines and tabs are fine in free text; NUL and the other controls are not (PostgreSQL
     // refuses NUL in text).
@@ -55,16 +60,10 @@ pub fn description(raw: Option<String>) -> Result<String> {
         .chars()
         .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
     {
-        return Err(Error::bad_input(
-            "description",
-            "must not contain control characters",
-        ));
+        return Err(Error::bad_input(field, "must not contain control characters"));
     }
     if text.chars().any(is_direction_control) {
-        return Err(Error::bad_input(
-            "description",
-            "must not contain text-direction controls",
-        ));
+        return Err(Error::bad_input(field, "must not contain text-direction controls"));
     }
     Ok(text)
 }
