@@ -220,7 +220,12 @@ pub struct Config {
     pub invitation_ttl_days: u32,
 
     /// Days ended invitations are kept before they are deleted.
-    #[arg(long, global = true, env = "PORTCULLIS_INVITATION_RETENTION_DAYS", default_value_t = 90)]
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_INVITATION_RETENTION_DAYS",
+        default_value_t = 90
+    )]
     pub invitation_retention_days: u32,
 
     /// The page invitation links point at (`?token=…` is appended); defaults to the gateway's own.
@@ -236,7 +241,12 @@ pub struct Config {
     pub job_poll_ms: u64,
 
     /// Seconds a claimed job stays its worker's before another may take it over.
-    #[arg(long, global = true, env = "PORTCULLIS_JOB_LEASE_SECONDS", default_value_t = 120)]
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_JOB_LEASE_SECONDS",
+        default_value_t = 120
+    )]
     pub job_lease_seconds: u64,
 }
 

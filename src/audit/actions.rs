@@ -130,18 +130,12 @@ impl AuditAction {
                 "invitation.resent",
                 "an invitation was sent again with a new link and expiry (the old link died)",
             ),
-            Self::InvitationRevoked => (
-                "invitation.revoked",
-                "a pending invitation was withdrawn",
-            ),
+            Self::InvitationRevoked => ("invitation.revoked", "a pending invitation was withdrawn"),
             Self::InvitationAccepted => (
                 "invitation.accepted",
                 "an invitation was accepted: the invitee joined with its roles",
             ),
-            Self::InvitationExpired => (
-                "invitation.expired",
-                "a pending invitation lapsed unanswered",
-            ),
+            Self::InvitationExpired => ("invitation.expired", "a pending invitation lapsed unanswered"),
             Self::EmailDeliveryRetried => (
                 "email.delivery_retried",
                 "an administrator put a dead email delivery back in the queue",

@@ -69,7 +69,11 @@ pub async fn find_by_token_hash(conn: &mut DbConn, hash: &[u8]) -> Result<Option
 }
 
 /// The invitations still marked pending (expired or not) for any of `emails` in an organization.
-pub async fn pending_for(conn: &mut DbConn, organization_id: Id, emails: &[String]) -> Result<Vec<InvitationRow>> {
+pub async fn pending_for(
+    conn: &mut DbConn,
+    organization_id: Id,
+    emails: &[String],
+) -> Result<Vec<InvitationRow>> {
     let mut found = Vec::new();
     for chunk in emails.chunks(INSERT_CHUNK) {
         let rows: Vec<InvitationRow> = with_conn!(conn, |c| invitations::table
@@ -102,7 +106,11 @@ pub async fn members_among(conn: &mut DbConn, organization_id: Id, emails: &[Str
 
 /// Writes `row` over the stored invitation if that is still pending (and, when given, still holds
 /// `token_hash`). False when another change got there first: of two racing accepts, one wins.
-pub async fn update_if_pending(tx: &mut DbConn, row: &InvitationRow, token_hash: Option<&[u8]>) -> Result<bool> {
+pub async fn update_if_pending(
+    tx: &mut DbConn,
+    row: &InvitationRow,
+    token_hash: Option<&[u8]>,
+) -> Result<bool> {
     let pending = invitations::table
         .filter(invitations::id.eq(row.id))
         .filter(invitations::status.eq(PENDING));
@@ -116,6 +124,15 @@ pub async fn update_if_pending(tx: &mut DbConn, row: &InvitationRow, token_hash:
         None => diesel::update(pending).set(row).execute(c).await,
     })?;
     Ok(updated > 0)
+}
+
+/// Records who accepted (once their account exists, in the accepting transaction).
+pub async fn set_accepted_by(tx: &mut DbConn, id: Id, user_id: Id) -> Result<()> {
+    with_conn!(tx, |c| diesel::update(invitations::table.find(id))
+        .set(invitations::accepted_by_user_id.eq(user_id))
+        .execute(c)
+        .await)?;
+    Ok(())
 }
 
 /// The roles each of `invitation_ids` offers.
@@ -285,7 +302,11 @@ pub async fn delete_ended_before(conn: &mut DbConn, cutoff: Timestamp) -> Result
     Ok(deleted)
 }
 
-pub async fn find_batch(conn: &mut DbConn, organization_id: Id, key: &str) -> Result<Option<InvitationBatchRow>> {
+pub async fn find_batch(
+    conn: &mut DbConn,
+    organization_id: Id,
+    key: &str,
+) -> Result<Option<InvitationBatchRow>> {
     let row = with_conn!(conn, |c| invitation_batches::table
         .find((organization_id, key))
         .select(InvitationBatchRow::as_select())
@@ -310,9 +331,11 @@ pub async fn insert_batch(tx: &mut DbConn, row: &InvitationBatchRow) -> Result<(
 
 /// Forgets one idempotency key (one older than the window, about to be used again).
 pub async fn delete_batch(tx: &mut DbConn, organization_id: Id, key: &str) -> Result<()> {
-    with_conn!(tx, |c| diesel::delete(invitation_batches::table.find((organization_id, key)))
-        .execute(c)
-        .await)?;
+    with_conn!(tx, |c| diesel::delete(
+        invitation_batches::table.find((organization_id, key))
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -328,5 +351,7 @@ pub async fn delete_batches_before(conn: &mut DbConn, cutoff: Timestamp) -> Resu
 
 /// An internal error for a stored status the code does not know.
 pub fn unknown_status(status: &str) -> Error {
-    Error::internal(anyhow::anyhow!("invitation with unknown stored status {status:?}"))
+    Error::internal(anyhow::anyhow!(
+        "invitation with unknown stored status {status:?}"
+    ))
 }

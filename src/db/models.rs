@@ -5,9 +5,9 @@ use diesel::{AsChangeset, Insertable, Queryable, Selectable};
 use crate::db::types::{Id, Timestamp};
 
 use crate::db::schema::{
-    api_keys, audit_chains, audit_events, audit_targets, cedar_schemas, invitation_batches, invitations, jobs,
-    memberships, organization_branding, organizations, policies, refresh_tokens, role_assignments, role_policies,
-    roles, sessions, signing_keys, users,
+    api_keys, audit_chains, audit_events, audit_targets, cedar_schemas, invitation_batches, invitations,
+    jobs, memberships, organization_branding, organizations, policies, refresh_tokens, role_assignments,
+    role_policies, roles, sessions, signing_keys, users,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

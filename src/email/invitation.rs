@@ -66,7 +66,6 @@ struct Context<'a> {
     logo_url: Option<&'a str>,
     accent: &'a str,
     roles: &'a [String],
-    roles_text: String,
     message: Option<&'a str>,
     accept_url: &'a str,
     t: Texts,
@@ -107,7 +106,6 @@ pub fn render_invitation(email: &InvitationEmail) -> Result<RenderedEmail> {
         logo_url: email.branding.logo_url.as_deref().filter(|url| !url.is_empty()),
         accent: email.branding.primary_color_hex().unwrap_or(DEFAULT_ACCENT),
         roles: &email.roles,
-        roles_text: catalog.list(&email.roles),
         message,
         accept_url: &email.accept_url,
         t: Texts {

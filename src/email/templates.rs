@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -21,6 +21,12 @@ static ENVIRONMENT: LazyLock<Result<Environment<'static>, String>> = LazyLock::n
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
+    env.set_formatter(|out, state, value| match value.as_str() {
+        Some(text) if state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
+            out.write_str(&escape_html(text)).map_err(minijinja::Error::from)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    });
     for (name, source) in TEMPLATES {
         env.add_template(name, source)
             .map_err(|error| format!("email template {name}: {error:#}"))?;
@@ -35,4 +41,21 @@ pub(super) fn render(name: &str, context: impl Serialize) -> Result<String> {
         .map_err(|error| Error::internal(anyhow::anyhow!("{error}")))?;
     let template = env.get_template(name).map_err(Error::internal)?;
     template.render(context).map_err(Error::internal)
+}
+
+/// HTML escaping without minijinja's extra `/` → `&#x2f;`: every value here sits in text or a
+/// quoted attribute, where `/` is harmless, and mail filters distrust entity-encoded links.
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            other => out.push(other),
+        }
+    }
+    out
 }

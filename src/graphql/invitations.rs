@@ -85,9 +85,23 @@ impl Invitation {
     async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
         let (app, actor) = (ctx.app()?, ctx.actor()?);
         let loaders = ctx.data::<Loaders>()?;
-        let roles = loaders.invitation_roles.load_one(self.0.id).await?.unwrap_or_default();
-        let readable = guard::allows(app, actor, Action::RoleRead, Resource::Organization(self.0.organization_id)).await?;
-        Ok(if readable { roles.into_iter().map(Role).collect() } else { Vec::new() })
+        let roles = loaders
+            .invitation_roles
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default();
+        let readable = guard::allows(
+            app,
+            actor,
+            Action::RoleRead,
+            Resource::Organization(self.0.organization_id),
+        )
+        .await?;
+        Ok(if readable {
+            roles.into_iter().map(Role).collect()
+        } else {
+            Vec::new()
+        })
     }
 
     /// Who invited; null if you may not read that account (or it is gone).
@@ -214,7 +228,12 @@ impl InvitationFilter {
                 .as_ref()
                 .map(|id| parse_id("filter.organizationId", id).map(|id| vec![id]))
                 .transpose()?,
-            statuses: self.statuses.unwrap_or_default().into_iter().map(Into::into).collect(),
+            statuses: self
+                .statuses
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             email: validate::search("filter.email", self.email)?,
             invited_by: self
                 .invited_by
@@ -386,7 +405,11 @@ impl InvitationQuery {
 
     /// The invitation behind an emailed link, for the accept page: no credentials needed. Bad,
     /// spent, revoked and expired tokens are all NOT_FOUND; failed lookups are rate limited.
-    async fn invitation_by_token(&self, ctx: &Context<'_>, token: String) -> async_graphql::Result<InvitationPreview> {
+    async fn invitation_by_token(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+    ) -> async_graphql::Result<InvitationPreview> {
         let request = ctx.request()?;
         let preview = manage::preview(&request.app, &token, &request.client).await?;
         Ok(InvitationPreview {
@@ -421,7 +444,13 @@ impl InvitationMutation {
         for id in &input.invitation.role_ids {
             parse_id("roleIds", id)?;
         }
-        let row = create::create_one(ctx.app()?, ctx.actor()?, organization_id, input.invitation.into_new()).await?;
+        let row = create::create_one(
+            ctx.app()?,
+            ctx.actor()?,
+            organization_id,
+            input.invitation.into_new(),
+        )
+        .await?;
         Ok(InvitationPayload {
             invitation: Invitation(row),
         })
@@ -436,7 +465,11 @@ impl InvitationMutation {
     ) -> async_graphql::Result<CreateInvitationsPayload> {
         let (app, actor) = (ctx.app()?, ctx.actor()?);
         let organization_id = parse_id("organizationId", &input.organization_id)?;
-        let rows = input.invitations.into_iter().map(InvitationRowInput::into_new).collect();
+        let rows = input
+            .invitations
+            .into_iter()
+            .map(InvitationRowInput::into_new)
+            .collect();
         let outcome = create::create_many(app, actor, organization_id, rows, input.idempotency_key).await?;
         let ids: Vec<Id> = outcome
             .results
@@ -449,11 +482,12 @@ impl InvitationMutation {
             })
             .collect();
         let mut conn = app.db.conn().await?;
-        let found: std::collections::HashMap<Id, InvitationRow> = crate::db::invitations::find_many(&mut conn, &ids)
-            .await?
-            .into_iter()
-            .map(|row| (row.id, row))
-            .collect();
+        let found: std::collections::HashMap<Id, InvitationRow> =
+            crate::db::invitations::find_many(&mut conn, &ids)
+                .await?
+                .into_iter()
+                .map(|row| (row.id, row))
+                .collect();
         let mut created_count = 0;
         let results = outcome
             .results
@@ -480,7 +514,9 @@ impl InvitationMutation {
                     RowResult::Invalid { field, message } => {
                         (InvitationRowStatus::Invalid, None, Some(field), Some(message))
                     }
-                    RowResult::Forbidden { message } => (InvitationRowStatus::Forbidden, None, None, Some(message)),
+                    RowResult::Forbidden { message } => {
+                        (InvitationRowStatus::Forbidden, None, None, Some(message))
+                    }
                 };
                 InvitationRowResult {
                     index: index as i32,

@@ -3,13 +3,13 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+pub use super::branding::Branding;
 use super::context::ContextExt;
 use super::ids::{parse_id, to_id};
+use super::invitations::Invitation;
 use super::loaders::Loaders;
 use super::pagination::{PageArgs, Paged, connection};
 use super::users::User;
-pub use super::branding::Branding;
-use super::invitations::Invitation;
 use crate::db::models::{MembershipRow, OrganizationRow};
 use crate::db::organizations::OrganizationFilter as RowFilter;
 use crate::identity::organizations::{self, OrganizationChanges};
@@ -53,7 +53,9 @@ impl Organization {
     async fn branding(&self, ctx: &Context<'_>) -> async_graphql::Result<Branding> {
         let loaders = ctx.data::<Loaders>()?;
         let row = loaders.branding.load_one(self.0.id).await?;
-        Ok(Branding(row.map(crate::identity::branding::view).unwrap_or_default()))
+        Ok(Branding(
+            row.map(crate::identity::branding::view).unwrap_or_default(),
+        ))
     }
 
     /// The organization's invitations, oldest first (needs `invitation.list` here).

@@ -8,7 +8,9 @@
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, REFERRER_POLICY, SET_COOKIE};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, REFERRER_POLICY, SET_COOKIE,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -54,7 +56,11 @@ pub(crate) async fn show(State(state): State<HttpState>, parts: Parts, Query(lin
     let client = client_info(&parts);
     match preview(&app, &link.token, &client).await {
         Ok(found) => {
-            let state = if found.account_exists { AcceptState::ExistingAccount } else { AcceptState::NewAccount };
+            let state = if found.account_exists {
+                AcceptState::ExistingAccount
+            } else {
+                AcceptState::NewAccount
+            };
             page(&app, &found, &link.token, state, None)
         }
         Err(_) => unavailable(None),
@@ -62,13 +68,21 @@ pub(crate) async fn show(State(state): State<HttpState>, parts: Parts, Query(lin
 }
 
 /// `POST /invitations/accept`
-pub(crate) async fn submit(State(state): State<HttpState>, parts: Parts, Form(form): Form<Submission>) -> Response {
+pub(crate) async fn submit(
+    State(state): State<HttpState>,
+    parts: Parts,
+    Form(form): Form<Submission>,
+) -> Response {
     let app = state.app;
     let client = client_info(&parts);
     let Ok(found) = preview(&app, &form.token, &client).await else {
         return unavailable(None);
     };
-    let fresh_state = if found.account_exists { AcceptState::ExistingAccount } else { AcceptState::NewAccount };
+    let fresh_state = if found.account_exists {
+        AcceptState::ExistingAccount
+    } else {
+        AcceptState::NewAccount
+    };
     if !csrf_matches(&parts.headers, &form.csrf_token) {
         let expired = PageError::Other("The form expired. Please submit it again.".to_owned());
         return page(&app, &found, &form.token, fresh_state, Some(expired));
@@ -76,7 +90,11 @@ pub(crate) async fn submit(State(state): State<HttpState>, parts: Parts, Form(fo
     let outcome = match form.intent.as_str() {
         "sign_in" => sign_in_and_accept(&app, &found, &form, &client).await,
         _ => {
-            if form.password_confirm.as_ref().is_some_and(|confirm| *confirm != form.password) {
+            if form
+                .password_confirm
+                .as_ref()
+                .is_some_and(|confirm| *confirm != form.password)
+            {
                 let mismatch = PageError::Other("The passwords do not match.".to_owned());
                 return page(&app, &found, &form.token, AcceptState::NewAccount, Some(mismatch));
             }
@@ -91,11 +109,21 @@ pub(crate) async fn submit(State(state): State<HttpState>, parts: Parts, Form(fo
     match outcome {
         Ok(()) => page(&app, &found, "", AcceptState::Accepted, None),
         Err(Error::NotFound(_)) => unavailable(found.invitation.locale.as_deref()),
-        Err(Error::Unauthenticated(_)) if form.intent == "sign_in" => {
-            page(&app, &found, &form.token, AcceptState::ExistingAccount, Some(PageError::WrongPassword))
-        }
+        Err(Error::Unauthenticated(_)) if form.intent == "sign_in" => page(
+            &app,
+            &found,
+            &form.token,
+            AcceptState::ExistingAccount,
+            Some(PageError::WrongPassword),
+        ),
         Err(Error::Unauthenticated(_)) => page(&app, &found, &form.token, AcceptState::ExistingAccount, None),
-        Err(Error::RateLimited { .. }) => page(&app, &found, &form.token, fresh_state, Some(PageError::RateLimited)),
+        Err(Error::RateLimited { .. }) => page(
+            &app,
+            &found,
+            &form.token,
+            fresh_state,
+            Some(PageError::RateLimited),
+        ),
         Err(Error::BadUserInput { field, message }) => {
             let error = match field.as_str() {
                 "password" => PageError::PasswordTooShort,
@@ -108,13 +136,24 @@ pub(crate) async fn submit(State(state): State<HttpState>, parts: Parts, Form(fo
             if let Error::Internal(source) = &other {
                 tracing::error!(error = ?source, "accepting an invitation failed");
             }
-            page(&app, &found, &form.token, fresh_state, Some(PageError::Other(other.message())))
+            page(
+                &app,
+                &found,
+                &form.token,
+                fresh_state,
+                Some(PageError::Other(other.message())),
+            )
         }
     }
 }
 
 /// The existing account's password proves who accepts (rate limited and audited like a login).
-async fn sign_in_and_accept(app: &App, found: &Preview, form: &Submission, client: &ClientInfo) -> crate::error::Result<()> {
+async fn sign_in_and_accept(
+    app: &App,
+    found: &Preview,
+    form: &Submission,
+    client: &ClientInfo,
+) -> crate::error::Result<()> {
     let user = check_password(app, &found.invitation.email, form.password.clone(), client).await?;
     let actor = Actor {
         user,
@@ -134,7 +173,14 @@ async fn sign_in_and_accept(app: &App, found: &Preview, form: &Submission, clien
 
 /// `GET /assets/pages.css`
 pub(crate) async fn stylesheet() -> Response {
-    ([(CONTENT_TYPE, "text/css; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")], pages::STYLESHEET).into_response()
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        pages::STYLESHEET,
+    )
+        .into_response()
 }
 
 fn page(app: &App, found: &Preview, token: &str, state: AcceptState, error: Option<PageError>) -> Response {
@@ -149,7 +195,10 @@ fn page(app: &App, found: &Preview, token: &str, state: AcceptState, error: Opti
             .display_name
             .clone()
             .unwrap_or_else(|| found.organization.name.clone()),
-        inviter_name: found.inviter_name.clone().unwrap_or_else(|| found.organization.name.clone()),
+        inviter_name: found
+            .inviter_name
+            .clone()
+            .unwrap_or_else(|| found.organization.name.clone()),
         roles: found.roles.iter().map(|role| role.name.clone()).collect(),
         masked_email: found.masked_email.clone(),
         expires_at: found.invitation.expires_at,
@@ -161,8 +210,13 @@ fn page(app: &App, found: &Preview, token: &str, state: AcceptState, error: Opti
     };
     match pages::render_accept(&view) {
         Ok(html) => {
-            let secure = if app.config.public_url().starts_with("https://") { "; Secure" } else { "" };
-            let cookie = format!("{CSRF_COOKIE}={csrf}; Path=/invitations; HttpOnly; SameSite=Strict{secure}");
+            let secure = if app.config.public_url().starts_with("https://") {
+                "; Secure"
+            } else {
+                ""
+            };
+            let cookie =
+                format!("{CSRF_COOKIE}={csrf}; Path=/invitations; HttpOnly; SameSite=Strict{secure}");
             let mut response = html_response(StatusCode::OK, html, &nonce);
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(SET_COOKIE, value);
@@ -210,7 +264,9 @@ fn csrf_matches(headers: &HeaderMap, submitted: &str) -> bool {
         .filter_map(|pair| pair.trim().split_once('='))
         .find_map(|(name, value)| (name == CSRF_COOKIE).then_some(value));
     match cookie {
-        Some(cookie) if !submitted.is_empty() => secrets::hashes_match(cookie.as_bytes(), submitted.as_bytes()),
+        Some(cookie) if !submitted.is_empty() => {
+            secrets::hashes_match(cookie.as_bytes(), submitted.as_bytes())
+        }
         _ => false,
     }
 }

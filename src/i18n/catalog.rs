@@ -88,11 +88,6 @@ impl Catalog {
             &[("day", &day), ("month", self.text(&month_key)), ("year", &year)],
         )
     }
-
-    /// The roles (or any list) joined the way this locale separates list items.
-    pub fn list(&self, items: &[String]) -> String {
-        items.join(self.text("list.separator"))
-    }
 }
 
 /// The `{name}` placeholders in a message, in order of appearance.

@@ -26,7 +26,13 @@ pub fn view(row: BrandingRow) -> Branding {
 /// Replaces an organization's branding (every field; `None` clears one). Needs
 /// `organization.update` there.
 pub async fn update(app: &App, actor: &Actor, organization_id: Id, wanted: Branding) -> Result<Branding> {
-    guard::check(app, actor, Action::OrganizationUpdate, Resource::Organization(organization_id)).await?;
+    guard::check(
+        app,
+        actor,
+        Action::OrganizationUpdate,
+        Resource::Organization(organization_id),
+    )
+    .await?;
     let checked = check(wanted)?;
     let now = app.now();
     let row = BrandingRow {
@@ -44,7 +50,10 @@ pub async fn update(app: &App, actor: &Actor, organization_id: Id, wanted: Brand
         let organization = organizations::find(tx, organization_id)
             .await?
             .ok_or(Error::NotFound("organization"))?;
-        let before = rows::find(tx, organization_id).await?.map(view).unwrap_or_default();
+        let before = rows::find(tx, organization_id)
+            .await?
+            .map(view)
+            .unwrap_or_default();
         rows::upsert(tx, &row).await?;
         let event = Event::by(actor, AuditAction::OrganizationBrandingUpdated)
             .in_organization(Some(organization_id))
@@ -64,7 +73,10 @@ pub async fn update(app: &App, actor: &Actor, organization_id: Id, wanted: Brand
 /// Branding of an organization, for those who may read the organization.
 pub async fn get(app: &App, organization_id: Id) -> Result<Branding> {
     let mut conn = app.db.conn().await?;
-    Ok(rows::find(&mut conn, organization_id).await?.map(view).unwrap_or_default())
+    Ok(rows::find(&mut conn, organization_id)
+        .await?
+        .map(view)
+        .unwrap_or_default())
 }
 
 fn check(wanted: Branding) -> Result<Branding> {
@@ -113,7 +125,8 @@ fn https_url(field: &str, url: &str) -> Result<String> {
     let refuse = || Error::bad_input(field, "must be an https:// URL");
     let rest = url.strip_prefix("https://").ok_or_else(refuse)?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let fine = |c: char| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '<' | '>' | '\\' | '`' | '(' | ')');
+    let fine =
+        |c: char| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '<' | '>' | '\\' | '`' | '(' | ')');
     if url.len() > 2048 || host.is_empty() || host.contains('@') || !url.chars().all(fine) {
         return Err(refuse());
     }
@@ -123,7 +136,9 @@ fn https_url(field: &str, url: &str) -> Result<String> {
 /// `#rrggbb`, lower-cased.
 fn hex_color(field: &str, color: &str) -> Result<String> {
     match color.strip_prefix('#') {
-        Some(hex) if hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(color.to_ascii_lowercase()),
+        Some(hex) if hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(color.to_ascii_lowercase())
+        }
         _ => Err(Error::bad_input(field, "must be a color as #rrggbb")),
     }
 }
@@ -135,7 +150,13 @@ mod tests {
     #[test]
     fn urls_and_colors() {
         assert!(https_url("f", "https://cdn.example.com/logo.png").is_ok());
-        for bad in ["http://x.com/a.png", "https://", "https://a.com/\"onerror", "javascript:alert(1)", "https://u@x.com"] {
+        for bad in [
+            "http://x.com/a.png",
+            "https://",
+            "https://a.com/\"onerror",
+            "javascript:alert(1)",
+            "https://u@x.com",
+        ] {
             assert!(https_url("f", bad).is_err(), "{bad}");
         }
         assert_eq!(hex_color("f", "#A1B2C3").unwrap(), "#a1b2c3");

@@ -50,7 +50,12 @@ pub async fn login(app: &App, email: &str, password: String, client: &ClientInfo
 /// Checks an email and password as [`login`] does — validated, rate limited, failures audited —
 /// without opening a session: for flows that prove who someone is on the way to something else
 /// (accepting an invitation on the accept page).
-pub async fn check_password(app: &App, email: &str, password: String, client: &ClientInfo) -> Result<UserRow> {
+pub async fn check_password(
+    app: &App,
+    email: &str,
+    password: String,
+    client: &ClientInfo,
+) -> Result<UserRow> {
     let failed = || Error::unauthenticated("invalid email or password");
     if email.len() > MAX_LOGIN_EMAIL_BYTES {
         return Err(Error::bad_input("email", "not a valid email address"));

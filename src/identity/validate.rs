@@ -52,7 +52,10 @@ pub fn description(raw: Option<String>) -> Result<String> {
 pub fn free_text(field: &str, raw: Option<String>, max: usize) -> Result<String> {
     let text = raw.unwrap_or_default().trim().to_owned();
     if text.chars().count() > max {
-        return Err(Error::bad_input(field, format!("must be at most {max} characters")));
+        return Err(Error::bad_input(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     // Lines and tabs are fine in free text; NUL and the other controls are not (PostgreSQL
     // refuses NUL in text).
@@ -63,7 +66,10 @@ pub fn free_text(field: &str, raw: Option<String>, max: usize) -> Result<String>
         return Err(Error::bad_input(field, "must not contain control characters"));
     }
     if text.chars().any(is_direction_control) {
-        return Err(Error::bad_input(field, "must not contain text-direction controls"));
+        return Err(Error::bad_input(
+            field,
+            "must not contain text-direction controls",
+        ));
     }
     Ok(text)
 }

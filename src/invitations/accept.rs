@@ -40,7 +40,12 @@ pub struct Accepted {
 }
 
 /// Accepts as `actor` (whose email must be the invited one) or, signed out, as a new account.
-pub async fn accept(app: &App, actor: Option<&Actor>, input: Acceptance, client: &ClientInfo) -> Result<Accepted> {
+pub async fn accept(
+    app: &App,
+    actor: Option<&Actor>,
+    input: Acceptance,
+    client: &ClientInfo,
+) -> Result<Accepted> {
     let invitation = by_token(app, &input.token, client).await?;
     let joiner = match actor {
         Some(actor) if actor.user.email != invitation.email => {
@@ -52,12 +57,16 @@ pub async fn accept(app: &App, actor: Option<&Actor>, input: Acceptance, client:
         Some(actor) => Joiner::Existing(actor.clone()),
         None => {
             let mut conn = app.db.conn().await?;
-            if users::find_by_email(&mut conn, &invitation.email).await?.is_some() {
+            if users::find_by_email(&mut conn, &invitation.email)
+                .await?
+                .is_some()
+            {
                 return Err(Error::unauthenticated(
                     "an account with the invited email exists: sign in, then accept the invitation",
                 ));
             }
-            let display_name = validate::name("displayName", input.display_name.as_deref().unwrap_or(""), 100)?;
+            let display_name =
+                validate::name("displayName", input.display_name.as_deref().unwrap_or(""), 100)?;
             let password = input.password.unwrap_or_default();
             validate::password("password", &password)?;
             let now = app.now();
@@ -132,8 +141,11 @@ async fn join(
     let mut conn = app.db.conn().await?;
     let membership = conn
         .transaction(async |tx| {
-            // First: the losing accept of a race waits here, then finds the token spent.
-            if !rows::update_if_pending(tx, &accepted, spent.as_deref()).await? {
+            // First: the losing accept of a race waits here, then finds the token spent. (Who
+            // accepted is written once a new account exists.)
+            let mut claimed = accepted.clone();
+            claimed.accepted_by_user_id = None;
+            if !rows::update_if_pending(tx, &claimed, spent.as_deref()).await? {
                 return Err(Error::NotFound("invitation"));
             }
             let organization = crate::db::organizations::find(tx, organization_id)
@@ -151,6 +163,7 @@ async fn join(
                         .with("invitation", accepted.id),
                 );
             }
+            rows::set_accepted_by(tx, accepted.id, user.id).await?;
             let membership = match memberships::find(tx, organization_id, user.id).await? {
                 Some(existing) => existing,
                 None => {

@@ -41,15 +41,24 @@ pub struct NewInvitation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RowResult {
-    Created { invitation_id: Id },
+    Created {
+        invitation_id: Id,
+    },
     /// The address belongs to a member already.
     AlreadyMember,
     /// A pending invitation for the address exists: this one.
-    DuplicatePending { invitation_id: Id },
+    DuplicatePending {
+        invitation_id: Id,
+    },
     /// The row is malformed; `field` names the row's field at fault.
-    Invalid { field: String, message: String },
+    Invalid {
+        field: String,
+        message: String,
+    },
     /// The caller may not offer one of the row's roles here.
-    Forbidden { message: String },
+    Forbidden {
+        message: String,
+    },
 }
 
 /// The answer to a bulk call.
@@ -61,7 +70,12 @@ pub struct BulkOutcome {
 }
 
 /// Creates one invitation; every refusal is an error naming its field.
-pub async fn create_one(app: &App, actor: &Actor, organization_id: Id, new: NewInvitation) -> Result<InvitationRow> {
+pub async fn create_one(
+    app: &App,
+    actor: &Actor,
+    organization_id: Id,
+    new: NewInvitation,
+) -> Result<InvitationRow> {
     let (mut results, mut created) = create(app, actor, organization_id, vec![new]).await?;
     match (results.pop(), created.pop()) {
         (Some(RowResult::Created { .. }), Some(row)) => Ok(row),
@@ -79,7 +93,9 @@ pub async fn create_one(app: &App, actor: &Actor, organization_id: Id, new: NewI
         )),
         (Some(RowResult::Invalid { field, message }), _) => Err(Error::bad_input(field, message)),
         (Some(RowResult::Forbidden { .. }), _) => Err(Error::Forbidden),
-        _ => Err(Error::internal(anyhow::anyhow!("no result for a single invitation"))),
+        _ => Err(Error::internal(anyhow::anyhow!(
+            "no result for a single invitation"
+        ))),
     }
 }
 
@@ -91,7 +107,13 @@ pub async fn create_many(
     new: Vec<NewInvitation>,
     idempotency_key: Option<String>,
 ) -> Result<BulkOutcome> {
-    guard::check(app, actor, Action::InvitationCreate, Resource::Organization(organization_id)).await?;
+    guard::check(
+        app,
+        actor,
+        Action::InvitationCreate,
+        Resource::Organization(organization_id),
+    )
+    .await?;
     let Some(key) = idempotency_key else {
         let (results, _) = create(app, actor, organization_id, new).await?;
         return Ok(BulkOutcome {
@@ -106,7 +128,10 @@ pub async fn create_many(
     let now = app.now();
     let mut conn = app.db.conn().await?;
     let earlier = rows::find_batch(&mut conn, organization_id, &key).await?;
-    if let Some(earlier) = earlier.as_ref().filter(|batch| batch.created_at > now - IDEMPOTENCY_WINDOW) {
+    if let Some(earlier) = earlier
+        .as_ref()
+        .filter(|batch| batch.created_at > now - IDEMPOTENCY_WINDOW)
+    {
         if earlier.payload_digest != digest {
             return Err(Error::conflict(
                 "idempotencyKey",
@@ -133,7 +158,12 @@ pub async fn create_many(
     })
 }
 
-async fn create(app: &App, actor: &Actor, organization_id: Id, new: Vec<NewInvitation>) -> Result<(Vec<RowResult>, Vec<InvitationRow>)> {
+async fn create(
+    app: &App,
+    actor: &Actor,
+    organization_id: Id,
+    new: Vec<NewInvitation>,
+) -> Result<(Vec<RowResult>, Vec<InvitationRow>)> {
     let plan = plan(app, actor, organization_id, new).await?;
     let mut conn = app.db.conn().await?;
     let created = conn.transaction(async |tx| commit(tx, &plan).await).await?;
@@ -185,7 +215,13 @@ struct Checked {
 }
 
 async fn plan(app: &App, actor: &Actor, organization_id: Id, new: Vec<NewInvitation>) -> Result<Plan> {
-    guard::check(app, actor, Action::InvitationCreate, Resource::Organization(organization_id)).await?;
+    guard::check(
+        app,
+        actor,
+        Action::InvitationCreate,
+        Resource::Organization(organization_id),
+    )
+    .await?;
     if new.is_empty() {
         return Err(Error::bad_input("invitations", "give at least one invitation"));
     }
@@ -231,7 +267,10 @@ async fn plan(app: &App, actor: &Actor, organization_id: Id, new: Vec<NewInvitat
         let refusal = row.role_ids.iter().find_map(|id| match offered.get(id) {
             Some(Ok(_)) => None,
             Some(Err(refusal)) => Some(refusal.clone()),
-            None => Some(invalid("roleIds", format!("{id}: no such role in this organization"))),
+            None => Some(invalid(
+                "roleIds",
+                format!("{id}: no such role in this organization"),
+            )),
         });
         if let Some(refusal) = refusal {
             results[row.index] = Some(refusal);
@@ -321,7 +360,11 @@ async fn commit(tx: &mut DbConn, plan: &Plan) -> Result<Vec<InvitationRow>> {
             Event::by(&plan.actor, AuditAction::InvitationCreated)
                 .in_organization(Some(row.organization_id))
                 .target(invitation_target(row))
-                .target(Target::new("organization", row.organization_id, plan.organization_name.clone()))
+                .target(Target::new(
+                    "organization",
+                    row.organization_id,
+                    plan.organization_name.clone(),
+                ))
                 .with("email", &row.email)
                 .with("roles", role_keys)
                 .with("expiresAt", row.expires_at),
@@ -388,7 +431,14 @@ async fn offerable_roles(
     if wanted.is_empty() {
         return Ok(offered);
     }
-    let may_assign = match guard::check(app, actor, Action::RoleAssign, Resource::Organization(organization_id)).await {
+    let may_assign = match guard::check(
+        app,
+        actor,
+        Action::RoleAssign,
+        Resource::Organization(organization_id),
+    )
+    .await
+    {
         Ok(()) => true,
         Err(Error::Forbidden) => false,
         Err(other) => return Err(other),
@@ -396,7 +446,10 @@ async fn offerable_roles(
     for role in roles::find_many(conn, &wanted).await? {
         let verdict = if role.organization_id.is_some_and(|id| id != organization_id) {
             // Said exactly as for an unknown id: another organization's roles are not disclosed.
-            Err(invalid("roleIds", format!("{}: no such role in this organization", role.id)))
+            Err(invalid(
+                "roleIds",
+                format!("{}: no such role in this organization", role.id),
+            ))
         } else if !may_assign {
             Err(RowResult::Forbidden {
                 message: "inviting with roles needs role.assign in this organization".to_owned(),

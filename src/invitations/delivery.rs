@@ -63,7 +63,8 @@ async fn deliver(app: &App, job: &JobRow) -> Result<Outcome> {
     let Some(invitation) = rows::find(&mut conn, payload.invitation_id).await? else {
         return Ok(Outcome::Done);
     };
-    if InvitationStatus::of(&invitation, now)? != InvitationStatus::Pending || invitation.send_count != payload.send
+    if InvitationStatus::of(&invitation, now)? != InvitationStatus::Pending
+        || invitation.send_count != payload.send
     {
         tracing::info!(invitation = %invitation.id, "invitation email superseded; nothing sent");
         return Ok(Outcome::Done);

@@ -6,9 +6,9 @@ use chrono::TimeDelta;
 use super::create::invitation_target;
 use crate::app::App;
 use crate::audit::{self, AuditAction, Event};
+use crate::db::Timestamp;
 use crate::db::invitations::{self as rows, EXPIRED};
 use crate::db::models::InvitationRow;
-use crate::db::Timestamp;
 use crate::error::Result;
 
 /// Invitations expired per transaction.

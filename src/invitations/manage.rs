@@ -27,13 +27,24 @@ pub async fn get(app: &App, actor: &Actor, id: Id) -> Result<Option<InvitationRo
     let Some(row) = rows::find(&mut conn, id).await? else {
         return Ok(None);
     };
-    let readable = guard::allows(app, actor, Action::InvitationRead, Resource::Organization(row.organization_id)).await?;
+    let readable = guard::allows(
+        app,
+        actor,
+        Action::InvitationRead,
+        Resource::Organization(row.organization_id),
+    )
+    .await?;
     Ok(readable.then_some(row))
 }
 
 /// Invitations of one organization (`invitation.list` there), or of all (`invitation.list`
 /// gateway-wide) when the filter names none.
-pub async fn list(app: &App, actor: &Actor, filter: &InvitationFilter, page: &Page) -> Result<PageOf<InvitationRow>> {
+pub async fn list(
+    app: &App,
+    actor: &Actor,
+    filter: &InvitationFilter,
+    page: &Page,
+) -> Result<PageOf<InvitationRow>> {
     match filter.organization_ids.as_deref() {
         Some(ids) => {
             for &id in ids {
@@ -60,7 +71,11 @@ pub async fn resend(app: &App, actor: &Actor, id: Id) -> Result<InvitationRow> {
         && now < last + RESEND_INTERVAL
     {
         return Err(Error::RateLimited {
-            retry_after_secs: (last + RESEND_INTERVAL).0.signed_duration_since(now.0).num_seconds().max(1) as u64,
+            retry_after_secs: (last + RESEND_INTERVAL)
+                .0
+                .signed_duration_since(now.0)
+                .num_seconds()
+                .max(1) as u64,
         });
     }
     let ttl = TimeDelta::days(i64::from(app.config.invitation_ttl_days.clamp(1, 30)));
@@ -118,8 +133,17 @@ pub async fn revoke(app: &App, actor: &Actor, id: Id) -> Result<InvitationRow> {
 /// The invitation `id` for `action` by `actor`, which must be pending.
 async fn pending_for(app: &App, actor: &Actor, action: Action, id: Id) -> Result<InvitationRow> {
     let mut conn = app.db.conn().await?;
-    let row = rows::find(&mut conn, id).await?.ok_or(Error::NotFound("invitation"))?;
-    if !guard::allows(app, actor, Action::InvitationRead, Resource::Organization(row.organization_id)).await? {
+    let row = rows::find(&mut conn, id)
+        .await?
+        .ok_or(Error::NotFound("invitation"))?;
+    if !guard::allows(
+        app,
+        actor,
+        Action::InvitationRead,
+        Resource::Organization(row.organization_id),
+    )
+    .await?
+    {
         return Err(Error::NotFound("invitation"));
     }
     guard::check(app, actor, action, Resource::Organization(row.organization_id)).await?;
@@ -173,7 +197,9 @@ pub async fn preview(app: &App, presented: &str, client: &ClientInfo) -> Result<
         .into_iter()
         .map(|(_, role)| role)
         .collect();
-    let account_exists = users::find_by_email(&mut conn, &invitation.email).await?.is_some();
+    let account_exists = users::find_by_email(&mut conn, &invitation.email)
+        .await?
+        .is_some();
     Ok(Preview {
         account_exists,
         masked_email: mask(&invitation.email),

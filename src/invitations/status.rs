@@ -1,8 +1,8 @@
 //! An invitation's status as callers see it.
 
+use crate::db::Timestamp;
 use crate::db::invitations::{ACCEPTED, EXPIRED, PENDING, REVOKED, unknown_status};
 use crate::db::models::InvitationRow;
-use crate::db::Timestamp;
 use crate::error::Result;
 
 /// Where an invitation stands. A pending invitation past its expiry is `Expired` at once, before

@@ -17,7 +17,11 @@ pub fn mint() -> Result<(String, Vec<u8>)> {
 /// of junk before any lookup).
 pub fn hash_of(presented: &str) -> Option<Vec<u8>> {
     let body = presented.strip_prefix(PREFIX)?;
-    if body.len() != 43 || !body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if body.len() != 43
+        || !body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return None;
     }
     Some(secrets::sha256(presented.as_bytes()))

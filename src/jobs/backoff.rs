@@ -30,7 +30,10 @@ mod tests {
         for (failed, seconds) in [(1, 15), (2, 60), (7, 14 * 3600), (12, 14 * 3600)] {
             for random in [0, u32::MAX / 2, u32::MAX] {
                 let delay = delay_after(failed, random).num_milliseconds();
-                assert!(delay >= seconds * 800 && delay <= seconds * 1200, "{failed}: {delay}");
+                assert!(
+                    delay >= seconds * 800 && delay <= seconds * 1200,
+                    "{failed}: {delay}"
+                );
             }
         }
         let total: i64 = SCHEDULE_SECONDS.iter().sum();

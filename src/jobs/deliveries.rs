@@ -23,7 +23,9 @@ pub struct DeliveryFilter {
 }
 
 pub async fn list(app: &App, actor: &Actor, filter: &DeliveryFilter, page: &Page) -> Result<PageOf<JobRow>> {
-    let scope = filter.organization_id.map_or(Resource::Gateway, Resource::Organization);
+    let scope = filter
+        .organization_id
+        .map_or(Resource::Gateway, Resource::Organization);
     guard::check(app, actor, Action::EmailList, scope).await?;
     let rows_filter = JobFilter {
         kinds: JobKind::EMAIL.iter().map(|kind| kind.name().to_owned()).collect(),
@@ -41,14 +43,22 @@ pub async fn get(app: &App, actor: &Actor, id: Id) -> Result<Option<JobRow>> {
     let Some(row) = rows::find(&mut conn, id).await?.filter(is_email) else {
         return Ok(None);
     };
-    let scope = row.organization_id.map_or(Resource::Gateway, Resource::Organization);
-    Ok(guard::allows(app, actor, Action::EmailList, scope).await?.then_some(row))
+    let scope = row
+        .organization_id
+        .map_or(Resource::Gateway, Resource::Organization);
+    Ok(guard::allows(app, actor, Action::EmailList, scope)
+        .await?
+        .then_some(row))
 }
 
 /// Puts a dead delivery back in the queue, due now, with a fresh set of attempts.
 pub async fn retry(app: &App, actor: &Actor, id: Id) -> Result<JobRow> {
-    let row = get(app, actor, id).await?.ok_or(Error::NotFound("email delivery"))?;
-    let scope = row.organization_id.map_or(Resource::Gateway, Resource::Organization);
+    let row = get(app, actor, id)
+        .await?
+        .ok_or(Error::NotFound("email delivery"))?;
+    let scope = row
+        .organization_id
+        .map_or(Resource::Gateway, Resource::Organization);
     guard::check(app, actor, Action::EmailRetry, scope).await?;
     let now = app.now();
     let event = Event::by(actor, AuditAction::EmailDeliveryRetried)
@@ -70,7 +80,9 @@ pub async fn retry(app: &App, actor: &Actor, id: Id) -> Result<JobRow> {
         audit::record(tx, now, event).await.map(|_| ())
     })
     .await?;
-    rows::find(&mut conn, id).await?.ok_or(Error::NotFound("email delivery"))
+    rows::find(&mut conn, id)
+        .await?
+        .ok_or(Error::NotFound("email delivery"))
 }
 
 fn is_email(row: &JobRow) -> bool {

@@ -21,7 +21,10 @@ pub enum Outcome {
     Done,
     /// Failed for now (a connection error, an SMTP 4xx): run again later, no sooner than
     /// `not_before` when the other side asked for a pause.
-    Retry { error: String, not_before: Option<TimeDelta> },
+    Retry {
+        error: String,
+        not_before: Option<TimeDelta>,
+    },
     /// Failed for good (an SMTP 5xx, a malformed job): straight to the dead letters.
     Fail(String),
 }
@@ -157,7 +160,9 @@ async fn settle(app: &App, job: JobRow) {
         Ok(mut conn) => match &outcome {
             Outcome::Done => jobs::succeed(&mut conn, job.id, job.attempts, now).await,
             Outcome::Retry { error, not_before } if job.attempts < job.max_attempts => {
-                let random = secrets::random_bytes::<4>().map(u32::from_le_bytes).unwrap_or(u32::MAX / 2);
+                let random = secrets::random_bytes::<4>()
+                    .map(u32::from_le_bytes)
+                    .unwrap_or(u32::MAX / 2);
                 let delay = backoff::delay_after(job.attempts, random).max(not_before.unwrap_or_default());
                 tracing::info!(%error, retry_in_s = delay.num_seconds(), "job failed; will retry");
                 jobs::retry_at(&mut conn, job.id, job.attempts, error, now + delay, now).await

@@ -155,7 +155,19 @@ impl Case {
 
 /// Object-typed fields that are parts of their parent, not relations: they name no object the
 /// caller could not already read through the parent, so the parent's check covers them.
-const PARTS: [(&str, &str); 8] = [
+const PARTS: [(&str, &str); 11] = [
+    (
+        "Organization.branding",
+        "the organization's own white-label settings, read with the organization",
+    ),
+    (
+        "InvitationPreview.branding",
+        "the settings the accept page shows to whoever holds the link",
+    ),
+    (
+        "InvitationRowResult.invitation",
+        "the invitation the caller's own createInvitations call made or found in its way",
+    ),
     (
         "Decision.error",
         "why a question of the caller's own batch was not answered, part of its answer",
@@ -188,7 +200,7 @@ const PARTS: [(&str, &str); 8] = [
 ];
 
 /// The Cedar actions whose resource can be an organization (roles held there grant them).
-const ORG_SCOPED: [&str; 13] = [
+const ORG_SCOPED: [&str; 20] = [
     "organization.read",
     "organization.update",
     "member.list",
@@ -202,6 +214,13 @@ const ORG_SCOPED: [&str; 13] = [
     "audit.read",
     "audit.read_sensitive",
     "audit.verify",
+    "invitation.create",
+    "invitation.read",
+    "invitation.list",
+    "invitation.resend",
+    "invitation.revoke",
+    "email.list",
+    "email.retry",
 ];
 
 const DOCS_SCHEMA: &str = "namespace Docs { entity Document; action \"read\" appliesTo { principal: Portcullis::User, resource: Document }; }";
@@ -241,6 +260,7 @@ struct World {
     reader_token: String,
     auditor_token: String,
     directory_token: String,
+    invitation: String,
 }
 
 impl World {
@@ -293,6 +313,157 @@ fn cases(w: &World, refresh_token: &str) -> Vec<Case> {
     let own_assignments = "{ viewer { user { roleAssignments { totalCount nodes { role { key } organization { id name } } } } } }";
 
     vec![
+        // ---- Invitations, branding, email --------------------------------------------------
+        case(
+            "invitation",
+            "by id",
+            "query($id: ID!) { invitation(id: $id) { id email } }",
+            id(&w.invitation),
+            Hidden,
+        ),
+        case(
+            "invitations",
+            "an organization's",
+            "query($o: ID!) { invitations(filter: {organizationId: $o}) { totalCount } }",
+            json!({ "o": w.org }),
+            FORBIDDEN,
+        ),
+        case(
+            "invitations",
+            "every organization's",
+            "{ invitations { totalCount } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        case(
+            "invitationByToken",
+            "a guessed token",
+            "{ invitationByToken(token: \"pci_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\") { maskedEmail } }",
+            json!({}),
+            NOT_FOUND,
+        )
+        .anonymously(NOT_FOUND),
+        case(
+            "createInvitation",
+            "invite yourself in",
+            "mutation($o: ID!, $r: ID!) { createInvitation(input: {organizationId: $o, email: \"friend@example.com\", roleIds: [$r]}) { invitation { id } } }",
+            json!({ "o": w.org, "r": w.org_owner }),
+            FORBIDDEN,
+        ),
+        case(
+            "createInvitations",
+            "bulk",
+            "mutation($o: ID!, $r: ID!) { createInvitations(input: {organizationId: $o, invitations: [{email: \"friend@example.com\", roleIds: [$r]}]}) { createdCount } }",
+            json!({ "o": w.org, "r": w.org_owner }),
+            FORBIDDEN,
+        ),
+        case(
+            "resendInvitation",
+            "someone else's",
+            "mutation($id: ID!) { resendInvitation(input: {id: $id}) { invitation { id } } }",
+            id(&w.invitation),
+            NOT_FOUND,
+        ),
+        case(
+            "revokeInvitation",
+            "someone else's",
+            "mutation($id: ID!) { revokeInvitation(input: {id: $id}) { invitation { id } } }",
+            id(&w.invitation),
+            NOT_FOUND,
+        ),
+        case(
+            "acceptInvitation",
+            "a guessed token",
+            "mutation { acceptInvitation(input: {token: \"pci_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}) { invitation { id } } }",
+            json!({}),
+            NOT_FOUND,
+        )
+        .anonymously(NOT_FOUND),
+        case(
+            "updateOrganizationBranding",
+            "rebrand",
+            "mutation($o: ID!) { updateOrganizationBranding(input: {organizationId: $o, displayName: \"Phish\"}) { branding { displayName } } }",
+            json!({ "o": w.org }),
+            FORBIDDEN,
+        ),
+        case(
+            "emailDeliveries",
+            "every delivery",
+            "{ emailDeliveries { totalCount } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        case(
+            "emailDeliveries",
+            "an organization's",
+            "query($o: ID!) { emailDeliveries(filter: {organizationId: $o}) { totalCount } }",
+            json!({ "o": w.org }),
+            FORBIDDEN,
+        ),
+        case(
+            "retryEmailDelivery",
+            "no such delivery",
+            "mutation($id: ID!) { retryEmailDelivery(input: {id: $id}) { delivery { id } } }",
+            id(NO_SUCH_ID),
+            NOT_FOUND,
+        ),
+        case(
+            "Invitation.organization",
+            "hidden invitation",
+            "query($id: ID!) { invitation(id: $id) { organization { id } } }",
+            id(&w.invitation),
+            Hidden,
+        ),
+        case(
+            "Invitation.roles",
+            "hidden invitation",
+            "query($id: ID!) { invitation(id: $id) { roles { id } } }",
+            id(&w.invitation),
+            Hidden,
+        ),
+        case(
+            "Invitation.invitedBy",
+            "hidden invitation",
+            "query($id: ID!) { invitation(id: $id) { invitedBy { id } } }",
+            id(&w.invitation),
+            Hidden,
+        ),
+        case(
+            "Invitation.acceptedBy",
+            "hidden invitation",
+            "query($id: ID!) { invitation(id: $id) { acceptedBy { id } } }",
+            id(&w.invitation),
+            Hidden,
+        ),
+        case(
+            "Invitation.revokedBy",
+            "hidden invitation",
+            "query($id: ID!) { invitation(id: $id) { revokedBy { id } } }",
+            id(&w.invitation),
+            Hidden,
+        ),
+        case(
+            "Organization.invitations",
+            "readable organization, without invitation.list",
+            "query($o: ID!) { organization(id: $o) { name invitations { totalCount } } }",
+            json!({ "o": w.org }),
+            Withheld("FORBIDDEN"),
+        )
+        .by(Who::Reader),
+        case(
+            "Organization.invitations",
+            "hidden organization",
+            "query($o: ID!) { organization(id: $o) { invitations { totalCount } } }",
+            json!({ "o": w.org }),
+            Hidden,
+        ),
+        case(
+            "EmailDelivery.organization",
+            "deliveries cannot be listed",
+            "{ emailDeliveries { nodes { organization { id } } } }",
+            json!({}),
+            FORBIDDEN,
+        ),
         // ---- Query -------------------------------------------------------------------------
         case("user", "someone else", user_id, id(&w.other), Hidden),
         case("user", "an administrator", user_id, id(&w.admin_id), Hidden),
@@ -1318,6 +1489,15 @@ async fn world(t: &TestApp) -> World {
     let me = data(t, &admin, "{ viewer { user { id } } }", json!({})).await;
     let admin_id = text(&me["viewer"]["user"]["id"]);
     let org = t.create_organization(&admin, "acme").await;
+    let org_admin_role = t.builtin_role(&admin, "org_admin").await;
+    let invited = data(
+        t,
+        &admin,
+        "mutation($o: ID!, $r: ID!) { createInvitation(input: {organizationId: $o, email: \"invitee@example.com\", roleIds: [$r]}) { invitation { id } } }",
+        json!({ "o": org, "r": org_admin_role }),
+    )
+    .await;
+    let invitation = text(&invited["createInvitation"]["invitation"]["id"]);
 
     let (other, other_token) = t.user_with_token(&admin, "other@example.com").await;
     add_member(t, &admin, &org, &other).await;
@@ -1414,6 +1594,7 @@ async fn world(t: &TestApp) -> World {
         reader_token,
         auditor_token,
         directory_token,
+        invitation,
     }
 }
 

@@ -12,6 +12,7 @@ mod email;
 mod forbidden;
 mod http_spec;
 mod instances;
+mod invitations;
 mod migrations;
 mod organizations;
 mod schema;
