@@ -14,10 +14,10 @@ use crate::smtp::SmtpSink;
 use crate::support::{TestApp, test_config};
 
 /// How long to wait for mail at most: a bound on waiting, not a speed claim.
-const PATIENCE: Duration = Duration::from_secs(30);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A second gateway on the test's database that sends mail to `sink` and runs the job runner.
-async fn mailing_instance(t: &TestApp, sink: &SmtpSink) -> (App, Runner) {
+pub(crate) async fn mailing_instance(t: &TestApp, sink: &SmtpSink) -> (App, Runner) {
     let mut config = test_config(t.app.db.url());
     config.smtp_url = Some(sink.url());
     config.smtp_timeout_seconds = 5;
@@ -30,7 +30,7 @@ async fn mailing_instance(t: &TestApp, sink: &SmtpSink) -> (App, Runner) {
 }
 
 /// The token in an email's link.
-fn token_in(message: &Value) -> String {
+pub(crate) fn token_in(message: &Value) -> String {
     let text = message["text"].as_str().expect("a text part");
     let start = text.find("token=").expect("a link with a token") + "token=".len();
     text[start..]
@@ -39,12 +39,12 @@ fn token_in(message: &Value) -> String {
         .collect()
 }
 
-fn recipient(message: &Value) -> String {
+pub(crate) fn recipient(message: &Value) -> String {
     message["rcpt_tos"][0].as_str().unwrap_or_default().to_owned()
 }
 
 /// An organization with German branding, and the id of the built-in `org_admin` role.
-async fn organization(t: &TestApp, admin: &str) -> (String, String) {
+pub(crate) async fn organization(t: &TestApp, admin: &str) -> (String, String) {
     let org = t.create_organization(admin, "acme").await;
     let branding = t
         .gql(
@@ -62,7 +62,7 @@ async fn organization(t: &TestApp, admin: &str) -> (String, String) {
 }
 
 const BULK: &str = "mutation($input: CreateInvitationsInput!) { createInvitations(input: $input) { createdCount replayed results { index status field message invitation { id email status } } } }";
-const BY_TOKEN: &str = "query($t: String!) { invitationByToken(token: $t) { organizationName maskedEmail roles inviterName branding { primaryColor } } }";
+pub(crate) const BY_TOKEN: &str = "query($t: String!) { invitationByToken(token: $t) { organizationName maskedEmail roles inviterName branding { primaryColor } } }";
 const ACCEPT: &str = "mutation($t: String!) { acceptInvitation(input: {token: $t, displayName: \"Ada\", password: \"correct-horse-battery\"}) { invitation { status } membership { id } session { accessToken user { email } } } }";
 
 async fn bulk_invites_arrive_once_and_a_new_person_joins(t: TestApp) {

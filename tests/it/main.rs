@@ -12,6 +12,7 @@ mod email;
 mod forbidden;
 mod http_spec;
 mod instances;
+mod invitation_rules;
 mod invitations;
 mod migrations;
 mod organizations;

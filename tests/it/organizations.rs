@@ -179,10 +179,11 @@ async fn relations_load_in_batches(t: TestApp) {
     while t.app.audit_feed.head() < last {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    // The fewest of three runs: a background statement can only add to a count, never take away.
+    // The fewest of ten runs: a background statement, or a loader window split because the test
+    // machine is busy with other tests, can only add to a count, never take away.
     let statements = async |n: i32| {
         let mut fewest = u64::MAX;
-        for _ in 0..3 {
+        for _ in 0..10 {
             let before = t.app.db.statements_executed();
             let response = t.gql(Some(&admin), query, json!({ "id": org, "n": n })).await;
             let nodes = response.data()["organization"]["members"]["nodes"]

@@ -80,8 +80,8 @@ CREATE INDEX jobs_kind_idx ON jobs (kind, id);
 CREATE INDEX jobs_finished_idx ON jobs (finished_at) WHERE finished_at IS NOT NULL;
 
 -- Organization owners and administrators invite, and see the organization's email deliveries.
-UPDATE roles SET permissions = '["organization.read","organization.update","member.list","member.add","member.remove","role.read","role.create","role.update","role.delete","role.assign","invitation.create","invitation.read","invitation.list","invitation.resend","invitation.revoke","email.list","email.retry"]'
+UPDATE roles SET permissions = '["organization.read","organization.update","member.list","member.add","member.remove","role.read","role.create","role.update","role.delete","role.assign","audit.read","audit.read_sensitive","audit.verify","invitation.create","invitation.read","invitation.list","invitation.resend","invitation.revoke","email.list","email.retry"]'
     WHERE id = '00000000-0000-7000-8000-000000000002';
-UPDATE roles SET permissions = '["organization.read","member.list","member.add","member.remove","role.read","role.assign","invitation.create","invitation.read","invitation.list","invitation.resend","invitation.revoke","email.list","email.retry"]'
+UPDATE roles SET permissions = '["organization.read","member.list","member.add","member.remove","role.read","role.assign","audit.read","audit.verify","invitation.create","invitation.read","invitation.list","invitation.resend","invitation.revoke","email.list","email.retry"]'
     WHERE id = '00000000-0000-7000-8000-000000000003';
 UPDATE authz_state SET version = version + 1;
