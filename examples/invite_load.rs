@@ -31,7 +31,9 @@ const ORG_ADMIN: &str = "00000000-0000-7000-8000-000000000003";
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let url = args.next().unwrap_or_else(|| "sqlite:///tmp/invite-load.db".to_owned());
+    let url = args
+        .next()
+        .unwrap_or_else(|| "sqlite:///tmp/invite-load.db".to_owned());
     let count: usize = args.next().map_or(Ok(1000), |n| n.parse())?;
     let instances: usize = args.next().map_or(Ok(1), |n| n.parse())?;
 
@@ -46,7 +48,11 @@ async fn main() -> anyhow::Result<()> {
     config.job_poll_ms = 200;
     let mut apps = Vec::new();
     for _ in 0..instances.max(1) {
-        apps.push(App::start(config.clone(), Arc::new(SystemClock)).await.map_err(|e| anyhow::anyhow!("{e:?}"))?);
+        apps.push(
+            App::start(config.clone(), Arc::new(SystemClock))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        );
     }
     let app = apps[0].clone();
     let mut conn = app.db.conn().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -93,7 +99,10 @@ async fn main() -> anyhow::Result<()> {
         if held >= count {
             break started.elapsed();
         }
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(300), "only {held} of {count} emails after 300 s");
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "only {held} of {count} emails after 300 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -120,6 +129,7 @@ fn start_sink(dir: &Path) -> anyhow::Result<(Child, u16)> {
     use std::io::BufRead as _;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_sink.py");
     let mut child = Command::new("python3")
+        .env("SMTP_SINK_HEADERS_ONLY", "1")
         .arg(script)
         .arg(dir)
         .arg("0")

@@ -109,8 +109,9 @@ impl Mailer {
         matches!(self.transport, Transport::Smtp(_))
     }
 
-    /// Sends one email; one connection per call (the job runner sends few, and a fresh connection
-    /// never trips over a server that silently dropped an idle one).
+    /// Sends one email. SMTP connections are pooled (lettre's pool, which checks a connection is
+    /// alive before reusing it): a bulk invitation sends a thousand emails, and a new connection
+    /// per email — TCP, banner, EHLO, TLS — would cost more than the emails.
     pub async fn send(&self, email: &RenderedEmail) -> Result<(), SendFailure> {
         let smtp = match &self.transport {
             Transport::Smtp(smtp) => smtp,

@@ -227,8 +227,9 @@ async fn with_no_smtp_configured_emails_are_logged_and_sending_succeeds() {
     mailer.send(&rendered).await.unwrap();
 }
 
-#[test]
-fn bad_mail_settings_are_refused_naming_the_variable() {
+// Async: lettre's connection pool starts a task on the runtime when the transport is built.
+#[tokio::test]
+async fn bad_mail_settings_are_refused_naming_the_variable() {
     let refused = |url: Option<&str>, from: &str| {
         Mailer::from_config(url, from, WAIT)
             .map(|_| ())

@@ -35,7 +35,10 @@ async fn invitations_are_bounded_by_what_the_inviter_may_grant(t: TestApp) {
             json!({ "o": other_org }),
         )
         .await;
-    let foreign = foreign.data()["createRole"]["role"]["id"].as_str().unwrap().to_owned();
+    let foreign = foreign.data()["createRole"]["role"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (manager, manager_token) = t.user_with_token(&admin, "manager@example.com").await;
     t.gql(
         Some(&admin),
@@ -60,9 +63,16 @@ async fn invitations_are_bounded_by_what_the_inviter_may_grant(t: TestApp) {
         { "email": "e@example.com", "roleIds": [org_owner] },
     ]);
     let made = t
-        .gql(Some(&manager_token), BULK, json!({ "input": { "organizationId": org, "invitations": rows } }))
+        .gql(
+            Some(&manager_token),
+            BULK,
+            json!({ "input": { "organizationId": org, "invitations": rows } }),
+        )
         .await;
-    assert_eq!(statuses(made.data()), ["FORBIDDEN", "CREATED", "FORBIDDEN", "INVALID", "FORBIDDEN"]);
+    assert_eq!(
+        statuses(made.data()),
+        ["FORBIDDEN", "CREATED", "FORBIDDEN", "INVALID", "FORBIDDEN"]
+    );
     let denied = t
         .gql(
             Some(&admin),
@@ -72,12 +82,19 @@ async fn invitations_are_bounded_by_what_the_inviter_may_grant(t: TestApp) {
         .await;
     let denied = denied.data()["auditEvents"].clone();
     // Three rows were refused for two roles: one audited refusal per role, naming what is beyond.
-    assert_eq!(denied["totalCount"], 2, "one refusal per refused role, not per row: {denied:#}");
+    assert_eq!(
+        denied["totalCount"], 2,
+        "one refusal per refused role, not per row: {denied:#}"
+    );
     for node in denied["nodes"].as_array().unwrap() {
         assert_eq!(node["node"]["metadata"]["action"], "role.assign");
     }
     let single = t
-        .gql(Some(&manager_token), INVITE, json!({ "o": org, "e": "f@example.com", "r": org_owner }))
+        .gql(
+            Some(&manager_token),
+            INVITE,
+            json!({ "o": org, "e": "f@example.com", "r": org_owner }),
+        )
         .await;
     assert_eq!(single.code(), "FORBIDDEN");
     // The administrator may offer the owner role, but not the gateway-wide one, in an organization.
@@ -101,11 +118,22 @@ async fn bad_input_gets_a_clear_answer_and_changes_need_a_pending_invitation(t: 
         .map(|i| json!({ "email": format!("p{i}@example.com"), "roleIds": [role] }))
         .collect();
     let refused = t
-        .gql(Some(&admin), BULK, json!({ "input": { "organizationId": org, "invitations": too_many } }))
+        .gql(
+            Some(&admin),
+            BULK,
+            json!({ "input": { "organizationId": org, "invitations": too_many } }),
+        )
         .await;
-    assert_eq!((refused.code(), refused.field()), ("BAD_USER_INPUT", "invitations"));
+    assert_eq!(
+        (refused.code(), refused.field()),
+        ("BAD_USER_INPUT", "invitations")
+    );
     let none = t
-        .gql(Some(&admin), BULK, json!({ "input": { "organizationId": org, "invitations": [] } }))
+        .gql(
+            Some(&admin),
+            BULK,
+            json!({ "input": { "organizationId": org, "invitations": [] } }),
+        )
         .await;
     assert_eq!((none.code(), none.field()), ("BAD_USER_INPUT", "invitations"));
     let rows = json!([
@@ -122,29 +150,64 @@ async fn bad_input_gets_a_clear_answer_and_changes_need_a_pending_invitation(t: 
         .await;
     member.data();
     let judged = t
-        .gql(Some(&admin), BULK, json!({ "input": { "organizationId": org, "invitations": rows } }))
+        .gql(
+            Some(&admin),
+            BULK,
+            json!({ "input": { "organizationId": org, "invitations": rows } }),
+        )
         .await;
     let results = judged.data()["createInvitations"]["results"].clone();
     assert_eq!(results[0]["field"], "message");
     assert_eq!(results[1]["field"], "roleIds");
     assert_eq!(results[2]["status"], "ALREADY_MEMBER");
     let again = t
-        .gql(Some(&admin), INVITE, json!({ "o": org, "e": "Admin@Example.com", "r": role }))
+        .gql(
+            Some(&admin),
+            INVITE,
+            json!({ "o": org, "e": "Admin@Example.com", "r": role }),
+        )
         .await;
     assert_eq!(again.code(), "CONFLICT");
     assert_eq!(again.0["errors"][0]["extensions"]["reason"], "ALREADY_MEMBER");
 
-    let made = t.gql(Some(&admin), INVITE, json!({ "o": org, "e": "gone@example.com", "r": role })).await;
-    let id = made.data()["createInvitation"]["invitation"]["id"].as_str().unwrap().to_owned();
-    let pending = t.gql(Some(&admin), INVITE, json!({ "o": org, "e": "GONE@example.com", "r": role })).await;
-    assert_eq!(pending.0["errors"][0]["extensions"]["reason"], "DUPLICATE_PENDING");
+    let made = t
+        .gql(
+            Some(&admin),
+            INVITE,
+            json!({ "o": org, "e": "gone@example.com", "r": role }),
+        )
+        .await;
+    let id = made.data()["createInvitation"]["invitation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pending = t
+        .gql(
+            Some(&admin),
+            INVITE,
+            json!({ "o": org, "e": "GONE@example.com", "r": role }),
+        )
+        .await;
+    assert_eq!(
+        pending.0["errors"][0]["extensions"]["reason"],
+        "DUPLICATE_PENDING"
+    );
     assert_eq!(pending.0["errors"][0]["extensions"]["existingId"], id.as_str());
     let revoke = "mutation($id: ID!) { revokeInvitation(input: {id: $id}) { invitation { status revokedBy { email } } } }";
     let revoked = t.gql(Some(&admin), revoke, json!({ "id": id })).await;
-    assert_eq!(revoked.data()["revokeInvitation"]["invitation"]["status"], "REVOKED");
-    assert_eq!(t.gql(Some(&admin), revoke, json!({ "id": id })).await.code(), "CONFLICT");
+    assert_eq!(
+        revoked.data()["revokeInvitation"]["invitation"]["status"],
+        "REVOKED"
+    );
+    assert_eq!(
+        t.gql(Some(&admin), revoke, json!({ "id": id })).await.code(),
+        "CONFLICT"
+    );
     let resend = "mutation($id: ID!) { resendInvitation(input: {id: $id}) { invitation { id } } }";
-    assert_eq!(t.gql(Some(&admin), resend, json!({ "id": id })).await.code(), "CONFLICT");
+    assert_eq!(
+        t.gql(Some(&admin), resend, json!({ "id": id })).await.code(),
+        "CONFLICT"
+    );
     let listed = t
         .gql(
             Some(&admin),
@@ -156,7 +219,10 @@ async fn bad_input_gets_a_clear_answer_and_changes_need_a_pending_invitation(t: 
 
     let brand = "mutation($o: ID!, $l: String, $c: String, $u: String) { updateOrganizationBranding(input: {organizationId: $o, logoUrl: $u, primaryColor: $c, defaultLocale: $l}) { branding { logoUrl } } }";
     for (vars, field) in [
-        (json!({ "o": org, "u": "http://insecure.example/logo.png" }), "logoUrl"),
+        (
+            json!({ "o": org, "u": "http://insecure.example/logo.png" }),
+            "logoUrl",
+        ),
         (json!({ "o": org, "c": "red" }), "primaryColor"),
         (json!({ "o": org, "l": "xx" }), "defaultLocale"),
     ] {
@@ -174,33 +240,68 @@ async fn existing_accounts_accept_signed_in_or_with_their_password(t: TestApp) {
     let sink = SmtpSink::start();
     let (_mailer, runner) = mailing_instance(&t, &sink).await;
     let rows = json!([{ "email": "bob@example.com", "roleIds": [role] }, { "email": "carol@example.com", "roleIds": [role] }]);
-    t.gql(Some(&admin), BULK, json!({ "input": { "organizationId": org, "invitations": rows } }))
-        .await
-        .data();
+    t.gql(
+        Some(&admin),
+        BULK,
+        json!({ "input": { "organizationId": org, "invitations": rows } }),
+    )
+    .await
+    .data();
     let mail = sink.wait_for(2, PATIENCE).await;
     let bob = token_in(mail.iter().find(|m| recipient(m) == "bob@example.com").unwrap());
     let carol = token_in(mail.iter().find(|m| recipient(m) == "carol@example.com").unwrap());
 
     let accept = "mutation($t: String!) { acceptInvitation(input: {token: $t}) { invitation { status } membership { id } session { accessToken } } }";
     let signed_out = t.gql(None, accept, json!({ "t": bob })).await;
-    assert_eq!(signed_out.code(), "UNAUTHENTICATED", "an existing account signs in first");
+    assert_eq!(
+        signed_out.code(),
+        "UNAUTHENTICATED",
+        "an existing account signs in first"
+    );
     let wrong_account = t.gql(Some(&eve_token), accept, json!({ "t": bob })).await;
-    assert_eq!((wrong_account.code(), wrong_account.field()), ("BAD_USER_INPUT", "token"));
+    assert_eq!(
+        (wrong_account.code(), wrong_account.field()),
+        ("BAD_USER_INPUT", "token")
+    );
     let accepted = t.gql(Some(&bob_token), accept, json!({ "t": bob })).await;
-    assert_eq!(accepted.data()["acceptInvitation"]["invitation"]["status"], "ACCEPTED");
+    assert_eq!(
+        accepted.data()["acceptInvitation"]["invitation"]["status"],
+        "ACCEPTED"
+    );
     assert!(accepted.data()["acceptInvitation"]["session"].is_null());
     let listed = t
-        .gql(Some(&bob_token), "query($o: ID!) { organization(id: $o) { invitations { totalCount } } }", json!({ "o": org }))
+        .gql(
+            Some(&bob_token),
+            "query($o: ID!) { organization(id: $o) { invitations { totalCount } } }",
+            json!({ "o": org }),
+        )
         .await;
-    assert_eq!(listed.data()["organization"]["invitations"]["totalCount"], 2, "bob holds org_admin now");
+    assert_eq!(
+        listed.data()["organization"]["invitations"]["totalCount"],
+        2,
+        "bob holds org_admin now"
+    );
 
     // Carol accepts on the page with her password; a wrong one is refused and changes nothing.
     let (status, headers, body) = t
-        .send(Request::get(format!("/invitations/accept?token={carol}")).body(Body::empty()).unwrap())
+        .send(
+            Request::get(format!("/invitations/accept?token={carol}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(String::from_utf8(body).unwrap().contains("sign_in"), "the existing-account form");
-    let cookie = headers[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert!(
+        String::from_utf8(body).unwrap().contains("sign_in"),
+        "the existing-account form"
+    );
+    let cookie = headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let csrf = cookie.split_once('=').unwrap().1.to_owned();
     let post = |password: &str| {
         let form = form_urlencoded::Serializer::new(String::new())
@@ -217,14 +318,33 @@ async fn existing_accounts_accept_signed_in_or_with_their_password(t: TestApp) {
     };
     let (status, _, _) = t.send(post("not-her-password")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(t.gql(None, BY_TOKEN, json!({ "t": carol })).await.0.get("errors").is_none(), "still pending");
+    assert!(
+        t.gql(None, BY_TOKEN, json!({ "t": carol }))
+            .await
+            .0
+            .get("errors")
+            .is_none(),
+        "still pending"
+    );
     let (status, _, _) = t.send(post(PASSWORD)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(t.gql(None, BY_TOKEN, json!({ "t": carol })).await.code(), "NOT_FOUND", "accepted");
+    assert_eq!(
+        t.gql(None, BY_TOKEN, json!({ "t": carol })).await.code(),
+        "NOT_FOUND",
+        "accepted"
+    );
     let failed = t
-        .gql(Some(&admin), "{ auditEvents(filter: {actions: [\"session.login_failed\"]}) { totalCount } }", json!({}))
+        .gql(
+            Some(&admin),
+            "{ auditEvents(filter: {actions: [\"session.login_failed\"]}) { totalCount } }",
+            json!({}),
+        )
         .await;
-    assert_eq!(failed.data()["auditEvents"]["totalCount"], 1, "the wrong password is audited like a login");
+    assert_eq!(
+        failed.data()["auditEvents"]["totalCount"],
+        1,
+        "the wrong password is audited like a login"
+    );
     runner.stop(std::time::Duration::from_secs(5)).await;
 }
 
