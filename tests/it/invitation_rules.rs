@@ -348,7 +348,34 @@ async fn existing_accounts_accept_signed_in_or_with_their_password(t: TestApp) {
     runner.stop(std::time::Duration::from_secs(5)).await;
 }
 
+async fn guessing_links_is_throttled_and_resends_are_capped(t: TestApp) {
+    let admin = t.admin_token().await;
+    let (org, role) = organization(&t, &admin).await;
+    for i in 0..20 {
+        let guess = format!("pci_{:0>43}", i);
+        assert_eq!(t.gql(None, BY_TOKEN, json!({ "t": guess })).await.code(), "NOT_FOUND");
+    }
+    let throttled = t
+        .gql(None, BY_TOKEN, json!({ "t": format!("pci_{:0>43}", 99) }))
+        .await;
+    assert_eq!(throttled.code(), "RATE_LIMITED");
+    assert!(throttled.0["errors"][0]["extensions"]["retryAfterSeconds"].as_u64().unwrap() > 0);
+
+    let made = t.gql(Some(&admin), INVITE, json!({ "o": org, "e": "often@example.com", "r": role })).await;
+    let id = made.data()["createInvitation"]["invitation"]["id"].as_str().unwrap().to_owned();
+    let resend = "mutation($id: ID!) { resendInvitation(input: {id: $id}) { invitation { sendCount } } }";
+    for sends in 2..=6 {
+        t.clock.advance(chrono::TimeDelta::seconds(61));
+        let resent = t.gql(Some(&admin), resend, json!({ "id": id })).await;
+        assert_eq!(resent.data()["resendInvitation"]["invitation"]["sendCount"], sends);
+    }
+    t.clock.advance(chrono::TimeDelta::seconds(61));
+    let capped = t.gql(Some(&admin), resend, json!({ "id": id })).await;
+    assert_eq!(capped.code(), "RATE_LIMITED", "five resends in all");
+}
+
 crate::backend_tests!(
+    guessing_links_is_throttled_and_resends_are_capped,
     invitations_are_bounded_by_what_the_inviter_may_grant,
     bad_input_gets_a_clear_answer_and_changes_need_a_pending_invitation,
     existing_accounts_accept_signed_in_or_with_their_password,

@@ -314,6 +314,28 @@ async fn an_smtp_outage_and_a_restart_lose_no_email(t: TestApp) {
         "{mail:?}"
     );
 
+    // A gateway that dies mid-delivery (the server hangs; the runner is cut off without grace):
+    // the job stays claimed until its lease lapses, then another instance delivers it once.
+    sink.set_mode("hang");
+    t.gql(
+        Some(&admin),
+        "mutation($o: ID!, $r: ID!) { createInvitation(input: {organizationId: $o, email: \"cut@example.com\", roleIds: [$r]}) { invitation { id } } }",
+        json!({ "o": org, "r": role }),
+    )
+    .await
+    .data();
+    let sending = "{ emailDeliveries(filter: {statuses: [SENDING]}) { totalCount } }";
+    while t.gql(Some(&admin), sending, json!({})).await.data()["emailDeliveries"]["totalCount"] != 1 {
+        assert!(std::time::Instant::now() < deadline + PATIENCE, "never claimed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    runner.stop(Duration::ZERO).await;
+    sink.set_mode("accept");
+    let (_third, runner) = mailing_instance(&t, &sink).await;
+    t.clock.advance(chrono::TimeDelta::seconds(121));
+    let mail = sink.wait_for(4, PATIENCE).await;
+    assert_eq!(mail.iter().filter(|m| recipient(m) == "cut@example.com").count(), 1, "delivered once after the takeover");
+
     // A permanent refusal goes to the dead letters; an administrator sends it again.
     sink.set_mode("permfail");
     t.gql(
