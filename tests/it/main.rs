@@ -7,6 +7,7 @@ mod audit;
 mod audit_export;
 mod audit_feed;
 mod authz;
+mod browser;
 mod differential;
 mod email;
 mod forbidden;
