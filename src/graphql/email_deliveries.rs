@@ -110,6 +110,8 @@ impl EmailDelivery {
 /// Narrows `emailDeliveries`.
 #[derive(InputObject, Default)]
 pub struct EmailDeliveryFilter {
+    /// This status (combined with `statuses` when both are given).
+    status: Option<EmailDeliveryStatus>,
     /// Any of these statuses.
     statuses: Option<Vec<EmailDeliveryStatus>>,
     /// One organization's deliveries (`email.list` there); omitted: all (`email.list` gateway-wide).
@@ -155,6 +157,7 @@ impl EmailDeliveryQuery {
                 .statuses
                 .unwrap_or_default()
                 .into_iter()
+                .chain(filter.status)
                 .map(|status| status.stored().to_owned())
                 .collect(),
             organization_id: filter

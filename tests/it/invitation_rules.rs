@@ -353,21 +353,41 @@ async fn guessing_links_is_throttled_and_resends_are_capped(t: TestApp) {
     let (org, role) = organization(&t, &admin).await;
     for i in 0..20 {
         let guess = format!("pci_{:0>43}", i);
-        assert_eq!(t.gql(None, BY_TOKEN, json!({ "t": guess })).await.code(), "NOT_FOUND");
+        assert_eq!(
+            t.gql(None, BY_TOKEN, json!({ "t": guess })).await.code(),
+            "NOT_FOUND"
+        );
     }
     let throttled = t
         .gql(None, BY_TOKEN, json!({ "t": format!("pci_{:0>43}", 99) }))
         .await;
     assert_eq!(throttled.code(), "RATE_LIMITED");
-    assert!(throttled.0["errors"][0]["extensions"]["retryAfterSeconds"].as_u64().unwrap() > 0);
+    assert!(
+        throttled.0["errors"][0]["extensions"]["retryAfterSeconds"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 
-    let made = t.gql(Some(&admin), INVITE, json!({ "o": org, "e": "often@example.com", "r": role })).await;
-    let id = made.data()["createInvitation"]["invitation"]["id"].as_str().unwrap().to_owned();
+    let made = t
+        .gql(
+            Some(&admin),
+            INVITE,
+            json!({ "o": org, "e": "often@example.com", "r": role }),
+        )
+        .await;
+    let id = made.data()["createInvitation"]["invitation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let resend = "mutation($id: ID!) { resendInvitation(input: {id: $id}) { invitation { sendCount } } }";
     for sends in 2..=6 {
         t.clock.advance(chrono::TimeDelta::seconds(61));
         let resent = t.gql(Some(&admin), resend, json!({ "id": id })).await;
-        assert_eq!(resent.data()["resendInvitation"]["invitation"]["sendCount"], sends);
+        assert_eq!(
+            resent.data()["resendInvitation"]["invitation"]["sendCount"],
+            sends
+        );
     }
     t.clock.advance(chrono::TimeDelta::seconds(61));
     let capped = t.gql(Some(&admin), resend, json!({ "id": id })).await;

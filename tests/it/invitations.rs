@@ -282,7 +282,7 @@ async fn an_smtp_outage_and_a_restart_lose_no_email(t: TestApp) {
         )
         .await;
     assert_eq!(made.data()["createInvitations"]["createdCount"], 3);
-    let failing = "{ emailDeliveries(filter: {statuses: [QUEUED]}) { nodes { lastError attempts } } }";
+    let failing = "{ emailDeliveries(filter: {status: QUEUED}) { nodes { lastError attempts } } }";
     let deadline = std::time::Instant::now() + PATIENCE;
     loop {
         let queued = t.gql(Some(&admin), failing, json!({})).await;
@@ -334,7 +334,11 @@ async fn an_smtp_outage_and_a_restart_lose_no_email(t: TestApp) {
     let (_third, runner) = mailing_instance(&t, &sink).await;
     t.clock.advance(chrono::TimeDelta::seconds(121));
     let mail = sink.wait_for(4, PATIENCE).await;
-    assert_eq!(mail.iter().filter(|m| recipient(m) == "cut@example.com").count(), 1, "delivered once after the takeover");
+    assert_eq!(
+        mail.iter().filter(|m| recipient(m) == "cut@example.com").count(),
+        1,
+        "delivered once after the takeover"
+    );
 
     // A permanent refusal goes to the dead letters; an administrator sends it again.
     sink.set_mode("permfail");
