@@ -258,16 +258,7 @@ pub async fn expire_due(tx: &mut DbConn, now: Timestamp, limit: i64) -> Result<V
                 .select(invitations::id)
         };
     }
-    let ids: Vec<Id> = match tx {
-        DbConn::Postgres(c, _) => {
-            let c: &mut diesel_async::AsyncPgConnection = &mut *c;
-            due!().for_update().skip_locked().load(c).await?
-        }
-        DbConn::Sqlite(c, _) => {
-            let c: &mut super::SqliteConn = &mut *c;
-            due!().load(c).await?
-        }
-    };
+    let ids: Vec<Id> = super::load_skip_locked!(tx, due!())?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }

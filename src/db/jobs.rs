@@ -57,18 +57,7 @@ pub async fn claim(conn: &mut DbConn, now: Timestamp, lease: TimeDelta, limit: i
                     .select(jobs::id)
             };
         }
-        let ids: Vec<Id> = match tx {
-            // Rows another instance is claiming are skipped, not waited for.
-            DbConn::Postgres(c, _) => {
-                let c: &mut diesel_async::AsyncPgConnection = &mut *c;
-                due!().for_update().skip_locked().load(c).await?
-            }
-            // One writer at a time: the IMMEDIATE transaction is the lock.
-            DbConn::Sqlite(c, _) => {
-                let c: &mut super::SqliteConn = &mut *c;
-                due!().load(c).await?
-            }
-        };
+        let ids: Vec<Id> = super::load_skip_locked!(tx, due!())?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }

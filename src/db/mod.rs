@@ -109,6 +109,26 @@ macro_rules! insert_many {
 }
 pub(crate) use insert_many;
 
+/// Loads what `$query` (a select of ids) names, locking the rows for the transaction; on PostgreSQL
+/// rows another transaction holds are skipped (`FOR UPDATE SKIP LOCKED`), so concurrent workers
+/// take disjoint sets. SQLite has one writer at a time: its IMMEDIATE transaction is the lock.
+/// Evaluates to `Result<Vec<_>, diesel::result::Error>`.
+macro_rules! load_skip_locked {
+    ($tx:expr, $query:expr) => {
+        match $tx {
+            $crate::db::DbConn::Postgres(c, _) => {
+                let c: &mut ::diesel_async::AsyncPgConnection = &mut *c;
+                ::diesel_async::RunQueryDsl::load($query.for_update().skip_locked(), c).await
+            }
+            $crate::db::DbConn::Sqlite(c, _) => {
+                let c: &mut $crate::db::SqliteConn = &mut *c;
+                ::diesel_async::RunQueryDsl::load($query, c).await
+            }
+        }
+    };
+}
+pub(crate) use load_skip_locked;
+
 /// Which database product a pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

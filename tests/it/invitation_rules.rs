@@ -6,7 +6,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::invitations::{BY_TOKEN, PATIENCE, mailing_instance, organization, recipient, token_in};
+use crate::invitations::{
+    BY_TOKEN, PATIENCE, mailing_instance, organization, page_post, recipient, token_in,
+};
 use crate::smtp::SmtpSink;
 use crate::support::{PASSWORD, TestApp};
 
@@ -304,17 +306,13 @@ async fn existing_accounts_accept_signed_in_or_with_their_password(t: TestApp) {
         .to_owned();
     let csrf = cookie.split_once('=').unwrap().1.to_owned();
     let post = |password: &str| {
-        let form = form_urlencoded::Serializer::new(String::new())
-            .append_pair("token", &carol)
-            .append_pair("csrf_token", &csrf)
-            .append_pair("intent", "sign_in")
-            .append_pair("password", password)
-            .finish();
-        Request::post("/invitations/accept")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::COOKIE, &cookie)
-            .body(Body::from(form))
-            .unwrap()
+        let fields = [
+            ("token", carol.as_str()),
+            ("csrf_token", csrf.as_str()),
+            ("intent", "sign_in"),
+            ("password", password),
+        ];
+        page_post(&fields, Some(&cookie))
     };
     let (status, _, _) = t.send(post("not-her-password")).await;
     assert_eq!(status, StatusCode::OK);

@@ -39,6 +39,20 @@ pub(crate) fn token_in(message: &Value) -> String {
         .collect()
 }
 
+/// A form post to the accept page, carrying the page's CSRF cookie when given.
+pub(crate) fn page_post(fields: &[(&str, &str)], cookie: Option<&str>) -> Request<Body> {
+    let form = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let request = Request::post("/invitations/accept")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    let request = match cookie {
+        Some(cookie) => request.header(header::COOKIE, cookie),
+        None => request,
+    };
+    request.body(Body::from(form)).unwrap()
+}
+
 pub(crate) fn recipient(message: &Value) -> String {
     message["rcpt_tos"][0].as_str().unwrap_or_default().to_owned()
 }
@@ -418,22 +432,16 @@ async fn two_accepts_race_and_the_page_accepts_with_csrf(t: TestApp) {
         .unwrap()
         .to_owned();
     let csrf = cookie.split_once('=').unwrap().1.to_owned();
-    let form = |csrf: &str| {
-        form_urlencoded::Serializer::new(String::new())
-            .append_pair("token", &page)
-            .append_pair("csrf_token", csrf)
-            .append_pair("intent", "create")
-            .append_pair("display_name", "Paige")
-            .append_pair("password", "correct-horse-battery")
-            .append_pair("password_confirm", "correct-horse-battery")
-            .finish()
-    };
+    let fields = [
+        ("token", page.as_str()),
+        ("csrf_token", csrf.as_str()),
+        ("intent", "create"),
+        ("display_name", "Paige"),
+        ("password", "correct-horse-battery"),
+        ("password_confirm", "correct-horse-battery"),
+    ];
     // Without the cookie the form is shown again and nothing is accepted.
-    let forged = Request::post("/invitations/accept")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(form(&csrf)))
-        .unwrap();
-    let (status, _, _) = t.send(forged).await;
+    let (status, _, _) = t.send(page_post(&fields, None)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         t.gql(None, BY_TOKEN, json!({ "t": page }))
@@ -443,11 +451,7 @@ async fn two_accepts_race_and_the_page_accepts_with_csrf(t: TestApp) {
             .is_none(),
         "still pending"
     );
-    let post = Request::post("/invitations/accept")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::COOKIE, &cookie)
-        .body(Body::from(form(&csrf)))
-        .unwrap();
+    let post = page_post(&fields, Some(&cookie));
     let (status, _, body) = t.send(post).await;
     assert_eq!(status, StatusCode::OK);
     assert!(String::from_utf8(body).unwrap().contains("Acme GmbH"));
