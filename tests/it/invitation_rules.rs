@@ -392,7 +392,61 @@ async fn guessing_links_is_throttled_and_resends_are_capped(t: TestApp) {
     assert_eq!(capped.code(), "RATE_LIMITED", "five resends in all");
 }
 
+async fn dashboards_follow_invitations_on_the_live_audit_feed(t: TestApp) {
+    use portcullis::audit::feed;
+    use portcullis::db::audit::AuditFilter;
+    use portcullis::identity::ClientInfo;
+    use portcullis::identity::authenticate::authenticate;
+
+    let admin = t.admin_token().await;
+    let (org, role) = organization(&t, &admin).await;
+    let actor = authenticate(&t.app, Some(&admin), &ClientInfo::default())
+        .await
+        .unwrap()
+        .actor()
+        .unwrap()
+        .clone();
+    // As the subscription's `actions: ["invitation.*"]` arrives.
+    let mut filter = AuditFilter {
+        organization_id: Some(org.parse().unwrap()),
+        ..AuditFilter::default()
+    };
+    portcullis::audit::read::parse_action_filter("invitation.*", &mut filter).unwrap();
+    let mut live = feed::subscribe(&t.app, &actor, filter, None, false)
+        .await
+        .unwrap();
+    let made = t
+        .gql(
+            Some(&admin),
+            INVITE,
+            json!({ "o": org, "e": "live@example.com", "r": role }),
+        )
+        .await;
+    let id = made.data()["createInvitation"]["invitation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.gql(
+        Some(&admin),
+        "mutation($id: ID!) { revokeInvitation(input: {id: $id}) { invitation { id } } }",
+        json!({ "id": id }),
+    )
+    .await
+    .data();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let item = tokio::time::timeout(PATIENCE, live.recv())
+            .await
+            .unwrap_or_else(|_| panic!("an event in time; seen {seen:?}"))
+            .expect("the feed is open")
+            .unwrap();
+        seen.push(item.action);
+    }
+    assert_eq!(seen, ["invitation.created", "invitation.revoked"]);
+}
+
 crate::backend_tests!(
+    dashboards_follow_invitations_on_the_live_audit_feed,
     guessing_links_is_throttled_and_resends_are_capped,
     invitations_are_bounded_by_what_the_inviter_may_grant,
     bad_input_gets_a_clear_answer_and_changes_need_a_pending_invitation,
