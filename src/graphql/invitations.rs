@@ -471,23 +471,8 @@ impl InvitationMutation {
             .map(InvitationRowInput::into_new)
             .collect();
         let outcome = create::create_many(app, actor, organization_id, rows, input.idempotency_key).await?;
-        let ids: Vec<Id> = outcome
-            .results
-            .iter()
-            .filter_map(|result| match result {
-                RowResult::Created { invitation_id } | RowResult::DuplicatePending { invitation_id } => {
-                    Some(*invitation_id)
-                }
-                _ => None,
-            })
-            .collect();
-        let mut conn = app.db.conn().await?;
         let found: std::collections::HashMap<Id, InvitationRow> =
-            crate::db::invitations::find_many(&mut conn, &ids)
-                .await?
-                .into_iter()
-                .map(|row| (row.id, row))
-                .collect();
+            outcome.invitations.into_iter().map(|row| (row.id, row)).collect();
         let mut created_count = 0;
         let results = outcome
             .results

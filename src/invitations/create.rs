@@ -23,6 +23,8 @@ use crate::jobs;
 
 /// Most rows in one call.
 pub const MAX_ROWS: usize = 1000;
+/// Most roles one invitation may offer.
+pub const MAX_ROLES_PER_ROW: usize = 20;
 /// Longest personal message, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 1000;
 /// How long an idempotency key is remembered.
@@ -67,6 +69,30 @@ pub struct BulkOutcome {
     pub results: Vec<RowResult>,
     /// True when an earlier call with the same idempotency key gave these results.
     pub replayed: bool,
+    /// The invitations the results name (created, or pending in the way), as they are now.
+    pub invitations: Vec<InvitationRow>,
+}
+
+impl BulkOutcome {
+    /// The outcome of `results`, with the invitations they name read as they are now.
+    async fn of(app: &App, results: Vec<RowResult>, replayed: bool) -> Result<Self> {
+        let ids: Vec<Id> = results
+            .iter()
+            .filter_map(|result| match result {
+                RowResult::Created { invitation_id } | RowResult::DuplicatePending { invitation_id } => {
+                    Some(*invitation_id)
+                }
+                _ => None,
+            })
+            .collect();
+        let mut conn = app.db.conn().await?;
+        let invitations = rows::find_many(&mut conn, &ids).await?;
+        Ok(Self {
+            results,
+            replayed,
+            invitations,
+        })
+    }
 }
 
 /// Creates one invitation; every refusal is an error naming its field.
@@ -76,6 +102,13 @@ pub async fn create_one(
     organization_id: Id,
     new: NewInvitation,
 ) -> Result<InvitationRow> {
+    guard::check(
+        app,
+        actor,
+        Action::InvitationCreate,
+        Resource::Organization(organization_id),
+    )
+    .await?;
     let (mut results, mut created) = create(app, actor, organization_id, vec![new]).await?;
     match (results.pop(), created.pop()) {
         (Some(RowResult::Created { .. }), Some(row)) => Ok(row),
@@ -116,10 +149,7 @@ pub async fn create_many(
     .await?;
     let Some(key) = idempotency_key else {
         let (results, _) = create(app, actor, organization_id, new).await?;
-        return Ok(BulkOutcome {
-            results,
-            replayed: false,
-        });
+        return BulkOutcome::of(app, results, false).await;
     };
     let key = validate::name("idempotencyKey", &key, 200)?;
     let digest = secrets::encode(&secrets::sha256(
@@ -139,10 +169,7 @@ pub async fn create_many(
             ));
         }
         let results = serde_json::from_str(&earlier.results).map_err(Error::internal)?;
-        return Ok(BulkOutcome {
-            results,
-            replayed: true,
-        });
+        return BulkOutcome::of(app, results, true).await;
     }
     let batch = InvitationBatchRow {
         organization_id,
@@ -152,10 +179,7 @@ pub async fn create_many(
         created_at: now,
     };
     let (results, _) = create_remembered(app, actor, organization_id, new, batch, earlier.is_some()).await?;
-    Ok(BulkOutcome {
-        results,
-        replayed: false,
-    })
+    BulkOutcome::of(app, results, false).await
 }
 
 async fn create(
@@ -214,14 +238,8 @@ struct Checked {
     locale: Option<String>,
 }
 
+/// Judges every row; the caller has checked `invitation.create` already.
 async fn plan(app: &App, actor: &Actor, organization_id: Id, new: Vec<NewInvitation>) -> Result<Plan> {
-    guard::check(
-        app,
-        actor,
-        Action::InvitationCreate,
-        Resource::Organization(organization_id),
-    )
-    .await?;
     if new.is_empty() {
         return Err(Error::bad_input("invitations", "give at least one invitation"));
     }
@@ -406,6 +424,12 @@ fn check_row(row: NewInvitation) -> Result<Checked, RowResult> {
     let mut role_ids = row.role_ids;
     role_ids.sort();
     role_ids.dedup();
+    if role_ids.len() > MAX_ROLES_PER_ROW {
+        return Err(invalid(
+            "roleIds",
+            format!("offer at most {MAX_ROLES_PER_ROW} roles"),
+        ));
+    }
     Ok(Checked {
         index: 0,
         email,

@@ -142,6 +142,7 @@ async fn bad_input_gets_a_clear_answer_and_changes_need_a_pending_invitation(t: 
         { "email": "long@example.com", "roleIds": [role], "message": "x".repeat(1001) },
         { "email": "norole@example.com", "roleIds": [] },
         { "email": "admin@example.com", "roleIds": [role] },
+        { "email": "greedy@example.com", "roleIds": (0..21).map(|_| uuid::Uuid::now_v7().to_string()).collect::<Vec<_>>() },
     ]);
     let member = t
         .gql(
@@ -162,6 +163,12 @@ async fn bad_input_gets_a_clear_answer_and_changes_need_a_pending_invitation(t: 
     assert_eq!(results[0]["field"], "message");
     assert_eq!(results[1]["field"], "roleIds");
     assert_eq!(results[2]["status"], "ALREADY_MEMBER");
+    assert_eq!(results[3]["field"], "roleIds");
+    assert!(
+        results[3]["message"].as_str().unwrap().contains("at most 20"),
+        "{}",
+        results[3]
+    );
     let again = t
         .gql(
             Some(&admin),
