@@ -15,6 +15,7 @@ use crate::identity::bootstrap;
 use crate::identity::live_credentials::LiveCredentials;
 use crate::identity::rate_limit::RateLimits;
 use crate::identity::tokens::KeyRing;
+use crate::passkeys::RelyingParty;
 
 /// Everything a request, a job or a CLI command needs. Cheap to clone; never global.
 #[derive(Clone)]
@@ -31,11 +32,14 @@ pub struct App {
     pub audit_feed: Arc<Feed>,
     /// Sends email: over SMTP when configured, else into the log.
     pub mailer: Arc<Mailer>,
+    /// The WebAuthn relying party passkeys are bound to.
+    pub passkeys: Arc<RelyingParty>,
 }
 
 impl App {
     /// Connects, applies pending migrations, loads the signing keys and bootstraps the admin.
     pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
+        let passkeys = Arc::new(RelyingParty::from_config(&config)?);
         let db = Db::connect(&config.database_url(), config.db_pool_size)?;
         let applied = db::run_migrations(&db).await?;
         for name in &applied {
@@ -53,6 +57,7 @@ impl App {
         let audit_feed = Feed::start(db.clone()).await?;
         let mailer = Arc::new(Mailer::configured(&config)?);
         let app = Self {
+            passkeys,
             mailer,
             audit_feed,
             db,

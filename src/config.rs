@@ -33,6 +33,10 @@
 //! | `PORTCULLIS_JOB_CONCURRENCY` | `16` | jobs (email deliveries) one instance runs at once |
 //! | `PORTCULLIS_JOB_POLL_MS` | `2000` | how often an idle runner looks for due jobs besides being woken |
 //! | `PORTCULLIS_JOB_LEASE_SECONDS` | `120` | how long a claimed job is its worker's; a job whose worker died is taken over after this |
+//! | `PORTCULLIS_WEBAUTHN_RP_ID` | host of the public URL (`localhost` for a loopback address) | the WebAuthn relying party id passkeys are bound to: a domain, never an IP address |
+//! | `PORTCULLIS_WEBAUTHN_ORIGINS` | origin of the public URL | comma-separated origins allowed to run passkey ceremonies (an SPA on another port, say); each must be the RP ID or under it |
+//! | `PORTCULLIS_STEP_UP_MINUTES` | `10` | how long a passkey step-up keeps a session MFA-verified |
+//! | `PORTCULLIS_PASSKEY_SETUP_LINK_HOURS` | `72` | how long a link to register a first passkey stays valid |
 
 use std::net::SocketAddr;
 
@@ -248,6 +252,29 @@ pub struct Config {
         default_value_t = 120
     )]
     pub job_lease_seconds: u64,
+
+    /// WebAuthn relying party id (a domain); defaults to the public URL's host.
+    #[arg(long, global = true, env = "PORTCULLIS_WEBAUTHN_RP_ID")]
+    pub webauthn_rp_id: Option<String>,
+
+    /// Origins allowed to run passkey ceremonies (comma-separated); defaults to the public URL's.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_WEBAUTHN_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub webauthn_origins: Vec<String>,
+
+    /// Minutes a passkey step-up keeps a session MFA-verified.
+    #[arg(long, global = true, env = "PORTCULLIS_STEP_UP_MINUTES", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1440))]
+    pub step_up_minutes: u32,
+
+    /// Hours a link to register a first passkey stays valid.
+    #[arg(long, global = true, env = "PORTCULLIS_PASSKEY_SETUP_LINK_HOURS", default_value_t = 72,
+          value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub passkey_setup_link_hours: u32,
 }
 
 impl Config {
@@ -299,6 +326,10 @@ impl Config {
             job_concurrency: 16,
             job_poll_ms: 2000,
             job_lease_seconds: 120,
+            webauthn_rp_id: None,
+            webauthn_origins: Vec::new(),
+            step_up_minutes: 10,
+            passkey_setup_link_hours: 72,
         }
     }
 }

@@ -17,6 +17,9 @@ pub enum Error {
     Unauthenticated(String),
     /// The caller is known but may not do this.
     Forbidden,
+    /// A policy allows this only with a second factor, which the session has not proved lately:
+    /// a step-up (`startStepUp` / `finishStepUp`) and the same request succeeds.
+    MfaRequired,
     /// Input failed validation; `field` names the offending input field.
     BadUserInput { field: String, message: String },
     /// Cedar source (a policy or schema) in `field` has problems; each has a message and location.
@@ -45,6 +48,7 @@ pub enum Error {
 pub enum ErrorCode {
     Unauthenticated,
     Forbidden,
+    MfaRequired,
     BadUserInput,
     NotFound,
     Conflict,
@@ -58,6 +62,7 @@ impl ErrorCode {
         match self {
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
+            Self::MfaRequired => "MFA_REQUIRED",
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::NotFound => "NOT_FOUND",
             Self::Conflict => "CONFLICT",
@@ -120,6 +125,7 @@ impl Error {
         match self {
             Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Self::Forbidden => ErrorCode::Forbidden,
+            Self::MfaRequired => ErrorCode::MfaRequired,
             Self::BadUserInput { .. } | Self::InvalidCedar { .. } => ErrorCode::BadUserInput,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict { .. } => ErrorCode::Conflict,
@@ -134,6 +140,10 @@ impl Error {
         match self {
             Self::Unauthenticated(message) => message.clone(),
             Self::Forbidden => "you are not allowed to perform this operation".to_owned(),
+            Self::MfaRequired => {
+                "this operation needs a second factor: verify with a passkey (startStepUp, finishStepUp) and retry"
+                    .to_owned()
+            }
             Self::BadUserInput { field, message } | Self::Conflict { field, message, .. } => {
                 format!("{field}: {message}")
             }

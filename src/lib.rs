@@ -16,4 +16,5 @@ pub mod identity;
 pub mod invitations;
 pub mod jobs;
 pub mod pages;
+pub mod passkeys;
 pub mod telemetry;

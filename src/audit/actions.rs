@@ -24,6 +24,14 @@ pub enum AuditAction {
     SessionRefreshed,
     RefreshReused,
     SessionRevoked,
+    SessionSteppedUp,
+    StepUpFailed,
+    PasskeyRegistered,
+    PasskeyRegistrationFailed,
+    PasskeyRenamed,
+    PasskeyDeleted,
+    PasskeyCounterRegressed,
+    PasskeySetupLinkCreated,
     ApiKeyCreated,
     ApiKeyRevoked,
     PolicyCreated,
@@ -46,7 +54,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the README lists them.
-    pub const ALL: [AuditAction; 39] = [
+    pub const ALL: [AuditAction; 47] = [
         Self::UserCreated,
         Self::UserUpdated,
         Self::UserDisabled,
@@ -68,6 +76,14 @@ impl AuditAction {
         Self::SessionRefreshed,
         Self::RefreshReused,
         Self::SessionRevoked,
+        Self::SessionSteppedUp,
+        Self::StepUpFailed,
+        Self::PasskeyRegistered,
+        Self::PasskeyRegistrationFailed,
+        Self::PasskeyRenamed,
+        Self::PasskeyDeleted,
+        Self::PasskeyCounterRegressed,
+        Self::PasskeySetupLinkCreated,
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
         Self::PolicyCreated,
@@ -140,10 +156,14 @@ impl AuditAction {
                 "email.delivery_retried",
                 "an administrator put a dead email delivery back in the queue",
             ),
-            Self::LoginSucceeded => ("session.login_succeeded", "a password login opened a session"),
+            Self::LoginSucceeded => (
+                "session.login_succeeded",
+                "a password or passkey sign-in opened a session (`authMethod` says which)",
+            ),
             Self::LoginFailed => (
                 "session.login_failed",
-                "a login was refused (unknown email, wrong password, disabled account or rate limit)",
+                "a sign-in was refused (unknown email or credential, wrong password, failed passkey \
+                 assertion, disabled account or rate limit)",
             ),
             Self::LoginLocked => (
                 "session.login_locked",
@@ -159,6 +179,29 @@ impl AuditAction {
                 "a refresh token was presented again: the session was revoked",
             ),
             Self::SessionRevoked => ("session.revoked", "a session was ended (logout or revocation)"),
+            Self::SessionSteppedUp => (
+                "session.stepped_up",
+                "a session proved a second factor with a passkey: it counts as MFA-verified until `mfaExpiresAt`",
+            ),
+            Self::StepUpFailed => (
+                "session.step_up_failed",
+                "a step-up passkey assertion was refused",
+            ),
+            Self::PasskeyRegistered => ("passkey.registered", "a passkey was registered to an account"),
+            Self::PasskeyRegistrationFailed => (
+                "passkey.registration_failed",
+                "a passkey registration was refused (bad response, wrong origin, expired or replayed ceremony, …)",
+            ),
+            Self::PasskeyRenamed => ("passkey.renamed", "a passkey was renamed"),
+            Self::PasskeyDeleted => ("passkey.deleted", "a passkey was removed from an account"),
+            Self::PasskeyCounterRegressed => (
+                "passkey.counter_regressed",
+                "a passkey's signature counter went backwards (a possible clone): the sign-in was refused",
+            ),
+            Self::PasskeySetupLinkCreated => (
+                "passkey.setup_link_created",
+                "a link to register a passkey was issued for an account",
+            ),
             Self::ApiKeyCreated => ("api_key.created", "an API key was created"),
             Self::ApiKeyRevoked => ("api_key.revoked", "an API key was revoked"),
             Self::PolicyCreated => ("policy.created", "a Cedar policy was created"),

@@ -27,6 +27,10 @@ pub enum Action {
     ApiKeyList,
     ApiKeyCreate,
     ApiKeyRevoke,
+    PasskeyList,
+    PasskeyRegister,
+    PasskeyUpdate,
+    PasskeyDelete,
     PolicyRead,
     PolicyCreate,
     PolicyUpdate,
@@ -50,7 +54,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order the README lists them.
-    pub const ALL: [Action; 43] = [
+    pub const ALL: [Action; 47] = [
         Self::UserList,
         Self::UserCreate,
         Self::UserRead,
@@ -75,6 +79,10 @@ impl Action {
         Self::ApiKeyList,
         Self::ApiKeyCreate,
         Self::ApiKeyRevoke,
+        Self::PasskeyList,
+        Self::PasskeyRegister,
+        Self::PasskeyUpdate,
+        Self::PasskeyDelete,
         Self::PolicyRead,
         Self::PolicyCreate,
         Self::PolicyUpdate,
@@ -123,6 +131,10 @@ impl Action {
             Self::ApiKeyList => "api_key.list",
             Self::ApiKeyCreate => "api_key.create",
             Self::ApiKeyRevoke => "api_key.revoke",
+            Self::PasskeyList => "passkey.list",
+            Self::PasskeyRegister => "passkey.register",
+            Self::PasskeyUpdate => "passkey.update",
+            Self::PasskeyDelete => "passkey.delete",
             Self::PolicyRead => "policy.read",
             Self::PolicyCreate => "policy.create",
             Self::PolicyUpdate => "policy.update",
@@ -150,7 +162,7 @@ impl Action {
     }
 
     /// Actions every user may take on their own account, granted by a built-in policy.
-    pub const SELF_SERVICE: [Action; 8] = [
+    pub const SELF_SERVICE: [Action; 12] = [
         Self::UserRead,
         Self::UserUpdate,
         Self::SessionList,
@@ -158,6 +170,10 @@ impl Action {
         Self::ApiKeyList,
         Self::ApiKeyCreate,
         Self::ApiKeyRevoke,
+        Self::PasskeyList,
+        Self::PasskeyRegister,
+        Self::PasskeyUpdate,
+        Self::PasskeyDelete,
         Self::AuditRead,
     ];
 }

@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::audit::{self, Target};
 use crate::db::Id;
 use crate::error::{Error, Result};
-use crate::identity::Actor;
+use crate::identity::{Actor, Mfa};
 
 /// What a gateway operation acts on. Its organization decides which of the caller's roles count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,11 +32,17 @@ impl Resource {
     }
 }
 
-/// FORBIDDEN unless the engine allows `actor` to take `action` on `resource`.
+/// FORBIDDEN unless the engine allows `actor` to take `action` on `resource` — or MFA_REQUIRED
+/// when a session caller would be allowed with a second factor just proved (a step-up).
 pub async fn check(app: &App, actor: &Actor, action: Action, resource: Resource) -> Result<()> {
     if allows(app, actor, action, resource).await? {
         return Ok(());
     }
+    let refusal = if could_step_up(app, actor, action, resource).await? {
+        Error::MfaRequired
+    } else {
+        Error::Forbidden
+    };
     tracing::debug!(actor = %actor.user_id(), action = action.name(), ?resource, "denied");
     let (target_type, target_id) = match resource {
         Resource::Gateway => ("gateway", "gateway".to_owned()),
@@ -45,7 +51,23 @@ pub async fn check(app: &App, actor: &Actor, action: Action, resource: Resource)
     };
     let target = Target::new(target_type, target_id, None);
     audit::denials::deny(app, actor, action.name(), resource.organization(), target).await?;
-    Err(Error::Forbidden)
+    Err(refusal)
+}
+
+/// Whether a signed-in caller without a current second factor would be allowed right after a
+/// step-up: the refusal then says MFA_REQUIRED, so the client knows a passkey gesture fixes it.
+async fn could_step_up(app: &App, actor: &Actor, action: Action, resource: Resource) -> Result<bool> {
+    if actor.mfa.verified || actor.session_id.is_none() {
+        return Ok(false);
+    }
+    let stepped_up = Actor {
+        mfa: Mfa {
+            verified: true,
+            verified_at: Some(app.now()),
+        },
+        ..actor.clone()
+    };
+    allows(app, &stepped_up, action, resource).await
 }
 
 /// The engine's decision, without the error.
@@ -121,19 +143,26 @@ pub(crate) fn principal_entity(
     Entity::new(uid, attrs, parents).map_err(Error::internal)
 }
 
-/// `{authMethod, mfa, ip?, now}` for a request by `actor`.
+/// `{authMethod, mfa, mfaAgeSeconds?, ip?, now}` for a request by `actor`.
 pub(crate) fn request_context(app: &App, actor: &Actor) -> Result<Context> {
     let mut pairs = vec![
         (
             "authMethod".to_owned(),
             RestrictedExpression::new_string(actor.method.as_str().to_owned()),
         ),
-        ("mfa".to_owned(), RestrictedExpression::new_bool(actor.mfa)),
+        (
+            "mfa".to_owned(),
+            RestrictedExpression::new_bool(actor.mfa.verified),
+        ),
         (
             "now".to_owned(),
             RestrictedExpression::new_datetime(app.now().0.to_rfc3339_opts(SecondsFormat::Millis, true)),
         ),
     ];
+    if let Some(verified_at) = actor.mfa.verified_at {
+        let age = (app.now().0 - verified_at.0).num_seconds().max(0);
+        pairs.push(("mfaAgeSeconds".to_owned(), RestrictedExpression::new_long(age)));
+    }
     if let Some(ip) = actor
         .client
         .ip

@@ -6,8 +6,9 @@ use crate::db::types::{Id, Timestamp};
 
 use crate::db::schema::{
     api_keys, audit_chains, audit_events, audit_targets, cedar_schemas, invitation_batches, invitations,
-    jobs, memberships, organization_branding, organizations, policies, refresh_tokens, role_assignments,
-    role_policies, roles, sessions, signing_keys, users,
+    jobs, memberships, organization_branding, organizations, passkey_setup_links, passkeys, policies,
+    refresh_tokens, role_assignments, role_policies, roles, sessions, signing_keys, users,
+    webauthn_ceremonies,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -49,7 +50,7 @@ pub struct MembershipRow {
 pub struct SessionRow {
     pub id: Id,
     pub user_id: Id,
-    /// How the session was opened: `password` (later also `passkey`).
+    /// How the session was opened: `password` or `passkey`.
     pub auth_method: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -58,6 +59,10 @@ pub struct SessionRow {
     pub expires_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
     pub revoked_reason: Option<String>,
+    /// When the session last proved a second factor (a passkey sign-in or step-up).
+    pub mfa_verified_at: Option<Timestamp>,
+    /// Until when the session counts as MFA-verified (`context.mfa`).
+    pub mfa_expires_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -303,4 +308,51 @@ pub struct JobRow {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub finished_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = passkeys)]
+pub struct PasskeyRow {
+    pub id: Id,
+    pub user_id: Id,
+    /// base64url of the credential id.
+    pub credential_id: String,
+    pub name: String,
+    /// webauthn-rs's `Passkey` as JSON: public key, signature counter, backup flags.
+    pub credential: String,
+    /// `platform` or `cross-platform`, as the browser reported it at registration.
+    pub authenticator_attachment: Option<String>,
+    /// JSON array of transport hints.
+    pub transports: String,
+    pub aaguid: Option<String>,
+    pub backup_eligible: bool,
+    pub backed_up: bool,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webauthn_ceremonies)]
+pub struct CeremonyRow {
+    pub id: Id,
+    /// `registration`, `authentication` or `step_up`.
+    pub kind: String,
+    pub user_id: Option<Id>,
+    /// The ceremony's server-side state (JSON), what the finishing step verifies against.
+    pub state: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = passkey_setup_links)]
+pub struct PasskeySetupLinkRow {
+    pub id: Id,
+    pub user_id: Id,
+    /// SHA-256 of the link's token; the token itself is shown once.
+    pub token_hash: Vec<u8>,
+    pub created_by_user_id: Option<Id>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
 }

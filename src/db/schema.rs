@@ -55,6 +55,8 @@ diesel::table! {
         expires_at -> PortableTimestamp,
         revoked_at -> Nullable<PortableTimestamp>,
         revoked_reason -> Nullable<Text>,
+        mfa_verified_at -> Nullable<PortableTimestamp>,
+        mfa_expires_at -> Nullable<PortableTimestamp>,
     }
 }
 
@@ -336,7 +338,57 @@ diesel::joinable!(role_assignments -> roles (role_id));
 diesel::joinable!(role_policies -> roles (role_id));
 diesel::joinable!(role_policies -> policies (policy_id));
 diesel::joinable!(memberships -> users (user_id));
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    passkeys (id) {
+        id -> PortableUuid,
+        user_id -> PortableUuid,
+        credential_id -> Text,
+        name -> Text,
+        credential -> Text,
+        authenticator_attachment -> Nullable<Text>,
+        transports -> Text,
+        aaguid -> Nullable<Text>,
+        backup_eligible -> Bool,
+        backed_up -> Bool,
+        created_at -> PortableTimestamp,
+        last_used_at -> Nullable<PortableTimestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    webauthn_ceremonies (id) {
+        id -> PortableUuid,
+        kind -> Text,
+        user_id -> Nullable<PortableUuid>,
+        state -> Text,
+        created_at -> PortableTimestamp,
+        expires_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    passkey_setup_links (id) {
+        id -> PortableUuid,
+        user_id -> PortableUuid,
+        token_hash -> Binary,
+        created_by_user_id -> Nullable<PortableUuid>,
+        created_at -> PortableTimestamp,
+        expires_at -> PortableTimestamp,
+        used_at -> Nullable<PortableTimestamp>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(api_keys -> users (user_id));
 
@@ -352,6 +404,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     memberships,
     sessions,
+    passkeys,
+    webauthn_ceremonies,
+    passkey_setup_links,
     refresh_tokens,
     api_keys,
     signing_keys,

@@ -149,3 +149,23 @@ pub async fn use_refresh_token(conn: &mut DbConn, id: Id, at: Timestamp) -> Resu
     .await)?;
     Ok(changed == 1)
 }
+
+/// Records a second factor proved now, counting for MFA until `until` (never shortening a longer
+/// window the session already has).
+pub async fn verify_mfa(conn: &mut DbConn, id: Id, at: Timestamp, until: Timestamp) -> Result<()> {
+    with_conn!(conn, |c| diesel::update(sessions::table.find(id))
+        .set(sessions::mfa_verified_at.eq(at))
+        .execute(c)
+        .await)?;
+    with_conn!(conn, |c| diesel::update(
+        sessions::table.filter(sessions::id.eq(id)).filter(
+            sessions::mfa_expires_at
+                .is_null()
+                .or(sessions::mfa_expires_at.lt(until))
+        )
+    )
+    .set(sessions::mfa_expires_at.eq(until))
+    .execute(c)
+    .await)?;
+    Ok(())
+}

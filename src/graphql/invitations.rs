@@ -9,6 +9,7 @@ use super::ids::{parse_id, to_id};
 use super::loaders::Loaders;
 use super::organizations::{Branding, Membership, Organization, readable_organization};
 use super::pagination::{PageArgs, Paged, connection};
+use super::passkeys::{PasskeyCeremony, StartInvitationPasskeyInput};
 use super::roles::Role;
 use super::sessions::AuthPayload;
 use super::users::User;
@@ -20,6 +21,7 @@ use crate::identity::{validate, visibility};
 use crate::invitations::accept::{self, Acceptance};
 use crate::invitations::create::{self, NewInvitation, RowResult};
 use crate::invitations::{InvitationStatus as Status, manage};
+use crate::passkeys::NewPasskey;
 
 /// An invitation to join an organization.
 pub struct Invitation(pub InvitationRow);
@@ -354,6 +356,9 @@ pub struct AcceptInvitationInput {
     password: Option<String>,
     /// For a new account: the name others see.
     display_name: Option<String>,
+    /// For a new account without a password: the answer to the ceremony started by
+    /// `startInvitationPasskey` (the account signs in with this passkey).
+    passkey: Option<super::passkeys::FinishPasskeyCeremonyInput>,
 }
 
 /// The answer to `acceptInvitation`.
@@ -546,6 +551,29 @@ impl InvitationMutation {
         })
     }
 
+    /// Starts registering the passkey an invitee's new account will sign in with instead of a
+    /// password; finish it with `acceptInvitation(input: {token, displayName, passkey})`.
+    async fn start_invitation_passkey(
+        &self,
+        ctx: &Context<'_>,
+        input: StartInvitationPasskeyInput,
+    ) -> async_graphql::Result<PasskeyCeremony> {
+        let request = ctx.request()?;
+        let new = NewPasskey {
+            name: input.name,
+            attachment: input.authenticator_attachment.into(),
+        };
+        let started = accept::start_passkey(
+            &request.app,
+            &input.token,
+            &input.display_name,
+            new,
+            &request.client,
+        )
+        .await?;
+        Ok(started.into())
+    }
+
     /// Accepts an invitation. Signed in, your account's email must be the invited one. Signed
     /// out with no account for the email, give a display name and password: the account is
     /// created and its session tokens returned. Signed out with an account: sign in first.
@@ -556,10 +584,15 @@ impl InvitationMutation {
     ) -> async_graphql::Result<AcceptInvitationPayload> {
         let request = ctx.request()?;
         let actor = request.principal.optional_actor()?;
+        let passkey = match input.passkey {
+            Some(answer) => Some(answer.into_answer()?),
+            None => None,
+        };
         let acceptance = Acceptance {
             token: input.token,
             password: input.password,
             display_name: input.display_name,
+            passkey,
         };
         let accepted = accept::accept(&request.app, actor, acceptance, &request.client).await?;
         Ok(AcceptInvitationPayload {

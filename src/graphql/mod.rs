@@ -14,6 +14,7 @@ mod limits;
 mod loaders;
 mod organizations;
 mod pagination;
+mod passkeys;
 mod policies;
 mod roles;
 mod sessions;
@@ -56,6 +57,7 @@ pub struct Mutation(
     invitations::InvitationMutation,
     branding::BrandingMutation,
     email_deliveries::EmailDeliveryMutation,
+    passkeys::PasskeyMutation,
 );
 
 pub type GatewaySchema = Schema<Query, Mutation, subscription::Subscription>;

@@ -8,9 +8,11 @@ use super::audit::{AuditConnection, AuditEventFilter, AuditOrder, PageArgs as Au
 use super::context::ContextExt;
 use super::ids::{parse_id, to_id};
 use super::pagination::{PageArgs, Paged, connection};
+use super::passkeys::Passkey;
 use super::users::User;
 use crate::db::models::SessionRow;
 use crate::identity::{Actor, AuthMethod as Method, api_keys, sessions};
+use crate::passkeys;
 
 /// A login: refreshed by rotating refresh tokens until it expires or is revoked.
 pub struct Session {
@@ -71,6 +73,23 @@ impl Session {
     async fn current(&self) -> bool {
         self.current == Some(self.row.id)
     }
+
+    /// When the session last proved a second factor (a passkey sign-in or step-up); null if never.
+    async fn mfa_verified_at(&self) -> Option<DateTime<Utc>> {
+        self.row.mfa_verified_at.map(|at| at.0)
+    }
+
+    /// Until when the session counts as MFA-verified (`context.mfa` in policies); null if never.
+    async fn mfa_expires_at(&self) -> Option<DateTime<Utc>> {
+        self.row.mfa_expires_at.map(|at| at.0)
+    }
+}
+
+impl Session {
+    /// A session as seen by the request using session `current`.
+    pub fn of(row: SessionRow, current: Option<crate::db::Id>) -> Self {
+        Self { row, current }
+    }
 }
 
 /// How the caller authenticated.
@@ -78,6 +97,8 @@ impl Session {
 pub enum AuthMethod {
     /// An access token obtained by `login`.
     Password,
+    /// An access token obtained by a passkey sign-in.
+    Passkey,
     /// An API key.
     ApiKey,
 }
@@ -97,6 +118,7 @@ impl Viewer {
     async fn auth_method(&self) -> AuthMethod {
         match self.0.method {
             Method::Password => AuthMethod::Password,
+            Method::Passkey => AuthMethod::Passkey,
             Method::ApiKey => AuthMethod::ApiKey,
         }
     }
@@ -145,6 +167,26 @@ impl Viewer {
             |row| row.id,
             |row| Session { row, current },
         ))
+    }
+
+    /// Whether this request's session counts as MFA-verified now (`context.mfa`).
+    async fn mfa(&self) -> bool {
+        self.0.mfa.verified
+    }
+
+    /// The caller's passkeys, oldest first.
+    #[graphql(complexity = "super::pagination::connection_complexity(first, last, child_complexity)")]
+    async fn passkeys(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Paged<Passkey>> {
+        let page = PageArgs::new(first, after, last, before).page()?;
+        let result = passkeys::manage::list(ctx.app()?, &self.0, self.0.user_id(), &page).await?;
+        Ok(connection(&page, result, |row| row.id, Passkey))
     }
 
     /// The caller's API keys, oldest first (secrets are never shown again).

@@ -96,6 +96,21 @@ impl User {
         Ok(connection(&page, result, |row| row.id, RoleAssignment))
     }
 
+    /// The user's passkeys, oldest first (needs `passkey.list` on the account).
+    #[graphql(complexity = "super::pagination::connection_complexity(first, last, child_complexity)")]
+    async fn passkeys(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Paged<super::passkeys::Passkey>> {
+        let page = PageArgs::new(first, after, last, before).page()?;
+        let result = crate::passkeys::manage::list(ctx.app()?, ctx.actor()?, self.0.id, &page).await?;
+        Ok(connection(&page, result, |row| row.id, super::passkeys::Passkey))
+    }
+
     /// The organizations this user belongs to, oldest membership first.
     #[graphql(complexity = "super::pagination::connection_complexity(first, last, child_complexity)")]
     async fn memberships(

@@ -22,7 +22,7 @@ use crate::app::App;
 use crate::error::Error;
 use crate::identity::secrets;
 use crate::identity::sessions::check_password;
-use crate::identity::{Actor, AuthMethod, ClientInfo};
+use crate::identity::{Actor, AuthMethod, ClientInfo, Mfa};
 use crate::invitations::accept::{Acceptance, accept};
 use crate::invitations::manage::{Preview, preview};
 use crate::pages::{self, AcceptState, AcceptView, PageError};
@@ -102,6 +102,7 @@ pub(crate) async fn submit(
                 token: form.token.clone(),
                 password: Some(form.password.clone()),
                 display_name: form.display_name.clone(),
+                passkey: None,
             };
             accept(&app, None, acceptance, &client).await.map(|_| ())
         }
@@ -160,13 +161,14 @@ async fn sign_in_and_accept(
         method: AuthMethod::Password,
         session_id: None,
         api_key_id: None,
-        mfa: false,
+        mfa: Mfa::default(),
         client: client.clone(),
     };
     let acceptance = Acceptance {
         token: form.token.clone(),
         password: None,
         display_name: None,
+        passkey: None,
     };
     accept(app, Some(&actor), acceptance, client).await.map(|_| ())
 }

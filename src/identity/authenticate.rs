@@ -4,11 +4,11 @@ use chrono::TimeDelta;
 
 use super::{api_keys, live_credentials};
 use crate::app::App;
-use crate::db::models::{ApiKeyRow, UserRow};
+use crate::db::models::{ApiKeyRow, SessionRow, UserRow};
 use crate::db::{self, Id, Timestamp, sessions};
 use crate::error::{Error, Result};
 use crate::identity::users::ACTIVE;
-use crate::identity::{Actor, AuthMethod, ClientInfo, Principal};
+use crate::identity::{Actor, AuthMethod, ClientInfo, Mfa, Principal};
 
 /// How stale `last_used_at` of an API key may get before a request refreshes it; bounds the writes
 /// that busy keys cause.
@@ -51,25 +51,25 @@ pub fn bearer_credential(header: &str) -> Option<&str> {
 async fn by_access_token(app: &App, token: &str, client: &ClientInfo) -> Result<Actor> {
     let now = app.now();
     let claims = app.keys.verify(token, &app.db, now).await?;
-    let user = live_session_user(app, claims.sid, now).await?;
+    let (session, user) = live_session(app, claims.sid, now).await?;
     if user.id != claims.sub {
         return Err(Error::unauthenticated("invalid access token"));
     }
     Ok(Actor {
         user,
-        method: AuthMethod::Password,
+        method: AuthMethod::of_session(&session.auth_method),
         session_id: Some(claims.sid),
         api_key_id: None,
-        mfa: false,
+        mfa: Mfa::of_session(&session, now),
         client: client.clone(),
     })
 }
 
-/// The active account behind a live session, from the database or confirmed within the last second.
-async fn live_session_user(app: &App, session_id: Id, now: Timestamp) -> Result<UserRow> {
+/// A live session and its active account, from the database or confirmed within the last second.
+async fn live_session(app: &App, session_id: Id, now: Timestamp) -> Result<(SessionRow, UserRow)> {
     let version = app.engine.version();
-    if let Some(user) = app.credentials.session(session_id, version, now) {
-        return Ok(user);
+    if let Some(found) = app.credentials.session(session_id, version, now) {
+        return Ok(found);
     }
     let stamp = app.credentials.stamp(version, now);
     let mut conn = app.db.conn().await?;
@@ -87,9 +87,9 @@ async fn live_session_user(app: &App, session_id: Id, now: Timestamp) -> Result<
     }
     // Trusted entries are not re-checked for expiry: keep none that could outlive the session.
     if now + live_credentials::TRUSTED_FOR < session.expires_at {
-        app.credentials.keep_session(stamp, session_id, &user);
+        app.credentials.keep_session(stamp, &session, &user);
     }
-    Ok(user)
+    Ok((session, user))
 }
 
 async fn by_api_key(app: &App, presented: &str, client: &ClientInfo) -> Result<Actor> {
@@ -130,7 +130,7 @@ async fn by_api_key(app: &App, presented: &str, client: &ClientInfo) -> Result<A
         method: AuthMethod::ApiKey,
         session_id: None,
         api_key_id: Some(key.id),
-        mfa: false,
+        mfa: Mfa::default(),
         client: client.clone(),
     })
 }

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::TimeDelta;
 use tokio::sync::watch;
 
-use crate::db::models::{ApiKeyRow, UserRow};
+use crate::db::models::{ApiKeyRow, SessionRow, UserRow};
 use crate::db::{Id, Timestamp};
 
 /// How long a confirmation is trusted without reading the database again. Half a second, so that
@@ -42,7 +42,7 @@ pub struct Stamp {
 /// Live sessions (by id) and API keys (by public prefix), with the account behind each.
 pub struct LiveCredentials {
     generation: AtomicU64,
-    sessions: Recent<Id, UserRow>,
+    sessions: Recent<Id, (SessionRow, UserRow)>,
     api_keys: Recent<String, (ApiKeyRow, UserRow)>,
     /// Bumped with `generation`: wakes whoever holds a credential for long (WebSockets).
     revoked: watch::Sender<u64>,
@@ -75,13 +75,14 @@ impl LiveCredentials {
         }
     }
 
-    /// The account behind a session confirmed live recently.
-    pub fn session(&self, id: Id, version: i64, now: Timestamp) -> Option<UserRow> {
+    /// A session confirmed live recently, with its account.
+    pub fn session(&self, id: Id, version: i64, now: Timestamp) -> Option<(SessionRow, UserRow)> {
         self.sessions.get(&id, self.current(version, now))
     }
 
-    pub fn keep_session(&self, stamp: Stamp, id: Id, user: &UserRow) {
-        self.sessions.insert(stamp, id, user.clone());
+    pub fn keep_session(&self, stamp: Stamp, session: &SessionRow, user: &UserRow) {
+        self.sessions
+            .insert(stamp, session.id, (session.clone(), user.clone()));
     }
 
     /// The key and account behind an API key prefix confirmed live recently (the presented secret
@@ -178,14 +179,34 @@ mod tests {
         }
     }
 
+    fn session_of(user: &UserRow) -> SessionRow {
+        let now = Timestamp(Utc::now());
+        SessionRow {
+            id: Id::new_v7(),
+            user_id: user.id,
+            auth_method: "password".to_owned(),
+            ip: None,
+            user_agent: None,
+            created_at: now,
+            last_refreshed_at: now,
+            expires_at: now + TimeDelta::days(1),
+            revoked_at: None,
+            revoked_reason: None,
+            mfa_verified_at: None,
+            mfa_expires_at: None,
+        }
+    }
+
     #[test]
     fn trusted_for_a_second_at_one_version_until_forgotten() {
         let live = LiveCredentials::default();
-        let (session, user) = (Id::new_v7(), user());
+        let user = user();
+        let row = session_of(&user);
+        let session = row.id;
         let at = Timestamp(Utc::now());
-        live.keep_session(live.stamp(7, at), session, &user);
+        live.keep_session(live.stamp(7, at), &row, &user);
 
-        assert_eq!(live.session(session, 7, at).map(|u| u.id), Some(user.id));
+        assert_eq!(live.session(session, 7, at).map(|(_, u)| u.id), Some(user.id));
         let later = at + TRUSTED_FOR - TimeDelta::milliseconds(1);
         assert!(live.session(session, 7, later).is_some());
         assert!(live.session(session, 7, at + TRUSTED_FOR).is_none(), "lapsed");
@@ -210,11 +231,13 @@ mod tests {
     #[test]
     fn a_read_that_raced_a_revocation_is_not_trusted() {
         let live = LiveCredentials::default();
-        let (session, user) = (Id::new_v7(), user());
+        let user = user();
+        let row = session_of(&user);
+        let session = row.id;
         let at = Timestamp(Utc::now());
         let stamp = live.stamp(1, at);
         live.forget_all(); // a revocation committed while the row was being read
-        live.keep_session(stamp, session, &user);
+        live.keep_session(stamp, &row, &user);
         assert!(live.session(session, 1, at).is_none());
     }
 }

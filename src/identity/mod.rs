@@ -19,4 +19,4 @@ pub mod users;
 pub(crate) mod validate;
 pub mod visibility;
 
-pub use principal::{Actor, AuthMethod, ClientInfo, Principal};
+pub use principal::{Actor, AuthMethod, ClientInfo, Mfa, Principal};

@@ -1,7 +1,7 @@
 //! Who is calling: an authenticated actor, or anonymous (possibly with rejected credentials).
 
-use crate::db::Id;
-use crate::db::models::UserRow;
+use crate::db::models::{SessionRow, UserRow};
+use crate::db::{Id, Timestamp};
 use crate::error::{Error, Result};
 
 /// How the caller proved who they are.
@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 pub enum AuthMethod {
     /// An access token from a password login.
     Password,
+    /// An access token from a passkey sign-in (user verification: a second factor in itself).
+    Passkey,
     /// An API key.
     ApiKey,
 }
@@ -17,7 +19,35 @@ impl AuthMethod {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Password => "password",
+            Self::Passkey => "passkey",
             Self::ApiKey => "api_key",
+        }
+    }
+
+    /// How a stored session was opened (its `auth_method` column).
+    pub fn of_session(stored: &str) -> Self {
+        match stored {
+            "passkey" => Self::Passkey,
+            _ => Self::Password,
+        }
+    }
+}
+
+/// Whether, and when, the caller's session proved a second factor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mfa {
+    /// True while the session counts as MFA-verified (`context.mfa`).
+    pub verified: bool,
+    /// When it last proved one (`context.mfaAgeSeconds` counts from here).
+    pub verified_at: Option<Timestamp>,
+}
+
+impl Mfa {
+    /// The MFA state of a session at `now`.
+    pub fn of_session(session: &SessionRow, now: Timestamp) -> Self {
+        Self {
+            verified: session.mfa_expires_at.is_some_and(|until| until > now),
+            verified_at: session.mfa_verified_at,
         }
     }
 }
@@ -31,8 +61,8 @@ pub struct Actor {
     pub session_id: Option<Id>,
     /// The API key used, when authenticated by one.
     pub api_key_id: Option<Id>,
-    /// Whether the session was opened with a second factor (passkeys will set this).
-    pub mfa: bool,
+    /// Whether the session proved a second factor (a passkey sign-in or a recent step-up).
+    pub mfa: Mfa,
     /// The client's connection: its address is in policies' context, all of it in audit events.
     pub client: ClientInfo,
 }

@@ -180,6 +180,8 @@ pub struct RateLimits {
     pub api_key: AttemptLimiter,
     /// Invitation tokens that open nothing, per client: guessing links is throttled.
     pub invitation_token: AttemptLimiter,
+    /// Failed passkey assertions (sign-in and step-up), per client.
+    pub passkey: AttemptLimiter,
 }
 
 impl Default for RateLimits {
@@ -190,6 +192,7 @@ impl Default for RateLimits {
             refresh: AttemptLimiter::new(30, TimeDelta::minutes(5), TimeDelta::minutes(5)),
             api_key: AttemptLimiter::new(30, TimeDelta::minutes(5), TimeDelta::minutes(5)),
             invitation_token: AttemptLimiter::new(20, TimeDelta::minutes(15), TimeDelta::minutes(15)),
+            passkey: AttemptLimiter::new(10, TimeDelta::minutes(15), TimeDelta::minutes(15)),
         }
     }
 }

@@ -34,3 +34,24 @@ pub fn encode(bytes: &[u8]) -> String {
 pub fn decode(text: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(text).ok()
 }
+
+/// A fresh bearer token — `prefix` and 256 random bits — and the hash to store.
+pub fn mint_token(prefix: &str) -> Result<(String, Vec<u8>)> {
+    let token = format!("{prefix}{}", encode(&random_bytes::<32>()?));
+    let hash = sha256(token.as_bytes());
+    Ok((token, hash))
+}
+
+/// The stored hash of a presented token minted by [`mint_token`] with `prefix`, or `None` when it
+/// cannot be one (a cheap refusal of junk before any lookup).
+pub fn token_hash(prefix: &str, presented: &str) -> Option<Vec<u8>> {
+    let body = presented.strip_prefix(prefix)?;
+    if body.len() != 43
+        || !body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return None;
+    }
+    Some(sha256(presented.as_bytes()))
+}

@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::audit::{self, AuditAction, Event, Outcome, Target};
 use crate::authz::{Action, Resource, guard};
 use crate::db::models::{RefreshTokenRow, SessionRow, UserRow};
-use crate::db::{Id, Page, PageOf, Timestamp, sessions, users};
+use crate::db::{DbConn, Id, Page, PageOf, Timestamp, sessions, users};
 use crate::error::{Error, Result};
 use crate::identity::users::{ACTIVE, user_target};
 use crate::identity::{Actor, AuthMethod, ClientInfo, passwords, validate};
@@ -44,7 +44,7 @@ const MAX_LOGIN_PASSWORD_CHARS: usize = 1024;
 /// failure that spends an account's budget locks its logins for a while and is audited.
 pub async fn login(app: &App, email: &str, password: String, client: &ClientInfo) -> Result<Grant> {
     let user = check_password(app, email, password, client).await?;
-    open(app, user, client).await
+    open(app, user, AuthMethod::Password, client).await
 }
 
 /// Checks an email and password as [`login`] does — validated, rate limited, failures audited —
@@ -114,34 +114,45 @@ pub async fn check_password(
     Ok(user)
 }
 
-/// Opens a password session for `user` (already authenticated) and issues its tokens.
-pub(crate) async fn open(app: &App, user: UserRow, client: &ClientInfo) -> Result<Grant> {
+/// Opens a session for `user`, already authenticated by `method`, and issues its tokens.
+pub(crate) async fn open(app: &App, user: UserRow, method: AuthMethod, client: &ClientInfo) -> Result<Grant> {
     let mut conn = app.db.conn().await?;
-    let now = app.now();
-    let session = SessionRow {
-        id: Id::new_v7(),
-        user_id: user.id,
-        auth_method: AuthMethod::Password.as_str().to_owned(),
-        ip: client.ip.clone(),
-        user_agent: client.user_agent.clone(),
-        created_at: now,
-        last_refreshed_at: now,
-        expires_at: now + app.session_ttl(),
-        revoked_at: None,
-        revoked_reason: None,
-    };
+    let session = new_session(app, &user, method, client);
+    let now = session.created_at;
     let (refresh_token, token_row) = new_refresh_token(&session, now)?;
-    let event = Event::anonymous(AuditAction::LoginSucceeded, client)
-        .as_user(user.id, &user.display_name)
-        .target(session_target(&session))
-        .with("authMethod", AuthMethod::Password.as_str());
+    let event = login_event(&session, &user, client);
     conn.transaction(async |tx| {
         sessions::insert(tx, &session).await?;
         sessions::insert_refresh_token(tx, &token_row).await?;
         audit::record(tx, now, event).await
     })
     .await?;
-    let access = app.keys.issue(user.id, session.id, session.expires_at, now)?;
+    issue(app, session, user, refresh_token)
+}
+
+/// Opens a session inside the caller's transaction (a passkey sign-in or an accepted invitation
+/// writes it with what proved the user); [`issue`] the tokens after it commits.
+pub(crate) async fn open_in(
+    tx: &mut DbConn,
+    app: &App,
+    user: &UserRow,
+    method: AuthMethod,
+    client: &ClientInfo,
+) -> Result<(SessionRow, String)> {
+    let session = new_session(app, user, method, client);
+    let now = session.created_at;
+    let (refresh_token, token_row) = new_refresh_token(&session, now)?;
+    sessions::insert(tx, &session).await?;
+    sessions::insert_refresh_token(tx, &token_row).await?;
+    audit::record(tx, now, login_event(&session, user, client)).await?;
+    Ok((session, refresh_token))
+}
+
+/// The access token for a session just opened.
+pub(crate) fn issue(app: &App, session: SessionRow, user: UserRow, refresh_token: String) -> Result<Grant> {
+    let access = app
+        .keys
+        .issue(user.id, session.id, session.expires_at, session.created_at)?;
     Ok(Grant {
         access_token: access.token,
         access_token_expires_at: access.expires_at,
@@ -149,6 +160,34 @@ pub(crate) async fn open(app: &App, user: UserRow, client: &ClientInfo) -> Resul
         session,
         user,
     })
+}
+
+/// A passkey proves user verification, so its session counts as MFA-verified for its lifetime.
+fn new_session(app: &App, user: &UserRow, method: AuthMethod, client: &ClientInfo) -> SessionRow {
+    let now = app.now();
+    let expires_at = now + app.session_ttl();
+    let mfa = method == AuthMethod::Passkey;
+    SessionRow {
+        id: Id::new_v7(),
+        user_id: user.id,
+        auth_method: method.as_str().to_owned(),
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        created_at: now,
+        last_refreshed_at: now,
+        expires_at,
+        revoked_at: None,
+        revoked_reason: None,
+        mfa_verified_at: mfa.then_some(now),
+        mfa_expires_at: mfa.then_some(expires_at),
+    }
+}
+
+fn login_event(session: &SessionRow, user: &UserRow, client: &ClientInfo) -> Event {
+    Event::anonymous(AuditAction::LoginSucceeded, client)
+        .as_user(user.id, &user.display_name)
+        .target(session_target(session))
+        .with("authMethod", session.auth_method.as_str())
 }
 
 /// What a refresh attempt found, decided inside the transaction and acted on after it commits.

@@ -11,13 +11,16 @@ use crate::app::App;
 use crate::audit::{self, AuditAction, Event, Target};
 use crate::authz::roles::role_target;
 use crate::db::invitations::{self as rows, ACCEPTED};
-use crate::db::models::{InvitationRow, MembershipRow, RoleAssignmentRow, UserRow};
-use crate::db::{Id, cedar_schemas, memberships, role_assignments, users};
+use crate::db::models::{InvitationRow, MembershipRow, PasskeyRow, RoleAssignmentRow, UserRow};
+use crate::db::{Id, cedar_schemas, memberships, passkeys, role_assignments, users};
 use crate::error::{Error, Result};
 use crate::identity::organizations::organization_target;
 use crate::identity::sessions::{self, Grant};
 use crate::identity::users::{ACTIVE, user_target};
-use crate::identity::{Actor, ClientInfo, passwords, validate};
+use crate::identity::{Actor, AuthMethod, ClientInfo, passwords, validate};
+use crate::passkeys::ceremony::{self, Ceremony, Purpose, Started};
+use crate::passkeys::register::{self, Holder};
+use crate::passkeys::{NewPasskey, credential, passkey_target};
 
 /// What the invitee sends.
 #[derive(Debug, Clone)]
@@ -27,6 +30,88 @@ pub struct Acceptance {
     pub password: Option<String>,
     /// For a new account: the name others see.
     pub display_name: Option<String>,
+    /// For a new account without a password: the browser's answer to the registration ceremony
+    /// started by [`start_passkey`].
+    pub passkey: Option<PasskeyAnswer>,
+}
+
+/// A registration response and the ceremony it answers.
+#[derive(Debug, Clone)]
+pub struct PasskeyAnswer {
+    pub ceremony_id: Id,
+    pub credential: serde_json::Value,
+}
+
+/// Starts registering the passkey a new account will sign in with, instead of a password: the
+/// ceremony is finished by [`accept`] with [`Acceptance::passkey`].
+pub async fn start_passkey(
+    app: &App,
+    token: &str,
+    display_name: &str,
+    passkey: NewPasskey,
+    client: &ClientInfo,
+) -> Result<Started> {
+    let invitation = by_token(app, token, client).await?;
+    let mut conn = app.db.conn().await?;
+    if users::find_by_email(&mut conn, &invitation.email)
+        .await?
+        .is_some()
+    {
+        return Err(Error::unauthenticated(
+            "an account with the invited email exists: sign in, then accept the invitation",
+        ));
+    }
+    drop(conn);
+    let display_name = validate::name("displayName", display_name, 100)?;
+    let holder = Holder {
+        id: Id::new_v7(),
+        email: &invitation.email,
+        display_name: &display_name,
+    };
+    let purpose = Purpose::Invitation {
+        invitation_id: invitation.id,
+    };
+    register::begin(app, holder, passkey, purpose).await
+}
+
+/// The invitee's new passkey, verified against the ceremony it answers (which must be this
+/// invitation's); the account it was made for gets its id.
+async fn invited_passkey(
+    app: &App,
+    invitation: &InvitationRow,
+    answer: &PasskeyAnswer,
+    client: &ClientInfo,
+) -> Result<PasskeyRow> {
+    let result = async {
+        let response = credential::registration(&answer.credential)?;
+        let now = app.now();
+        let mut conn = app.db.conn().await?;
+        let registration = match ceremony::take(&mut conn, answer.ceremony_id, now).await? {
+            Some(Ceremony::Registration(registration))
+                if registration.purpose
+                    == (Purpose::Invitation {
+                        invitation_id: invitation.id,
+                    }) =>
+            {
+                registration
+            }
+            _ => return Err(register::unknown_ceremony()),
+        };
+        let passkey = register::verify(app, &registration, &response)?;
+        credential::new_row(
+            registration.user_id,
+            &registration.name,
+            &passkey,
+            &response,
+            &answer.credential,
+            now,
+        )
+    }
+    .await;
+    if let Err(error) = &result {
+        crate::passkeys::registration_refused(app, client, error).await?;
+    }
+    result
 }
 
 /// What accepting did.
@@ -67,25 +152,46 @@ pub async fn accept(
             }
             let display_name =
                 validate::name("displayName", input.display_name.as_deref().unwrap_or(""), 100)?;
-            let password = input.password.unwrap_or_default();
-            validate::password("password", &password)?;
+            let (id, password_hash, passkey) = match &input.passkey {
+                Some(answer) => {
+                    if input.password.is_some() {
+                        return Err(Error::bad_input(
+                            "password",
+                            "give a password or a passkey, not both",
+                        ));
+                    }
+                    let passkey = invited_passkey(app, &invitation, answer, client).await?;
+                    (passkey.user_id, None, Some(passkey))
+                }
+                None => {
+                    let password = input.password.unwrap_or_default();
+                    validate::password("password", &password)?;
+                    (Id::new_v7(), Some(passwords::hash(password).await?), None)
+                }
+            };
             let now = app.now();
-            Joiner::New(UserRow {
-                id: Id::new_v7(),
+            let user = UserRow {
+                id,
                 email: invitation.email.clone(),
                 display_name,
-                password_hash: Some(passwords::hash(password).await?),
+                password_hash,
                 status: ACTIVE.to_owned(),
                 created_at: now,
                 updated_at: now,
-            })
+            };
+            Joiner::New(Box::new(NewAccount { user, passkey }))
         }
     };
     let (accepted, membership) = join(app, &invitation, &joiner, client).await?;
     let (user, grant) = match joiner {
         Joiner::Existing(actor) => (actor.user, None),
-        Joiner::New(user) => {
-            let grant = sessions::open(app, user.clone(), client).await?;
+        Joiner::New(account) => {
+            let NewAccount { user, passkey } = *account;
+            let method = match passkey {
+                Some(_) => AuthMethod::Passkey,
+                None => AuthMethod::Password,
+            };
+            let grant = sessions::open(app, user.clone(), method, client).await?;
             (user, Some(grant))
         }
     };
@@ -101,14 +207,20 @@ pub async fn accept(
 enum Joiner {
     Existing(Actor),
     /// An account to create with the acceptance.
-    New(UserRow),
+    New(Box<NewAccount>),
+}
+
+/// A new account and, when it has no password, its passkey.
+struct NewAccount {
+    user: UserRow,
+    passkey: Option<PasskeyRow>,
 }
 
 impl Joiner {
     fn user(&self) -> &UserRow {
         match self {
             Self::Existing(actor) => &actor.user,
-            Self::New(user) => user,
+            Self::New(account) => &account.user,
         }
     }
 
@@ -116,7 +228,9 @@ impl Joiner {
     fn event(&self, action: AuditAction, client: &ClientInfo) -> Event {
         match self {
             Self::Existing(actor) => Event::by(actor, action),
-            Self::New(user) => Event::anonymous(action, client).as_user(user.id, &user.display_name),
+            Self::New(account) => {
+                Event::anonymous(action, client).as_user(account.user.id, &account.user.display_name)
+            }
         }
     }
 }
@@ -153,15 +267,26 @@ async fn join(
                 .ok_or(Error::NotFound("invitation"))?;
             let in_organization = |event: Event| event.in_organization(Some(organization_id));
             let mut events = Vec::new();
-            if let Joiner::New(user) = joiner {
+            if let Joiner::New(account) = joiner {
+                let user = &account.user;
                 users::insert(tx, user).await?;
                 events.push(
                     joiner
                         .event(AuditAction::UserCreated, client)
                         .target(user_target(user))
-                        .with("passwordSet", true)
+                        .with("passwordSet", user.password_hash.is_some())
                         .with("invitation", accepted.id),
                 );
+                if let Some(passkey) = &account.passkey {
+                    passkeys::insert(tx, passkey).await?;
+                    events.push(
+                        joiner
+                            .event(AuditAction::PasskeyRegistered, client)
+                            .target(user_target(user))
+                            .target(passkey_target(passkey))
+                            .with("via", "invitation"),
+                    );
+                }
             }
             rows::set_accepted_by(tx, accepted.id, user.id).await?;
             let membership = match memberships::find(tx, organization_id, user.id).await? {

@@ -8,23 +8,12 @@ pub const PREFIX: &str = "pci_";
 
 /// A fresh token and the hash to store.
 pub fn mint() -> Result<(String, Vec<u8>)> {
-    let token = format!("{PREFIX}{}", secrets::encode(&secrets::random_bytes::<32>()?));
-    let hash = secrets::sha256(token.as_bytes());
-    Ok((token, hash))
+    secrets::mint_token(PREFIX)
 }
 
-/// The stored hash of a presented token, or `None` when it cannot be one of ours (a cheap refusal
-/// of junk before any lookup).
+/// The stored hash of a presented token, or `None` when it cannot be one of ours.
 pub fn hash_of(presented: &str) -> Option<Vec<u8>> {
-    let body = presented.strip_prefix(PREFIX)?;
-    if body.len() != 43
-        || !body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return None;
-    }
-    Some(secrets::sha256(presented.as_bytes()))
+    secrets::token_hash(PREFIX, presented)
 }
 
 #[cfg(test)]

@@ -34,6 +34,15 @@ pub(super) async fn run(app: App, mut stopped: watch::Receiver<bool>) {
 /// One round of every sweep (also what tests call to move time along).
 pub async fn sweep(app: &App) -> Result<()> {
     invitations::expiry::sweep(app).await?;
+    let ceremonies = crate::passkeys::ceremony::sweep(app).await?;
+    let links = crate::passkeys::setup_links::sweep(app).await?;
+    if ceremonies + links > 0 {
+        tracing::debug!(
+            ceremonies,
+            links,
+            "deleted expired passkey ceremonies and setup links"
+        );
+    }
     let mut conn = app.db.conn().await?;
     let deleted = jobs::delete_finished_before(&mut conn, app.now() - SETTLED_JOB_RETENTION).await?;
     if deleted > 0 {

@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::db::{Id, Timestamp};
 use crate::error::{Error, Result};
 use crate::identity::authenticate::revalidate;
-use crate::identity::{Actor, AuthMethod, ClientInfo, secrets};
+use crate::identity::{Actor, AuthMethod, ClientInfo, Mfa, secrets};
 
 /// How long a signed export link works.
 pub const LINK_LIFETIME: TimeDelta = TimeDelta::minutes(10);
@@ -80,7 +80,7 @@ pub async fn link_actor(app: &App, token: &str, query: &str, client: &ClientInfo
         },
         session_id: claims.session,
         api_key_id: claims.api_key,
-        mfa: false,
+        mfa: Mfa::default(),
         client: client.clone(),
     };
     revalidate(app, &actor).await?;
