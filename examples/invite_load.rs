@@ -66,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
         method: AuthMethod::Password,
         session_id: None,
         api_key_id: None,
-        mfa: false,
+        mfa: portcullis::identity::Mfa::default(),
         client: ClientInfo::default(),
     };
     let slug = format!("load-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);

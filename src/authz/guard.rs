@@ -54,10 +54,11 @@ pub async fn check(app: &App, actor: &Actor, action: Action, resource: Resource)
     Err(refusal)
 }
 
-/// Whether a signed-in caller without a current second factor would be allowed right after a
-/// step-up: the refusal then says MFA_REQUIRED, so the client knows a passkey gesture fixes it.
+/// Whether a signed-in caller would be allowed right after a step-up (a second factor proved
+/// now: `context.mfa`, and `context.mfaAgeSeconds` 0): the refusal then says MFA_REQUIRED, so the
+/// client knows a passkey gesture fixes it. API keys cannot step up.
 async fn could_step_up(app: &App, actor: &Actor, action: Action, resource: Resource) -> Result<bool> {
-    if actor.mfa.verified || actor.session_id.is_none() {
+    if actor.session_id.is_none() {
         return Ok(false);
     }
     let stepped_up = Actor {

@@ -97,10 +97,6 @@ impl SoftAuthenticator {
         }
     }
 
-    pub fn credentials(&self) -> &[SoftCredential] {
-        &self.credentials
-    }
-
     pub fn credentials_mut(&mut self) -> &mut [SoftCredential] {
         &mut self.credentials
     }
@@ -108,10 +104,7 @@ impl SoftAuthenticator {
     /// Browser default when the options carry no RP ID: the origin's host.
     fn default_rp_id(&self) -> String {
         let rest = self.origin.rsplit("://").next().unwrap_or_default();
-        rest.split(['/', ':'])
-            .next()
-            .unwrap_or_default()
-            .to_string()
+        rest.split(['/', ':']).next().unwrap_or_default().to_string()
     }
 
     fn flags(&self, extra: u8) -> u8 {
@@ -136,8 +129,7 @@ impl SoftAuthenticator {
 
     /// Browser member order (`type`, `challenge`, `origin`, `crossOrigin`); serde_json would sort keys.
     fn client_data(&self, ty: &str, challenge: &str) -> Vec<u8> {
-        let [ty, challenge, origin] =
-            [ty, challenge, &self.origin].map(|s| Value::from(s).to_string());
+        let [ty, challenge, origin] = [ty, challenge, &self.origin].map(|s| Value::from(s).to_string());
         format!(r#"{{"type":{ty},"challenge":{challenge},"origin":{origin},"crossOrigin":false}}"#)
             .into_bytes()
     }
@@ -162,9 +154,8 @@ impl SoftAuthenticator {
 
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &self.rng)
             .map_err(|_| "key generation failed")?;
-        let key =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &self.rng)
-                .map_err(|_| "key parse failed")?;
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &self.rng)
+            .map_err(|_| "key parse failed")?;
         let point = key.public_key().as_ref(); // 0x04 ‖ x ‖ y
         let mut cred_id = vec![0u8; 32];
         self.rng.fill(&mut cred_id).map_err(|_| "rng failed")?;
@@ -229,9 +220,8 @@ impl SoftAuthenticator {
         let client_data = self.client_data("webauthn.get", challenge);
         let mut signed = auth_data.clone();
         signed.extend_from_slice(digest(&SHA256, &client_data).as_ref());
-        let key =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &cred.key_pkcs8, &self.rng)
-                .map_err(|_| "stored key unreadable")?;
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &cred.key_pkcs8, &self.rng)
+            .map_err(|_| "stored key unreadable")?;
         let sig = key.sign(&self.rng, &signed).map_err(|_| "signing failed")?;
         let mut sig = sig.as_ref().to_vec();
         // The last byte belongs to the DER integer `s`: the encoding stays valid, the value doesn't.

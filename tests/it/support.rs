@@ -18,6 +18,8 @@ use tower::ServiceExt as _;
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 pub const PASSWORD: &str = "user-password-1";
+/// The origin passkey ceremonies of the tests come from.
+pub const PASSKEY_ORIGIN: &str = "http://localhost:8080";
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +124,9 @@ pub fn test_config(url: &str) -> Config {
     config.admin_email = Some(ADMIN_EMAIL.to_owned());
     config.admin_password = Some(ADMIN_PASSWORD.to_owned());
     config.public_url = Some("http://portcullis.test".to_owned());
+    // Browsers (and the soft authenticator of the passkey tests) speak WebAuthn on localhost only.
+    config.webauthn_rp_id = Some("localhost".to_owned());
+    config.webauthn_origins = vec![PASSKEY_ORIGIN.to_owned()];
     config.db_pool_size = 4;
     config
 }
