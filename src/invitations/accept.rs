@@ -179,14 +179,14 @@ pub async fn accept(
                 created_at: now,
                 updated_at: now,
             };
-            Joiner::New(Box::new(NewAccount { user, passkey }))
+            Joiner::New(NewAccount { user, passkey })
         }
     };
     let (accepted, membership) = join(app, &invitation, &joiner, client).await?;
     let (user, grant) = match joiner {
         Joiner::Existing(actor) => (actor.user, None),
         Joiner::New(account) => {
-            let NewAccount { user, passkey } = *account;
+            let NewAccount { user, passkey } = account;
             let method = match passkey {
                 Some(_) => AuthMethod::Passkey,
                 None => AuthMethod::Password,
@@ -207,7 +207,7 @@ pub async fn accept(
 enum Joiner {
     Existing(Actor),
     /// An account to create with the acceptance.
-    New(Box<NewAccount>),
+    New(NewAccount),
 }
 
 /// A new account and, when it has no password, its passkey.

@@ -85,9 +85,18 @@ impl RelyingParty {
         })
     }
 
-    /// Believable credential ids for an email that has no passkey (the same every time).
+    /// Believable credential ids for an email that has no passkey (the same every time). Never
+    /// none: a real account's list is never empty here, since accounts without a passkey get
+    /// decoys too — an empty list would give the unknown email away.
     pub fn decoys(&self, email: &str) -> Result<Vec<Vec<u8>>> {
-        self.decoys.generate(email.as_bytes()).map_err(Error::internal)
+        for salt in 0..16u8 {
+            let seed = [email.as_bytes(), &[salt]].concat();
+            let made_up = self.decoys.generate(&seed).map_err(Error::internal)?;
+            if !made_up.is_empty() {
+                return Ok(made_up);
+            }
+        }
+        Ok(vec![crate::identity::secrets::sha256(email.as_bytes())])
     }
 }
 

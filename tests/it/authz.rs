@@ -859,8 +859,8 @@ async fn context_conditions_apply_to_gateway_operations(t: TestApp) {
     let refused = t.gql(Some(&admin), create, json!({ "s": "needs-mfa" })).await;
     assert_eq!(
         refused.code(),
-        "FORBIDDEN",
-        "even a super-administrator is bound by a forbid"
+        "MFA_REQUIRED",
+        "even a super-administrator is bound by a forbid; a passkey step-up would lift this one"
     );
     gql_ok(
         &t,

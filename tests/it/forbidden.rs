@@ -49,6 +49,7 @@ use Expect::{Hidden, Refused, Shows, Succeeds, Withheld, Yields};
 const FORBIDDEN: Expect = Refused("FORBIDDEN");
 const NOT_FOUND: Expect = Refused("NOT_FOUND");
 const UNAUTHENTICATED: Expect = Refused("UNAUTHENTICATED");
+const BAD_USER_INPUT: Expect = Refused("BAD_USER_INPUT");
 
 /// Whether `body` (a whole GraphQL response) is what `expect` says; the reason when not.
 fn verdict(body: &Value, expect: &Expect) -> Result<(), String> {
@@ -246,6 +247,7 @@ struct World {
     other: String,
     other_session: String,
     other_key: String,
+    other_passkey: String,
     role: String,
     org_role: String,
     super_admin: String,
@@ -857,6 +859,125 @@ fn cases(w: &World, refresh_token: &str) -> Vec<Case> {
             id(&w.nobody_key),
             Yields("/revokeApiKey/apiKey/id", json!(w.nobody_key)),
         ),
+        case(
+            "startPasskeyRegistration",
+            "for yourself",
+            "mutation { startPasskeyRegistration(input: {name: \"mine\"}) { ceremonyId } }",
+            json!({}),
+            Succeeds,
+        ),
+        case(
+            "finishPasskeyRegistration",
+            "a made-up ceremony",
+            "mutation($id: ID!) { finishPasskeyRegistration(input: {ceremonyId: $id, credential: {}}) { passkey { id } } }",
+            id(NO_SUCH_ID),
+            BAD_USER_INPUT,
+        )
+        .anonymously(BAD_USER_INPUT),
+        case(
+            "startPasskeySetup",
+            "a guessed setup token",
+            "mutation { startPasskeySetup(input: {token: \"pcs_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", name: \"x\"}) { ceremonyId } }",
+            json!({}),
+            BAD_USER_INPUT,
+        )
+        .anonymously(BAD_USER_INPUT),
+        case(
+            "createPasskeySetupLink",
+            "for someone else",
+            "mutation($id: ID!) { createPasskeySetupLink(input: {userId: $id}) { url } }",
+            id(&w.other),
+            NOT_FOUND,
+        ),
+        case(
+            "createPasskeySetupLink",
+            "for yourself",
+            "mutation($id: ID!) { createPasskeySetupLink(input: {userId: $id}) { url } }",
+            id(&w.nobody),
+            Succeeds,
+        ),
+        case(
+            "startPasskeyAuthentication",
+            "for someone's email",
+            "mutation { startPasskeyAuthentication(input: {email: \"other@example.com\"}) { ceremonyId } }",
+            json!({}),
+            Succeeds,
+        )
+        .anonymously(Succeeds),
+        case(
+            "finishPasskeyAuthentication",
+            "a made-up ceremony",
+            "mutation($id: ID!) { finishPasskeyAuthentication(input: {ceremonyId: $id, credential: {id: \"AA\", rawId: \"AA\", type: \"public-key\", response: {authenticatorData: \"AA\", clientDataJSON: \"AA\", signature: \"AA\"}}}) { accessToken } }",
+            id(NO_SUCH_ID),
+            UNAUTHENTICATED,
+        ),
+        case(
+            "startStepUp",
+            "without a passkey",
+            "mutation { startStepUp { ceremonyId } }",
+            json!({}),
+            Refused("CONFLICT"),
+        ),
+        case(
+            "finishStepUp",
+            "a made-up ceremony",
+            "mutation($id: ID!) { finishStepUp(input: {ceremonyId: $id, credential: {id: \"AA\", rawId: \"AA\", type: \"public-key\", response: {authenticatorData: \"AA\", clientDataJSON: \"AA\", signature: \"AA\"}}}) { session { id } } }",
+            id(NO_SUCH_ID),
+            UNAUTHENTICATED,
+        ),
+        case(
+            "renamePasskey",
+            "someone else's",
+            "mutation($id: ID!) { renamePasskey(input: {id: $id, name: \"mine now\"}) { passkey { id } } }",
+            id(&w.other_passkey),
+            NOT_FOUND,
+        ),
+        case(
+            "deletePasskey",
+            "someone else's",
+            "mutation($id: ID!) { deletePasskey(input: {id: $id}) { passkey { id } } }",
+            id(&w.other_passkey),
+            NOT_FOUND,
+        ),
+        case(
+            "deletePasskey",
+            "does not exist",
+            "mutation($id: ID!) { deletePasskey(input: {id: $id}) { passkey { id } } }",
+            id(NO_SUCH_ID),
+            NOT_FOUND,
+        ),
+        case(
+            "startInvitationPasskey",
+            "a guessed token",
+            "mutation { startInvitationPasskey(input: {token: \"pci_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", displayName: \"Eve\"}) { ceremonyId } }",
+            json!({}),
+            NOT_FOUND,
+        )
+        .anonymously(NOT_FOUND),
+        case(
+            "Viewer.passkeys",
+            "your own",
+            "{ viewer { passkeys { totalCount } } }",
+            json!({}),
+            Yields("/viewer/passkeys/totalCount", json!(0)),
+        )
+        .anonymously(Hidden),
+        case(
+            "User.passkeys",
+            "your own",
+            "{ viewer { user { passkeys { totalCount } } } }",
+            json!({}),
+            Yields("/viewer/user/passkeys/totalCount", json!(0)),
+        )
+        .anonymously(Hidden),
+        case(
+            "User.passkeys",
+            "another member's, reached through the member list",
+            "query($o: ID!) { organization(id: $o) { members { nodes { user { email passkeys { totalCount } } } } } }",
+            json!({ "o": w.org }),
+            Withheld("FORBIDDEN"),
+        )
+        .by(Who::Member),
         case(
             "createPolicy",
             "grant yourself everything",
@@ -1502,6 +1623,9 @@ async fn world(t: &TestApp) -> World {
     let (other, other_token) = t.user_with_token(&admin, "other@example.com").await;
     add_member(t, &admin, &org, &other).await;
     let other_key = create_api_key(t, &other_token).await;
+    let mut authenticator = crate::passkeys::authenticator();
+    let other_passkey =
+        crate::passkeys::register_passkey(t, &other_token, &mut authenticator, "Other's").await;
     let sessions = data(
         t,
         &other_token,
@@ -1580,6 +1704,7 @@ async fn world(t: &TestApp) -> World {
         other,
         other_session,
         other_key,
+        other_passkey,
         role,
         org_role,
         super_admin,
