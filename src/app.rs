@@ -39,12 +39,19 @@ pub struct App {
 impl App {
     /// Connects, applies pending migrations, loads the signing keys and bootstraps the admin.
     pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
-        let passkeys = Arc::new(RelyingParty::from_config(&config)?);
+        // Checked before anything else: a relying party passkeys cannot work with stops the start.
+        let passkeys = RelyingParty::from_config(&config)?;
         let db = Db::connect(&config.database_url(), config.db_pool_size)?;
         let applied = db::run_migrations(&db).await?;
         for name in &applied {
             tracing::info!(migration = %name, "applied migration");
         }
+        let decoy_key = {
+            let candidate = crate::identity::secrets::random_bytes::<32>()?;
+            let mut conn = db.conn().await?;
+            db::gateway_secrets::get_or_create(&mut conn, "passkey_decoys", &candidate).await?
+        };
+        let passkeys = Arc::new(passkeys.with_decoy_key(&decoy_key)?);
         let now = Timestamp(clock.now());
         let ttl = TimeDelta::seconds(i64::from(config.access_token_ttl_seconds));
         let keys = KeyRing::load(&db, now, config.public_url(), ttl).await?;

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod branding;
 pub mod cedar_schemas;
 pub mod ceremonies;
+pub mod gateway_secrets;
 pub mod invitations;
 pub mod jobs;
 pub mod memberships;

@@ -133,6 +133,19 @@ pub async fn insert_setup_link(conn: &mut DbConn, row: &PasskeySetupLinkRow) -> 
     Ok(())
 }
 
+/// Marks every unused link of the account as used (a newer link replaces them).
+pub async fn retire_setup_links(conn: &mut DbConn, user_id: Id, at: Timestamp) -> Result<()> {
+    with_conn!(conn, |c| diesel::update(
+        passkey_setup_links::table
+            .filter(passkey_setup_links::user_id.eq(user_id))
+            .filter(passkey_setup_links::used_at.is_null())
+    )
+    .set(passkey_setup_links::used_at.eq(at))
+    .execute(c)
+    .await)?;
+    Ok(())
+}
+
 /// The unused, unexpired link with this token hash, with its account.
 pub async fn find_live_setup_link(
     conn: &mut DbConn,

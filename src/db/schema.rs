@@ -387,6 +387,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+
+    gateway_secrets (name) {
+        name -> Text,
+        secret -> Binary,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
@@ -407,6 +416,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     passkeys,
     webauthn_ceremonies,
     passkey_setup_links,
+    gateway_secrets,
     refresh_tokens,
     api_keys,
     signing_keys,

@@ -64,6 +64,34 @@ pub async fn find(conn: &mut DbConn, id: Id) -> Result<Option<UserRow>> {
     Ok(row)
 }
 
+/// Reads the account and, on PostgreSQL, locks its row until the transaction ends: changes that
+/// must see every other change to the account's credentials (its last passkey) queue up here.
+/// SQLite's write transactions are serialized already.
+pub async fn find_for_update(conn: &mut DbConn, id: Id) -> Result<Option<UserRow>> {
+    let row = match conn {
+        DbConn::Postgres(c, _) => {
+            let c: &mut diesel_async::AsyncPgConnection = &mut *c;
+            users::table
+                .find(id)
+                .select(UserRow::as_select())
+                .for_update()
+                .get_result(c)
+                .await
+                .optional()
+        }
+        DbConn::Sqlite(c, _) => {
+            let c: &mut super::SqliteConn = &mut *c;
+            users::table
+                .find(id)
+                .select(UserRow::as_select())
+                .get_result(c)
+                .await
+                .optional()
+        }
+    }?;
+    Ok(row)
+}
+
 pub async fn find_by_email(conn: &mut DbConn, email: &str) -> Result<Option<UserRow>> {
     let row = with_conn!(conn, |c| users::table
         .filter(users::email.eq(email))

@@ -40,20 +40,18 @@ pub async fn rename(app: &App, actor: &Actor, id: Id, name: &str) -> Result<Pass
 /// then CONFLICT with reason `LAST_CREDENTIAL`.
 pub async fn delete(app: &App, actor: &Actor, id: Id) -> Result<PasskeyRow> {
     let row = find_for(app, actor, id, Action::PasskeyDelete).await?;
+    require_fresh_factor(actor, row.user_id)?;
     let now = app.now();
     let mut conn = app.db.conn().await?;
-    let owner = users::find(&mut conn, row.user_id)
-        .await?
-        .ok_or(Error::NotFound("passkey"))?;
-    let event = Event::by(actor, AuditAction::PasskeyDeleted)
-        .target(passkey_target(&row))
-        .target(user_target(&owner));
     conn.transaction(async |tx| {
+        // The account row is locked first: of two deletes racing for an account's last two
+        // passkeys, the second waits, then counts what the first left.
+        let owner = users::find_for_update(tx, row.user_id)
+            .await?
+            .ok_or(Error::NotFound("passkey"))?;
         if !passkeys::delete(tx, id).await? {
             return Err(Error::NotFound("passkey"));
         }
-        // Counted after the delete, inside its transaction: of two deletes racing for an
-        // account's last two passkeys, the later one sees what the earlier left.
         if owner.password_hash.is_none() && passkeys::count_for_user(tx, owner.id).await? == 0 {
             return Err(Error::conflict_because(
                 "id",
@@ -62,10 +60,24 @@ pub async fn delete(app: &App, actor: &Actor, id: Id) -> Result<PasskeyRow> {
                 None,
             ));
         }
+        let event = Event::by(actor, AuditAction::PasskeyDeleted)
+            .target(passkey_target(&row))
+            .target(user_target(&owner));
         audit::record(tx, now, event).await
     })
     .await?;
     Ok(row)
+}
+
+/// Changing your own passkeys once you have one takes a second factor (a passkey session or a
+/// recent step-up), as changing your password takes the current one: a stolen password (or API
+/// key) alone must not add an attacker's passkey — which would then sign in with MFA — nor delete
+/// the owner's. Administrators acting on other accounts are judged by their policies.
+pub(crate) fn require_fresh_factor(actor: &Actor, account: crate::db::Id) -> Result<()> {
+    if actor.user_id() == account && !actor.mfa.verified {
+        return Err(Error::MfaRequired);
+    }
+    Ok(())
 }
 
 /// The passkey, if the caller may see its account's passkeys (else NOT_FOUND, so ids of other

@@ -55,7 +55,10 @@ impl<'a> From<&'a UserRow> for Holder<'a> {
     }
 }
 
-/// Starts registering a passkey for the signed-in user.
+/// Starts registering a passkey for the signed-in user. The first passkey of an account can be
+/// added with its password session; once it has one, adding more takes a second factor
+/// (MFA_REQUIRED: sign in with a passkey or step up), so a stolen password cannot add its own.
+/// API keys cannot register passkeys: a passkey is a person's.
 pub async fn start(app: &App, actor: &Actor, new: NewPasskey) -> Result<Started> {
     guard::check(
         app,
@@ -64,6 +67,17 @@ pub async fn start(app: &App, actor: &Actor, new: NewPasskey) -> Result<Started>
         Resource::User(actor.user_id()),
     )
     .await?;
+    if actor.session_id.is_none() {
+        return Err(Error::bad_input(
+            "authorization",
+            "passkeys are registered from a signed-in session, not with an API key",
+        ));
+    }
+    let mut conn = app.db.conn().await?;
+    if passkeys::count_for_user(&mut conn, actor.user_id()).await? > 0 {
+        super::manage::require_fresh_factor(actor, actor.user_id())?;
+    }
+    drop(conn);
     begin(app, Holder::from(&actor.user), new, Purpose::SignedIn).await
 }
 
@@ -155,6 +169,9 @@ async fn finish_checked(
         let user = crate::db::users::find(&mut conn, registration.user_id).await?;
         user.ok_or_else(unknown_ceremony)?
     };
+    if account.status != crate::identity::users::ACTIVE {
+        return Err(unknown_ceremony());
+    }
     let link = match registration.purpose {
         Purpose::SignedIn if caller.is_some_and(|actor| actor.user_id() == account.id) => None,
         Purpose::SetupLink { link_id } => Some(link_id),
@@ -168,7 +185,9 @@ async fn finish_checked(
     };
     let passkey = verify(app, &registration, &response)?;
     let row = credential::new_row(account.id, &registration.name, &passkey, &response, json, now)?;
-    let event = match caller {
+    // Through a setup link it is the account's holder who registers, whoever else may be signed
+    // in in that browser.
+    let event = match caller.filter(|_| link.is_none()) {
         Some(actor) => Event::by(actor, AuditAction::PasskeyRegistered),
         None => Event::anonymous(AuditAction::PasskeyRegistered, client)
             .as_user(account.id, &account.display_name),

@@ -17,9 +17,9 @@ pub struct RelyingParty {
     pub webauthn: Webauthn,
     pub rp_id: String,
     pub origins: Vec<Url>,
-    /// Makes up credential ids for emails without passkeys. Its key is per process: a restart
-    /// or another instance makes up others (a prober comparing two answers can tell; one answer
-    /// tells nothing).
+    /// Makes up credential ids for emails without passkeys, keyed by a secret every instance
+    /// shares ([`RelyingParty::with_decoy_key`]), so the made-up answer for an email is the same
+    /// wherever and whenever it is asked.
     decoys: WebauthnFakeCredentialGenerator<FakePasskeyDistribution>,
 }
 
@@ -83,6 +83,12 @@ impl RelyingParty {
             origins,
             decoys,
         })
+    }
+
+    /// The same relying party, making up credential ids with `key` (the gateway's shared secret).
+    pub fn with_decoy_key(mut self, key: &[u8]) -> Result<Self> {
+        self.decoys = WebauthnFakeCredentialGenerator::new(key).map_err(Error::internal)?;
+        Ok(self)
     }
 
     /// Believable credential ids for an email that has no passkey (the same every time). Never

@@ -33,6 +33,14 @@ pub async fn create(app: &App, actor: &Actor, user_id: Id) -> Result<SetupLink> 
         _ => return Err(Error::NotFound("user")),
     };
     guard::check(app, actor, Action::PasskeyRegister, Resource::User(user_id)).await?;
+    if user_id == actor.user_id() {
+        // A link outlives the credential that minted it: from a stolen password or API key it
+        // would be a lasting way in. Your own passkeys are added with startPasskeyRegistration.
+        return Err(Error::bad_input(
+            "userId",
+            "setup links are for other people's accounts; register your own passkey with startPasskeyRegistration",
+        ));
+    }
     if user.status != ACTIVE {
         return Err(Error::conflict_because(
             "userId",
@@ -56,6 +64,8 @@ pub async fn create(app: &App, actor: &Actor, user_id: Id) -> Result<SetupLink> 
         .target(user_target(&user))
         .with("expiresAt", row.expires_at.0);
     conn.transaction(async |tx| {
+        // One live link per account: a new one retires the ones before it.
+        passkeys::retire_setup_links(tx, user_id, now).await?;
         passkeys::insert_setup_link(tx, &row).await?;
         audit::record(tx, now, event).await
     })

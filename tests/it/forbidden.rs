@@ -891,10 +891,10 @@ fn cases(w: &World, refresh_token: &str) -> Vec<Case> {
         ),
         case(
             "createPasskeySetupLink",
-            "for yourself",
+            "for yourself (a link would outlive your password)",
             "mutation($id: ID!) { createPasskeySetupLink(input: {userId: $id}) { url } }",
             id(&w.nobody),
-            Succeeds,
+            BAD_USER_INPUT,
         ),
         case(
             "startPasskeyAuthentication",

@@ -126,16 +126,11 @@ async fn register_then_sign_in_with_and_without_an_email(t: TestApp) {
     assert_eq!(passkey["backupEligible"], false);
     assert!(passkey["lastUsedAt"].is_null());
 
-    // Registering the same authenticator again: the browser is told to exclude it.
+    // A second passkey takes a second factor: the password session alone may not add one.
     let again = t
         .gql(Some(&token), START_REGISTRATION, json!({ "name": "Again" }))
         .await;
-    let excluded = &again.data()["startPasskeyRegistration"]["options"]["excludeCredentials"];
-    assert_eq!(excluded[0]["id"], passkey["credentialId"]);
-    assert!(
-        soft.register(&again.data()["startPasskeyRegistration"]["options"])
-            .is_err()
-    );
+    assert_eq!(again.code(), "MFA_REQUIRED");
 
     // With an email: the account's passkeys are offered.
     let (ceremony, response) = answer_sign_in(&t, Some("PAT@example.com"), &mut soft).await;
@@ -151,6 +146,21 @@ async fn register_then_sign_in_with_and_without_an_email(t: TestApp) {
     assert_eq!(me.data()["viewer"]["authMethod"], "PASSKEY");
     assert_eq!(me.data()["viewer"]["mfa"], true);
     assert!(me.data()["viewer"]["passkeys"]["nodes"][0]["lastUsedAt"].is_string());
+
+    // Registering the same authenticator again: the browser is told to exclude it.
+    let again = t
+        .gql(
+            Some(&passkey_token),
+            START_REGISTRATION,
+            json!({ "name": "Again" }),
+        )
+        .await;
+    let excluded = &again.data()["startPasskeyRegistration"]["options"]["excludeCredentials"];
+    assert_eq!(excluded[0]["id"], passkey["credentialId"]);
+    assert!(
+        soft.register(&again.data()["startPasskeyRegistration"]["options"])
+            .is_err()
+    );
 
     // Usernameless: the discoverable credential names its account.
     let started = t.gql(None, START_SIGN_IN, json!({})).await;
@@ -200,6 +210,10 @@ async fn replayed_expired_and_foreign_ceremonies_are_refused(t: TestApp) {
         .gql(None, FINISH_SIGN_IN, json!({ "id": ceremony, "c": response }))
         .await;
     assert!(first.data()["finishPasskeyAuthentication"]["accessToken"].is_string());
+    let passkey_token = first.data()["finishPasskeyAuthentication"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let replay = t
         .gql(None, FINISH_SIGN_IN, json!({ "id": ceremony, "c": response }))
         .await;
@@ -223,7 +237,11 @@ async fn replayed_expired_and_foreign_ceremonies_are_refused(t: TestApp) {
 
     // A registration replayed, and one finished by someone else.
     let started = t
-        .gql(Some(&token), START_REGISTRATION, json!({ "name": "Second" }))
+        .gql(
+            Some(&passkey_token),
+            START_REGISTRATION,
+            json!({ "name": "Second" }),
+        )
         .await;
     let started = &started.data()["startPasskeyRegistration"];
     let mut second = authenticator();
@@ -239,13 +257,13 @@ async fn replayed_expired_and_foreign_ceremonies_are_refused(t: TestApp) {
     assert_eq!(by_other.field(), "ceremonyId");
     let replayed = t
         .gql(
-            Some(&token),
+            Some(&passkey_token),
             FINISH_REGISTRATION,
             json!({ "id": started["ceremonyId"], "c": response }),
         )
         .await;
     assert_eq!(replayed.code(), "BAD_USER_INPUT", "the ceremony was spent");
-    let listed = t.gql(Some(&token), PASSKEYS, json!({})).await;
+    let listed = t.gql(Some(&passkey_token), PASSKEYS, json!({})).await;
     assert_eq!(
         listed.data()["viewer"]["passkeys"]["totalCount"],
         1,
@@ -254,12 +272,16 @@ async fn replayed_expired_and_foreign_ceremonies_are_refused(t: TestApp) {
 
     // Malformed and truncated credential JSON.
     let started = t
-        .gql(Some(&token), START_REGISTRATION, json!({ "name": "Third" }))
+        .gql(
+            Some(&passkey_token),
+            START_REGISTRATION,
+            json!({ "name": "Third" }),
+        )
         .await;
     let ceremony = started.data()["startPasskeyRegistration"]["ceremonyId"].clone();
     let malformed = t
         .gql(
-            Some(&token),
+            Some(&passkey_token),
             FINISH_REGISTRATION,
             json!({ "id": ceremony, "c": { "id": "x", "type": "public-key" } }),
         )
@@ -654,6 +676,129 @@ async fn an_invitee_joins_with_a_passkey_only(t: TestApp) {
     assert_ne!(ADMIN_EMAIL, "ines@example.com");
 }
 
+async fn failed_sign_ins_are_rate_limited_and_stale_ceremonies_swept(t: TestApp) {
+    let admin = t.admin_token().await;
+    let (_, token) = t.user_with_token(&admin, "lee@example.com").await;
+    let mut soft = authenticator();
+    register_passkey(&t, &token, &mut soft, "Key").await;
+    soft.corrupt_signature = true;
+    for attempt in 0..10 {
+        let refused = sign_in(&t, Some("lee@example.com"), &mut soft).await;
+        assert_eq!(refused.code(), "UNAUTHENTICATED", "attempt {attempt}");
+    }
+    soft.corrupt_signature = false;
+    let limited = sign_in(&t, Some("lee@example.com"), &mut soft).await;
+    assert_eq!(
+        limited.code(),
+        "RATE_LIMITED",
+        "even a good answer waits out the lock"
+    );
+    assert!(
+        limited.0["errors"][0]["extensions"]["retryAfterSeconds"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    t.clock.advance(TimeDelta::minutes(16));
+    let later = sign_in(&t, Some("lee@example.com"), &mut soft).await;
+    assert!(later.data()["finishPasskeyAuthentication"]["accessToken"].is_string());
+
+    // Ceremonies never finished are deleted by the periodic sweep once expired.
+    portcullis::passkeys::ceremony::sweep(&t.app).await.unwrap(); // the rate-limited one
+    for _ in 0..3 {
+        t.gql(None, START_SIGN_IN, json!({})).await.data();
+    }
+    assert_eq!(
+        portcullis::passkeys::ceremony::sweep(&t.app).await.unwrap(),
+        0,
+        "not expired yet"
+    );
+    t.clock.advance(TimeDelta::minutes(6));
+    assert_eq!(portcullis::passkeys::ceremony::sweep(&t.app).await.unwrap(), 3);
+    for _ in 0..2 {
+        t.gql(None, START_SIGN_IN, json!({})).await.data();
+    }
+    t.clock.advance(TimeDelta::minutes(6));
+    portcullis::jobs::periodic::sweep(&t.app).await.unwrap();
+    assert_eq!(
+        portcullis::passkeys::ceremony::sweep(&t.app).await.unwrap(),
+        0,
+        "the periodic sweep removed them"
+    );
+}
+
+async fn changing_your_passkeys_takes_a_second_factor(t: TestApp) {
+    let admin = t.admin_token().await;
+    let (user, token) = t.user_with_token(&admin, "vera@example.com").await;
+    let mut soft = authenticator();
+    let first = register_passkey(&t, &token, &mut soft, "First").await;
+
+    // A stolen password alone can neither add a passkey nor remove the owner's.
+    let add = t
+        .gql(Some(&token), START_REGISTRATION, json!({ "name": "Thief" }))
+        .await;
+    assert_eq!(add.code(), "MFA_REQUIRED");
+    let delete = "mutation($id: ID!) { deletePasskey(input: {id: $id}) { passkey { id } } }";
+    let removed = t.gql(Some(&token), delete, json!({ "id": first })).await;
+    assert_eq!(removed.code(), "MFA_REQUIRED");
+
+    // Nor can an API key, nor a setup link minted for oneself (it would outlive the password).
+    let key = t
+        .gql(
+            Some(&token),
+            "mutation { createApiKey(input: {name: \"k\"}) { secret } }",
+            json!({}),
+        )
+        .await;
+    let key = key.data()["createApiKey"]["secret"].as_str().unwrap().to_owned();
+    let by_key = t
+        .gql(Some(&key), START_REGISTRATION, json!({ "name": "Bot" }))
+        .await;
+    assert_eq!(by_key.code(), "BAD_USER_INPUT");
+    let own_link = t
+        .gql(
+            Some(&token),
+            "mutation($u: ID!) { createPasskeySetupLink(input: {userId: $u}) { url } }",
+            json!({ "u": user }),
+        )
+        .await;
+    assert_eq!(own_link.code(), "BAD_USER_INPUT");
+    assert_eq!(own_link.field(), "userId");
+
+    // After a step-up, both work.
+    let started = t.gql(Some(&token), START_STEP_UP, json!({})).await;
+    let started = &started.data()["startStepUp"];
+    let response = soft.authenticate(&started["options"]).unwrap();
+    t.gql(
+        Some(&token),
+        FINISH_STEP_UP,
+        json!({ "id": started["ceremonyId"], "c": response }),
+    )
+    .await
+    .data();
+    let mut spare = authenticator();
+    register_passkey(&t, &token, &mut spare, "Spare").await;
+    let removed = t.gql(Some(&token), delete, json!({ "id": first })).await;
+    assert_eq!(removed.data()["deletePasskey"]["passkey"]["id"], first.as_str());
+
+    // An administrator's newer setup link retires the older one.
+    let mint = "mutation($u: ID!) { createPasskeySetupLink(input: {userId: $u}) { token } }";
+    let older = t.gql(Some(&admin), mint, json!({ "u": user })).await;
+    let older = older.data()["createPasskeySetupLink"]["token"].clone();
+    let newer = t.gql(Some(&admin), mint, json!({ "u": user })).await;
+    let newer = newer.data()["createPasskeySetupLink"]["token"].clone();
+    let start_setup =
+        "mutation($t: String!) { startPasskeySetup(input: {token: $t, name: \"Phone\"}) { ceremonyId } }";
+    assert_eq!(
+        t.gql(None, start_setup, json!({ "t": older })).await.code(),
+        "BAD_USER_INPUT"
+    );
+    assert!(
+        t.gql(None, start_setup, json!({ "t": newer })).await.data()["startPasskeySetup"]["ceremonyId"]
+            .is_string()
+    );
+}
+
 crate::backend_tests!(
     register_then_sign_in_with_and_without_an_email,
     replayed_expired_and_foreign_ceremonies_are_refused,
@@ -662,4 +807,6 @@ crate::backend_tests!(
     step_up_turns_mfa_required_into_success,
     passkey_only_accounts_through_setup_links,
     an_invitee_joins_with_a_passkey_only,
+    failed_sign_ins_are_rate_limited_and_stale_ceremonies_swept,
+    changing_your_passkeys_takes_a_second_factor,
 );

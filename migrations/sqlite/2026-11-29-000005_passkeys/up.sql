@@ -46,3 +46,11 @@ CREATE INDEX passkey_setup_links_expiry_idx ON passkey_setup_links (expires_at);
 
 ALTER TABLE sessions ADD COLUMN mfa_verified_at TEXT;
 ALTER TABLE sessions ADD COLUMN mfa_expires_at TEXT;
+
+-- Secrets every instance must share, made once by whichever instance starts first: the key that
+-- makes up passkey credential ids for emails without passkeys (the same on every instance, so
+-- asking twice cannot tell a made-up answer from a real one).
+CREATE TABLE gateway_secrets (
+    name TEXT PRIMARY KEY,
+    secret BLOB NOT NULL
+);
