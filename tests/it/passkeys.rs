@@ -799,6 +799,42 @@ async fn changing_your_passkeys_takes_a_second_factor(t: TestApp) {
     );
 }
 
+/// A relying party passkeys cannot work with stops the gateway at start, naming the variable.
+async fn a_misconfigured_relying_party_stops_the_start(t: TestApp) {
+    let url = t.app.db.url().to_owned();
+    let start = |variable: &str, value: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["audit", "verify"])
+            .env("PORTCULLIS_DATABASE_URL", &url)
+            .env("PORTCULLIS_LOG", "error")
+            .env(variable, value)
+            .output()
+            .expect("the CLI runs")
+    };
+    for (variable, value, says) in [
+        ("PORTCULLIS_WEBAUTHN_RP_ID", "192.168.1.10", "is an IP address"),
+        (
+            "PORTCULLIS_WEBAUTHN_ORIGINS",
+            "https://evil.example.net",
+            "is not under the RP ID",
+        ),
+    ] {
+        let refused = start(variable, value);
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&refused.stdout),
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        assert!(!refused.status.success(), "{variable}={value} was accepted");
+        assert!(said.contains(variable) && said.contains(says), "{said}");
+    }
+    assert!(
+        start("PORTCULLIS_WEBAUTHN_ORIGINS", "http://localhost:8080")
+            .status
+            .success()
+    );
+}
+
 crate::backend_tests!(
     register_then_sign_in_with_and_without_an_email,
     replayed_expired_and_foreign_ceremonies_are_refused,
@@ -809,4 +845,5 @@ crate::backend_tests!(
     an_invitee_joins_with_a_passkey_only,
     failed_sign_ins_are_rate_limited_and_stale_ceremonies_swept,
     changing_your_passkeys_takes_a_second_factor,
+    a_misconfigured_relying_party_stops_the_start,
 );
