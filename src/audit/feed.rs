@@ -214,7 +214,12 @@ impl Subscriber {
                             return;
                         }
                         Err(error) => tracing::warn!(error = ?error, "could not re-check a feed subscriber"),
-                        Ok(()) => {}
+                        Ok(mfa) if mfa != self.actor.mfa => {
+                            // A lapsed step-up may change what the subscriber may read.
+                            self.actor.mfa = mfa;
+                            self.version = -1;
+                        }
+                        Ok(_) => {}
                     }
                     continue;
                 }

@@ -161,11 +161,12 @@ fn needs_touch(key: &ApiKeyRow, now: Timestamp) -> bool {
 
 /// Checks that an actor authenticated earlier (e.g. at WebSocket `connection_init`) still may act:
 /// its session or API key is live and its account active. Long-lived connections call this so that
-/// a logout, a revocation or a disabled account ends them.
-pub async fn revalidate(app: &App, actor: &Actor) -> Result<()> {
+/// a logout, a revocation or a disabled account ends them. Returns the session's MFA state as it
+/// is now (a step-up lapses while a connection stays open).
+pub async fn revalidate(app: &App, actor: &Actor) -> Result<Mfa> {
     let now = app.now();
     let mut conn = app.db.conn().await?;
-    let user = if let Some(session_id) = actor.session_id {
+    let (user, mfa) = if let Some(session_id) = actor.session_id {
         let (session, user) = sessions::find_with_user(&mut conn, session_id)
             .await?
             .ok_or_else(|| Error::unauthenticated("session revoked"))?;
@@ -175,7 +176,7 @@ pub async fn revalidate(app: &App, actor: &Actor) -> Result<()> {
         if session.expires_at <= now {
             return Err(Error::unauthenticated("session expired"));
         }
-        user
+        (user, Mfa::of_session(&session, now))
     } else if let Some(key_id) = actor.api_key_id {
         let key = db::api_keys::find(&mut conn, key_id)
             .await?
@@ -186,14 +187,15 @@ pub async fn revalidate(app: &App, actor: &Actor) -> Result<()> {
         if key.expires_at.is_some_and(|at| at <= now) {
             return Err(Error::unauthenticated("API key expired"));
         }
-        db::users::find(&mut conn, actor.user_id())
+        let user = db::users::find(&mut conn, actor.user_id())
             .await?
-            .ok_or_else(|| Error::unauthenticated("account disabled"))?
+            .ok_or_else(|| Error::unauthenticated("account disabled"))?;
+        (user, Mfa::default())
     } else {
         return Err(Error::unauthenticated("authentication required"));
     };
     if user.status != ACTIVE {
         return Err(Error::unauthenticated("account disabled"));
     }
-    Ok(())
+    Ok(mfa)
 }
