@@ -139,7 +139,7 @@ pub async fn accept(
                 "this invitation was sent to another email address; sign in with that account to accept it",
             ));
         }
-        Some(actor) => Joiner::Existing(actor.clone()),
+        Some(actor) => Joiner::Existing(Box::new(actor.clone())),
         None => {
             let mut conn = app.db.conn().await?;
             if users::find_by_email(&mut conn, &invitation.email)
@@ -204,8 +204,9 @@ pub async fn accept(
 }
 
 /// Who is joining.
+/// Both variants are boxed: an `Actor` is large, and clippy wants the variants of similar size.
 enum Joiner {
-    Existing(Actor),
+    Existing(Box<Actor>),
     /// An account to create with the acceptance.
     New(Box<NewAccount>),
 }
