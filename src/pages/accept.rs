@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::frame::Frame;
 use super::{STYLESHEET_PATH, templates};
 use crate::branding::Branding;
 use crate::db::Timestamp;
@@ -73,19 +74,6 @@ impl PageError {
         };
         catalog.text(key).to_owned()
     }
-}
-
-/// What every page's layout needs.
-#[derive(Serialize)]
-struct Frame<'a> {
-    lang: &'static str,
-    title: String,
-    stylesheet: &'static str,
-    style_nonce: &'a str,
-    accent: Option<&'a str>,
-    brand: Option<&'a str>,
-    logo_url: Option<&'a str>,
-    support: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -169,6 +157,7 @@ pub fn render_accept(view: &AcceptView) -> Result<String> {
         brand: Some(brand),
         logo_url: branding.logo_url.as_deref().filter(|url| !url.is_empty()),
         support: support.map(|address| catalog.format("page.support", &[("email", address)])),
+        script: None,
     };
     templates::render(
         "accept.html",
@@ -214,6 +203,7 @@ pub fn render_unavailable(locale: Option<&str>, style_nonce: &str) -> Result<Str
         brand: None,
         logo_url: None,
         support: None,
+        script: None,
     };
     templates::render("unavailable.html", UnavailableContext { frame, t })
 }

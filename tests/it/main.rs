@@ -15,6 +15,7 @@ mod http_spec;
 mod instances;
 mod invitation_rules;
 mod invitations;
+mod login_page;
 mod migrations;
 mod organizations;
 mod passkeys;
