@@ -8,6 +8,7 @@ mod audit_export;
 mod audit_feed;
 mod authz;
 mod browser;
+mod browser_passkeys;
 mod differential;
 mod email;
 mod forbidden;
