@@ -139,7 +139,7 @@ pub async fn accept(
                 "this invitation was sent to another email address; sign in with that account to accept it",
             ));
         }
-        Some(actor) => Joiner::Existing(Box::new(actor.clone())),
+        Some(actor) => Joiner::Existing(actor.clone()),
         None => {
             let mut conn = app.db.conn().await?;
             if users::find_by_email(&mut conn, &invitation.email)
@@ -179,14 +179,14 @@ pub async fn accept(
                 created_at: now,
                 updated_at: now,
             };
-            Joiner::New(Box::new(NewAccount { user, passkey }))
+            Joiner::New(NewAccount { user, passkey })
         }
     };
     let (accepted, membership) = join(app, &invitation, &joiner, client).await?;
     let (user, grant) = match joiner {
         Joiner::Existing(actor) => (actor.user, None),
         Joiner::New(account) => {
-            let NewAccount { user, passkey } = *account;
+            let NewAccount { user, passkey } = account;
             let method = match passkey {
                 Some(_) => AuthMethod::Passkey,
                 None => AuthMethod::Password,
@@ -204,11 +204,10 @@ pub async fn accept(
 }
 
 /// Who is joining.
-/// Both variants are boxed: an `Actor` is large, and clippy wants the variants of similar size.
 enum Joiner {
-    Existing(Box<Actor>),
+    Existing(Actor),
     /// An account to create with the acceptance.
-    New(Box<NewAccount>),
+    New(NewAccount),
 }
 
 /// A new account and, when it has no password, its passkey.
