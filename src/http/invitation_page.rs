@@ -1,22 +1,23 @@
 //! The invitation accept page (`/invitations/accept`): server-rendered forms for the link in the
 //! email, in the invitation's language and the organization's branding.
 //!
-//! No scripts at all; styles come from one stylesheet plus a nonce'd block for the brand color, so
-//! a strict Content-Security-Policy holds. Forms are CSRF-safe by a double-submit token: a random
+//! The forms need no script; for a new account, `/assets/login.js` adds the choice of a passkey
+//! instead of a password (`startInvitationPasskey`, then `acceptInvitation` over `/graphql`).
+//! Styles come from one stylesheet plus a nonce'd block for the brand color, so a strict
+//! Content-Security-Policy holds. Forms are CSRF-safe by a double-submit token: a random
 //! value in a `SameSite=Strict` cookie that the form must echo. The token in the URL never leaves
 //! the page (`Referrer-Policy: no-referrer`) and the page is never cached.
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, REFERRER_POLICY, SET_COOKIE,
-};
+use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::HttpState;
+use super::page_response::{html_response, random};
 use super::principal::client_info;
 use crate::app::App;
 use crate::error::Error;
@@ -173,18 +174,6 @@ async fn sign_in_and_accept(
     accept(app, Some(&actor), acceptance, client).await.map(|_| ())
 }
 
-/// `GET /assets/pages.css`
-pub(crate) async fn stylesheet() -> Response {
-    (
-        [
-            (CONTENT_TYPE, "text/css; charset=utf-8"),
-            (CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        pages::STYLESHEET,
-    )
-        .into_response()
-}
-
 fn page(app: &App, found: &Preview, token: &str, state: AcceptState, error: Option<PageError>) -> Response {
     let (Ok(csrf), Ok(nonce)) = (random(), random()) else {
         return unavailable(None);
@@ -240,22 +229,6 @@ fn unavailable(locale: Option<&str>) -> Response {
     }
 }
 
-fn html_response(status: StatusCode, html: String, nonce: &str) -> Response {
-    let policy = format!(
-        "default-src 'none'; style-src 'self' 'nonce-{nonce}'; img-src https:; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'"
-    );
-    let mut response = (status, [(CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&policy) {
-        headers.insert(CONTENT_SECURITY_POLICY, value);
-    }
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    response
-}
-
 /// True when the form echoes the CSRF cookie this page set.
 fn csrf_matches(headers: &HeaderMap, submitted: &str) -> bool {
     let cookie = headers
@@ -271,8 +244,4 @@ fn csrf_matches(headers: &HeaderMap, submitted: &str) -> bool {
         }
         _ => false,
     }
-}
-
-fn random() -> crate::error::Result<String> {
-    Ok(secrets::encode(&secrets::random_bytes::<24>()?))
 }

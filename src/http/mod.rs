@@ -7,6 +7,8 @@ mod graphql;
 mod health;
 mod invitation_page;
 mod jwks;
+mod login_page;
+mod page_response;
 mod principal;
 mod websocket;
 
@@ -62,7 +64,9 @@ pub fn router(app: App) -> Router {
             "/invitations/accept",
             get(invitation_page::show).post(invitation_page::submit),
         )
-        .route(crate::pages::STYLESHEET_PATH, get(invitation_page::stylesheet))
+        .route("/login", get(login_page::show))
+        .route(crate::pages::STYLESHEET_PATH, get(page_response::stylesheet))
+        .route(crate::pages::SCRIPT_PATH, get(page_response::script))
         .with_state(state)
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes));
     let router = match cors(&app.config.cors_origins) {

@@ -79,6 +79,29 @@ pub fn resolve(candidates: &[Option<&str>]) -> &'static Catalog {
         .unwrap_or_else(english)
 }
 
+/// The language tags of an `Accept-Language` header, most preferred first (by `q`, then order);
+/// `*` and tags refused with `q=0` are left out, and at most a handful are read.
+pub fn accept_language(header: &str) -> Vec<String> {
+    let mut ranked: Vec<(u16, String)> = header
+        .split(',')
+        .take(16)
+        .filter_map(|item| {
+            let mut parts = item.split(';');
+            let tag = parts.next()?.trim();
+            let quality = parts
+                .filter_map(|param| param.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            // Thousandths as an integer: a total order for the sort, and q=0 drops out.
+            let rank = (quality.clamp(0.0, 1.0) * 1000.0).round() as u16;
+            (rank > 0 && !tag.is_empty() && tag != "*").then(|| (rank, tag.to_owned()))
+        })
+        .collect();
+    // Stable: equal ranks keep the header's order.
+    ranked.sort_by_key(|(rank, _)| std::cmp::Reverse(*rank));
+    ranked.into_iter().map(|(_, tag)| tag).collect()
+}
+
 fn find(tag: &str) -> Option<&'static Catalog> {
     let normalized = tag.trim().replace('_', "-").to_ascii_lowercase();
     if normalized.is_empty() {
@@ -107,5 +130,15 @@ mod tests {
         assert_eq!(resolve(&[None, Some(""), Some("xx")]).tag(), "en");
         assert!(!is_supported("xx"));
         assert!(is_supported("de-AT"));
+    }
+
+    #[test]
+    fn accept_language_ranks_by_quality_then_order() {
+        assert_eq!(
+            accept_language("en;q=0.5, fr-CH, de;q=0.9, *;q=0.1, it;q=0"),
+            ["fr-CH", "de", "en"]
+        );
+        assert_eq!(accept_language(""), Vec::<String>::new());
+        assert_eq!(resolve(&[Some("xx"), Some("de-DE")]).tag(), "de");
     }
 }

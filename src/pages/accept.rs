@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 
-use super::{STYLESHEET_PATH, templates};
+use super::frame::Frame;
+use super::{SCRIPT_PATH, STYLESHEET_PATH, templates};
 use crate::branding::Branding;
 use crate::db::Timestamp;
 use crate::error::Result;
@@ -75,19 +76,6 @@ impl PageError {
     }
 }
 
-/// What every page's layout needs.
-#[derive(Serialize)]
-struct Frame<'a> {
-    lang: &'static str,
-    title: String,
-    stylesheet: &'static str,
-    style_nonce: &'a str,
-    accent: Option<&'a str>,
-    brand: Option<&'a str>,
-    logo_url: Option<&'a str>,
-    support: Option<String>,
-}
-
 #[derive(Serialize)]
 struct AcceptTexts {
     title: String,
@@ -99,6 +87,10 @@ struct AcceptTexts {
     new_password: &'static str,
     password_confirm: &'static str,
     new_submit: &'static str,
+    passkey_or: &'static str,
+    passkey_button: &'static str,
+    passkey_failed: &'static str,
+    name_needed: &'static str,
     existing_heading: &'static str,
     existing_intro: String,
     existing_password: &'static str,
@@ -140,6 +132,10 @@ pub fn render_accept(view: &AcceptView) -> Result<String> {
         new_password: catalog.text("page.accept.new.password"),
         password_confirm: catalog.text("page.accept.new.password_confirm"),
         new_submit: catalog.text("page.accept.new.submit"),
+        passkey_or: catalog.text("page.accept.passkey.or"),
+        passkey_button: catalog.text("page.accept.passkey.button"),
+        passkey_failed: catalog.text("page.accept.passkey.failed"),
+        name_needed: catalog.text("page.error.display_name_invalid"),
         existing_heading: catalog.text("page.accept.existing.heading"),
         existing_intro: catalog.format("page.accept.existing.intro", &names),
         existing_password: catalog.text("page.accept.existing.password"),
@@ -169,6 +165,8 @@ pub fn render_accept(view: &AcceptView) -> Result<String> {
         brand: Some(brand),
         logo_url: branding.logo_url.as_deref().filter(|url| !url.is_empty()),
         support: support.map(|address| catalog.format("page.support", &[("email", address)])),
+        // Only a new account can choose a passkey, which needs the script; the other states have none.
+        script: (view.state == AcceptState::NewAccount).then_some(SCRIPT_PATH),
     };
     templates::render(
         "accept.html",
@@ -214,6 +212,7 @@ pub fn render_unavailable(locale: Option<&str>, style_nonce: &str) -> Result<Str
         brand: None,
         logo_url: None,
         support: None,
+        script: None,
     };
     templates::render("unavailable.html", UnavailableContext { frame, t })
 }

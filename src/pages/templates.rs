@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("templates/layout.html")),
     ("accept.html", include_str!("templates/accept.html")),
+    ("login.html", include_str!("templates/login.html")),
     ("unavailable.html", include_str!("templates/unavailable.html")),
 ];
 

@@ -25,22 +25,40 @@ const UNAVAILABLE: &str = "This invitation link cannot be used";
 
 /// The gateway on a real port on 127.0.0.1, mailing through `sink` with links to that port.
 /// The server task is aborted on drop, so a failing test does not leave it serving.
-struct Served {
+pub(crate) struct Served {
     runner: Option<Runner>,
-    base: String,
+    /// `http://<host>:<port>`, the public URL the served instance puts into links.
+    pub base: String,
+    /// The served instance in process, for GraphQL calls whose answers hold its public URL.
+    pub api: TestApp,
     server: JoinHandle<()>,
 }
 
 impl Served {
+    /// Served as `http://127.0.0.1:<port>`.
     async fn start(t: &TestApp, sink: &SmtpSink) -> Self {
+        Self::start_as(t, sink, "127.0.0.1").await
+    }
+
+    /// Served as `http://localhost:<port>`, the relying party of its passkeys: browsers speak
+    /// WebAuthn on `localhost` (a secure context over plain HTTP) but never on an IP address.
+    pub(crate) async fn start_on_localhost(t: &TestApp, sink: &SmtpSink) -> Self {
+        Self::start_as(t, sink, "localhost").await
+    }
+
+    async fn start_as(t: &TestApp, sink: &SmtpSink, host: &str) -> Self {
         // Bound first: the port goes into the configuration, and so into the emailed link.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a port on 127.0.0.1");
         let port = listener.local_addr().expect("the bound address").port();
-        let base = format!("http://127.0.0.1:{port}");
+        let base = format!("http://{host}:{port}");
         let mut config = test_config(t.app.db.url());
         config.public_url = Some(base.clone());
+        if host == "localhost" {
+            config.webauthn_rp_id = Some("localhost".to_owned());
+            config.webauthn_origins = vec![base.clone()];
+        }
         config.smtp_url = Some(sink.url());
         config.smtp_timeout_seconds = 5;
         config.job_poll_ms = 50;
@@ -49,6 +67,11 @@ impl Served {
             .expect("the served instance starts");
         let runner = Runner::start(&app);
         let router = portcullis::http::router(app.clone());
+        let api = TestApp {
+            app,
+            router: router.clone(),
+            clock: t.clock.clone(),
+        };
         let server = tokio::spawn(async move {
             axum::serve(
                 listener,
@@ -60,11 +83,12 @@ impl Served {
         Self {
             runner: Some(runner),
             base,
+            api,
             server,
         }
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(runner) = self.runner.take() {
             runner.stop(Duration::from_secs(5)).await;
         }
@@ -78,7 +102,7 @@ impl Drop for Served {
 }
 
 /// Fails (never skips) when the browser or the driver is missing, saying how to install them.
-fn browser_script() -> PathBuf {
+fn browser_script(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
         Path::new(CHROMIUM).exists(),
@@ -90,12 +114,13 @@ fn browser_script() -> PathBuf {
         "tests/browser/node_modules is missing; install the driver: \
          npm ci --prefix tests/browser (.ci/run does this)"
     );
-    dir.join("accept.mjs")
+    dir.join(name)
 }
 
-/// Runs `accept.mjs` with `input` and returns the JSON it prints. The script bounds its own run.
-async fn drive(input: Value) -> Value {
-    let script = browser_script();
+/// Runs `tests/browser/<name>` with `input` and returns the JSON it prints. The script bounds its
+/// own run.
+pub(crate) async fn drive(name: &str, input: Value) -> Value {
+    let script = browser_script(name);
     let output =
         tokio::task::spawn_blocking(move || Command::new("node").arg(script).arg(input.to_string()).output())
             .await
@@ -105,17 +130,17 @@ async fn drive(input: Value) -> Value {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "accept.mjs failed ({}):\n{stderr}\n{stdout}",
+        "{name} failed ({}):\n{stderr}\n{stdout}",
         output.status
     );
     serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("accept.mjs printed no JSON ({e}):\n{stdout}\n{stderr}"))
+        .unwrap_or_else(|e| panic!("{name} printed no JSON ({e}):\n{stdout}\n{stderr}"))
 }
 
 /// The console errors of one page that are the page's doing. Headless Chromium fetches
 /// `/favicon.ico` on its own (the gateway has none; the 404 is logged as an error), and a page
 /// served as a 404 by design gets "Failed to load resource … 404" for its own URL.
-fn page_errors(page: &Value, expected_status: u16) -> Vec<Value> {
+pub(crate) fn page_errors(page: &Value, expected_status: u16) -> Vec<Value> {
     let url = page["url"].as_str().unwrap_or_default();
     page["consoleErrors"]
         .as_array()
@@ -133,7 +158,7 @@ fn page_errors(page: &Value, expected_status: u16) -> Vec<Value> {
 }
 
 /// Asserts what every page read should satisfy: its status, no errors, no failed sub-resources.
-fn assert_clean(page: &Value, status: u16, what: &str) {
+pub(crate) fn assert_clean(page: &Value, status: u16, what: &str) {
     assert_eq!(page["status"], status, "{what}: {page:#}");
     assert_eq!(
         page_errors(page, status),
@@ -192,13 +217,16 @@ async fn a_new_person_accepts_in_chromium(t: TestApp) {
     assert_eq!(mail.len(), 1, "the invitation was mailed");
     let link = link_in(&mail[0], &served.base);
 
-    let seen = drive(json!({
+    let seen = drive(
+        "accept.mjs",
+        json!({
         "mode": "accept",
         "url": link,
         "displayName": "Grace Hopper",
         "password": PASSWORD_TYPED,
         "screenshotDir": std::env::temp_dir(),
-    }))
+        }),
+    )
     .await;
     for screenshot in seen["screenshots"].as_array().expect("screenshots") {
         let path = screenshot.as_str().expect("a path");
@@ -269,7 +297,7 @@ async fn a_new_person_accepts_in_chromium(t: TestApp) {
     // The spent link and a made-up one: the same unavailable page, a 404, no hint of the
     // organization.
     let garbage = format!("{}/invitations/accept?token=not-a-real-token", served.base);
-    let seen = drive(json!({ "mode": "visit", "urls": [link, garbage] })).await;
+    let seen = drive("accept.mjs", json!({ "mode": "visit", "urls": [link, garbage] })).await;
     let pages = seen["pages"].as_array().expect("pages");
     assert_eq!(pages.len(), 2);
     for (page, what) in pages.iter().zip(["the spent link", "a garbage token"]) {

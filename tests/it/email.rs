@@ -265,9 +265,17 @@ fn view(locale: &str, state: AcceptState) -> AcceptView {
 }
 
 /// Anything a strict Content-Security-Policy (no inline script, no inline style) would block.
-fn assert_csp_clean(html: &str) {
+/// The one script allowed is the gateway's own file, with nothing inline.
+pub(crate) fn assert_csp_clean(html: &str) {
     let lower = html.to_ascii_lowercase();
-    assert!(!lower.contains("<script"), "script in {html}");
+    for script in lower.match_indices("<script") {
+        assert!(
+            lower[script.0..]
+                .replacen("&#x2f;", "/", 2)
+                .starts_with("<script src=\"/assets/login.js\" defer></script>"),
+            "inline or foreign script in {html}"
+        );
+    }
     assert!(!lower.contains("style="), "style attribute in {html}");
     assert!(!lower.contains("javascript:"), "javascript: URL in {html}");
     // Attribute names only: escaped text and quoted values may read "onfocus=" harmlessly, but
@@ -301,18 +309,21 @@ fn accept_page_renders_each_state_in_three_languages() {
             "Create your account",
             "Sign in to accept",
             "You are now a member of Acme GmbH.",
+            "Create a passkey instead of a password",
         ),
         (
             "de",
             "Konto anlegen",
             "Anmelden und annehmen",
             "Sie sind jetzt Mitglied von Acme GmbH.",
+            "Passkey statt Passwort erstellen",
         ),
         (
             "fr",
             "Créer votre compte",
             "Connectez-vous pour accepter",
             "Vous êtes maintenant membre de Acme GmbH.",
+            "Créer une clé d’accès au lieu d’un mot de passe",
         ),
     ];
     let dates = [
@@ -320,7 +331,7 @@ fn accept_page_renders_each_state_in_three_languages() {
         ("de", "4. März 2027"),
         ("fr", "4 mars 2027"),
     ];
-    for ((tag, new_heading, existing_heading, done), (_, date)) in expected.into_iter().zip(dates) {
+    for ((tag, new_heading, existing_heading, done, passkey), (_, date)) in expected.into_iter().zip(dates) {
         for state in [AcceptState::NewAccount, AcceptState::ExistingAccount] {
             let html = pages::render_accept(&view(tag, state)).unwrap();
             assert_csp_clean(&html);
@@ -340,12 +351,18 @@ fn accept_page_renders_each_state_in_three_languages() {
                     assert!(html.contains("name=\"display_name\""));
                     assert!(html.contains("name=\"password_confirm\""));
                     assert!(html.contains("autocomplete=\"new-password\""));
+                    // The passkey option: hidden until the script finds the browser able.
+                    assert!(html.contains("<div id=\"invitation-passkey\" hidden data-token=\"tok_abc123\""));
+                    assert!(html.contains("id=\"accept-with-passkey\""), "{tag}: {html}");
+                    assert!(html.contains(passkey), "{tag}: {passkey:?} in {html}");
+                    assert!(html.contains("&#x2f;assets&#x2f;login.js"), "{tag}: the script");
                 }
                 AcceptState::ExistingAccount => {
                     assert!(html.contains(existing_heading), "{tag}: {html}");
                     assert!(html.contains("name=\"intent\" value=\"sign_in\""));
                     assert!(html.contains("autocomplete=\"current-password\""));
                     assert!(!html.contains("name=\"display_name\""));
+                    assert!(!html.contains("<script"), "no passkey option, no script");
                 }
                 AcceptState::Accepted => unreachable!(),
             }
@@ -354,6 +371,7 @@ fn accept_page_renders_each_state_in_three_languages() {
         assert_csp_clean(&html);
         assert!(html.contains(done), "{tag}: {html}");
         assert!(!html.contains("<form"), "the done page has a form");
+        assert!(!html.contains("<script"), "the done page has a script");
         assert!(!html.contains("tok_abc123"), "the done page repeats the token");
     }
 }
