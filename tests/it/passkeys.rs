@@ -336,6 +336,32 @@ async fn bad_responses_are_refused_and_audited(t: TestApp) {
         refused.message()
     );
 
+    // An attestation format this gateway does not know, and one whose statement is missing.
+    for format in ["android-bogus", "packed"] {
+        let mut odd = authenticator();
+        odd.attestation_format = format.to_owned();
+        let started = t
+            .gql(Some(&token), START_REGISTRATION, json!({ "name": format }))
+            .await;
+        let started = &started.data()["startPasskeyRegistration"];
+        let response = odd.register(&started["options"]).unwrap();
+        let refused = t
+            .gql(
+                Some(&token),
+                FINISH_REGISTRATION,
+                json!({ "id": started["ceremonyId"], "c": response }),
+            )
+            .await;
+        assert_eq!(refused.code(), "BAD_USER_INPUT", "{format}");
+        assert_eq!(refused.field(), "credential", "{format}");
+    }
+    let listed = t.gql(Some(&token), PASSKEYS, json!({})).await;
+    assert_eq!(
+        listed.data()["viewer"]["passkeys"]["totalCount"],
+        0,
+        "nothing stored"
+    );
+
     let mut soft = authenticator();
     register_passkey(&t, &token, &mut soft, "Good").await;
     for (knob, reason) in [
@@ -835,6 +861,47 @@ async fn a_misconfigured_relying_party_stops_the_start(t: TestApp) {
     );
 }
 
+async fn disabled_accounts_and_strangers_get_the_same_refusal(t: TestApp) {
+    let admin = t.admin_token().await;
+    let (user, token) = t.user_with_token(&admin, "dana@example.com").await;
+    let mut soft = authenticator();
+    register_passkey(&t, &token, &mut soft, "Key").await;
+    t.gql(
+        Some(&admin),
+        "mutation($id: ID!) { disableUser(input: {id: $id}) { user { status } } }",
+        json!({ "id": user }),
+    )
+    .await
+    .data();
+    // Usernameless: the credential names a disabled account.
+    let disabled = sign_in(&t, None, &mut soft).await;
+    assert_eq!(disabled.code(), "UNAUTHENTICATED");
+    assert_eq!(disabled.message(), "the passkey sign-in failed");
+    let failed = events(&t, &admin, "session.login_failed").await;
+    assert_eq!(failed[0]["metadata"]["reason"], "account_disabled");
+    assert_eq!(failed[0]["actor"]["id"], user.as_str());
+    // With the email: the disabled account gets made-up credentials, like an unknown email.
+    let started = t
+        .gql(None, START_SIGN_IN, json!({ "email": "dana@example.com" }))
+        .await;
+    let offered = &started.data()["startPasskeyAuthentication"]["options"]["allowCredentials"];
+    assert!(!offered.as_array().unwrap().is_empty());
+    assert!(
+        soft.authenticate(&started.data()["startPasskeyAuthentication"]["options"])
+            .is_err()
+    );
+
+    // A credential this gateway never registered.
+    let mut stranger = authenticator();
+    let options = json!({ "rp": { "id": "localhost", "name": "x" }, "user": { "id": "AAAAAAAAAAAAAAAAAAAAAA", "name": "s", "displayName": "s" }, "challenge": "AAAA", "pubKeyCredParams": [{ "type": "public-key", "alg": -7 }] });
+    stranger.register(&options).unwrap();
+    let unknown = sign_in(&t, None, &mut stranger).await;
+    assert_eq!(unknown.code(), "UNAUTHENTICATED");
+    assert_eq!(unknown.message(), disabled.message());
+    let failed = events(&t, &admin, "session.login_failed").await;
+    assert_eq!(failed[0]["metadata"]["reason"], "unknown_credential");
+}
+
 crate::backend_tests!(
     register_then_sign_in_with_and_without_an_email,
     replayed_expired_and_foreign_ceremonies_are_refused,
@@ -846,4 +913,5 @@ crate::backend_tests!(
     failed_sign_ins_are_rate_limited_and_stale_ceremonies_swept,
     changing_your_passkeys_takes_a_second_factor,
     a_misconfigured_relying_party_stops_the_start,
+    disabled_accounts_and_strangers_get_the_same_refusal,
 );

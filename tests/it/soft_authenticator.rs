@@ -51,6 +51,9 @@ pub struct SoftAuthenticator {
     pub backup_state: bool,
     /// Flip a bit of the assertion signature.
     pub corrupt_signature: bool,
+    /// The attestation statement format claimed at registration (default `none`, with an empty
+    /// statement).
+    pub attestation_format: String,
     credentials: Vec<SoftCredential>,
     rng: SystemRandom,
 }
@@ -92,6 +95,7 @@ impl SoftAuthenticator {
             backup_eligible: false,
             backup_state: false,
             corrupt_signature: false,
+            attestation_format: "none".to_owned(),
             credentials: Vec::new(),
             rng: SystemRandom::new(),
         }
@@ -173,7 +177,10 @@ impl SoftAuthenticator {
         auth_data.extend_from_slice(&cred_id);
         auth_data.extend(serde_cbor_2::to_vec(&cose_key).map_err(|e| e.to_string())?);
         let att_obj = Cbor::Map(BTreeMap::from([
-            (Cbor::Text("fmt".into()), Cbor::Text("none".into())),
+            (
+                Cbor::Text("fmt".into()),
+                Cbor::Text(self.attestation_format.clone()),
+            ),
             (Cbor::Text("attStmt".into()), Cbor::Map(BTreeMap::new())),
             (Cbor::Text("authData".into()), Cbor::Bytes(auth_data)),
         ]));
