@@ -27,13 +27,13 @@ pub(crate) fn authenticator() -> SoftAuthenticator {
     SoftAuthenticator::new(PASSKEY_ORIGIN)
 }
 
-/// Registers a passkey for the holder of `token` with `soft`; returns the passkey's id.
-pub(crate) async fn register_passkey(
+/// Starts a registration for the holder of `token`, answers it with `soft` and finishes it.
+pub(crate) async fn try_register(
     t: &TestApp,
     token: &str,
     soft: &mut SoftAuthenticator,
     name: &str,
-) -> String {
+) -> crate::support::Gql {
     let started = t
         .gql(Some(token), START_REGISTRATION, json!({ "name": name }))
         .await;
@@ -41,13 +41,22 @@ pub(crate) async fn register_passkey(
     let response = soft
         .register(&started["options"])
         .expect("the authenticator registers");
-    let finished = t
-        .gql(
-            Some(token),
-            FINISH_REGISTRATION,
-            json!({ "id": started["ceremonyId"], "c": response }),
-        )
-        .await;
+    t.gql(
+        Some(token),
+        FINISH_REGISTRATION,
+        json!({ "id": started["ceremonyId"], "c": response }),
+    )
+    .await
+}
+
+/// Registers a passkey for the holder of `token` with `soft`; returns the passkey's id.
+pub(crate) async fn register_passkey(
+    t: &TestApp,
+    token: &str,
+    soft: &mut SoftAuthenticator,
+    name: &str,
+) -> String {
+    let finished = try_register(t, token, soft, name).await;
     finished.data()["finishPasskeyRegistration"]["passkey"]["id"]
         .as_str()
         .unwrap()
@@ -296,64 +305,26 @@ async fn bad_responses_are_refused_and_audited(t: TestApp) {
     let admin = t.admin_token().await;
     let (_, token) = t.user_with_token(&admin, "sam@example.com").await;
 
-    // Wrong origin at registration.
+    // Wrong origin, no user verification, an attestation format this gateway does not know, and
+    // one whose statement is missing: each refused, naming the credential, with the reason.
     let mut evil = authenticator();
     evil.origin = "https://evil.example".to_owned();
-    let started = t
-        .gql(Some(&token), START_REGISTRATION, json!({ "name": "Evil" }))
-        .await;
-    let started = &started.data()["startPasskeyRegistration"];
-    let response = evil.register(&started["options"]).unwrap();
-    let refused = t
-        .gql(
-            Some(&token),
-            FINISH_REGISTRATION,
-            json!({ "id": started["ceremonyId"], "c": response }),
-        )
-        .await;
-    assert_eq!(refused.code(), "BAD_USER_INPUT");
-    assert_eq!(refused.field(), "credential");
-    assert!(refused.message().contains("origin"), "{}", refused.message());
-
-    // Without user verification at registration.
     let mut lazy = authenticator();
     lazy.user_verified = false;
-    let started = t
-        .gql(Some(&token), START_REGISTRATION, json!({ "name": "Lazy" }))
-        .await;
-    let started = &started.data()["startPasskeyRegistration"];
-    let response = lazy.register(&started["options"]).unwrap();
-    let refused = t
-        .gql(
-            Some(&token),
-            FINISH_REGISTRATION,
-            json!({ "id": started["ceremonyId"], "c": response }),
-        )
-        .await;
-    assert!(
-        refused.message().contains("verify the user"),
-        "{}",
-        refused.message()
-    );
-
-    // An attestation format this gateway does not know, and one whose statement is missing.
-    for format in ["android-bogus", "packed"] {
-        let mut odd = authenticator();
-        odd.attestation_format = format.to_owned();
-        let started = t
-            .gql(Some(&token), START_REGISTRATION, json!({ "name": format }))
-            .await;
-        let started = &started.data()["startPasskeyRegistration"];
-        let response = odd.register(&started["options"]).unwrap();
-        let refused = t
-            .gql(
-                Some(&token),
-                FINISH_REGISTRATION,
-                json!({ "id": started["ceremonyId"], "c": response }),
-            )
-            .await;
-        assert_eq!(refused.code(), "BAD_USER_INPUT", "{format}");
-        assert_eq!(refused.field(), "credential", "{format}");
+    let mut unknown_format = authenticator();
+    unknown_format.attestation_format = "android-bogus".to_owned();
+    let mut empty_statement = authenticator();
+    empty_statement.attestation_format = "packed".to_owned();
+    for (mut soft, says) in [
+        (evil, "origin"),
+        (lazy, "verify the user"),
+        (unknown_format, "attestation"),
+        (empty_statement, ""),
+    ] {
+        let refused = try_register(&t, &token, &mut soft, "Refused").await;
+        assert_eq!(refused.code(), "BAD_USER_INPUT", "{says}");
+        assert_eq!(refused.field(), "credential", "{says}");
+        assert!(refused.message().contains(says), "{}", refused.message());
     }
     let listed = t.gql(Some(&token), PASSKEYS, json!({})).await;
     assert_eq!(
