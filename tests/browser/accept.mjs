@@ -11,57 +11,18 @@
 
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { bound, launch, openPage } from './harness.mjs';
 
-// Every wait below is bounded; this bounds the whole run so a wedged browser cannot hang `cargo test`.
-const WHOLE_RUN_MS = 120_000;
+bound('accept.mjs', 120_000);
 const STEP_MS = 30_000;
-setTimeout(() => {
-  console.error(`accept.mjs: gave up after ${WHOLE_RUN_MS} ms`);
-  process.exit(3);
-}, WHOLE_RUN_MS).unref();
 
 const input = JSON.parse(process.argv[2] ?? '{}');
 
-const browser = await chromium.launch({
-  executablePath: process.env.PORTCULLIS_CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  // The machines' network is closed: without these Chromium keeps dialling out (see the env notes).
-  args: ['--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launch();
 
 try {
-  // A fresh context: no cookies from anything else, so the CSRF cookie is the page's own.
-  const context = await browser.newContext({ viewport: { width: 720, height: 900 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(STEP_MS);
-  page.setDefaultNavigationTimeout(STEP_MS);
-
-  // What went wrong on the page. Chromium reports CSP violations as console errors
-  // ("Refused to apply inline style because it violates … Content Security Policy …").
-  let consoleErrors = [];
-  let failedRequests = [];
-  page.on('console', (message) => {
-    // With the URL it concerns: the Rust test tells the browser's own favicon fetch from the page's.
-    if (message.type() === 'error') consoleErrors.push({ text: message.text(), url: message.location().url });
-  });
-  page.on('pageerror', (error) => consoleErrors.push({ text: `pageerror: ${error.message}`, url: page.url() }));
-  page.on('requestfailed', (request) =>
-    failedRequests.push(`${request.url()}: ${request.failure()?.errorText}`),
-  );
-  page.on('response', (response) => {
-    // The document's own status is reported per page; a failing style sheet or image is a defect.
-    if (response.status() >= 400 && response.request().resourceType() !== 'document') {
-      failedRequests.push(`${response.url()}: HTTP ${response.status()}`);
-    }
-  });
-  // Errors belong to the page they were raised on.
-  const drain = () => {
-    const drained = { consoleErrors, failedRequests };
-    consoleErrors = [];
-    failedRequests = [];
-    return drained;
-  };
+  // Errors belong to the page they were raised on: `drain()` after each.
+  const { page, drain } = await openPage(browser, STEP_MS);
 
   const read = async (response) => ({
     status: response?.status() ?? null,

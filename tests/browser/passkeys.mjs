@@ -13,43 +13,17 @@
 // It prints one JSON object (what the page showed after each step) and leaves every judgement to
 // the Rust test. It exits non-zero only when it could not drive the browser at all.
 
-import { chromium } from 'playwright-core';
+import { bound, launch, openPage } from './harness.mjs';
 
-// Every wait below is bounded; this bounds the whole run so a wedged browser cannot hang `cargo test`.
-const WHOLE_RUN_MS = 120_000;
+bound('passkeys.mjs', 120_000);
 const STEP_MS = 20_000;
-setTimeout(() => {
-  console.error(`passkeys.mjs: gave up after ${WHOLE_RUN_MS} ms`);
-  process.exit(3);
-}, WHOLE_RUN_MS).unref();
 
 const input = JSON.parse(process.argv[2] ?? '{}');
 
-const browser = await chromium.launch({
-  executablePath: process.env.PORTCULLIS_CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  // The machines' network is closed: without these Chromium keeps dialling out (see the env notes).
-  args: ['--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launch();
 
 try {
-  const context = await browser.newContext({ viewport: { width: 720, height: 900 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(STEP_MS);
-  page.setDefaultNavigationTimeout(STEP_MS);
-
-  let consoleErrors = [];
-  let failedRequests = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') consoleErrors.push({ text: message.text(), url: message.location().url });
-  });
-  page.on('pageerror', (error) => consoleErrors.push({ text: `pageerror: ${error.message}`, url: page.url() }));
-  page.on('requestfailed', (request) => failedRequests.push(`${request.url()}: ${request.failure()?.errorText}`));
-  page.on('response', (response) => {
-    if (response.status() >= 400 && response.request().resourceType() !== 'document') {
-      failedRequests.push(`${response.url()}: HTTP ${response.status()}`);
-    }
-  });
+  const { context, page, drain } = await openPage(browser, STEP_MS);
 
   // A browser without autofill for passkeys, on pages opened with #no-autofill: Chromium's virtual
   // authenticator answers an autofill (conditional) request at once, without a pick, so the
@@ -110,12 +84,9 @@ try {
         cookie: document.cookie,
       })),
       operations,
-      consoleErrors,
-      failedRequests,
+      ...drain(),
     };
     operations = [];
-    consoleErrors = [];
-    failedRequests = [];
     return seen;
   };
   // Waits for the page to settle after a click: signed in / accepted, or an alert.
