@@ -22,7 +22,7 @@ const browser = await launch();
 
 try {
   // Errors belong to the page they were raised on: `drain()` after each.
-  const { page, drain } = await openPage(browser, STEP_MS);
+  const { context, page, drain } = await openPage(browser, STEP_MS);
 
   const read = async (response) => ({
     status: response?.status() ?? null,
