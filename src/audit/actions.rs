@@ -167,8 +167,8 @@ impl AuditAction {
             ),
             Self::LoginLocked => (
                 "session.login_locked",
-                "too many failed logins for one account (from any address): its logins are refused \
-                 until `lockedUntil`",
+                "too many failed logins for one account (from any address), or failed passkey sign-ins \
+                 from one client (`authMethod: passkey`): they are refused until `lockedUntil`",
             ),
             Self::SessionRefreshed => (
                 "session.refreshed",

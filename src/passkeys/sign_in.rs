@@ -132,8 +132,17 @@ pub async fn finish(
             Err(error)
         }
         Err(refused) => {
-            let _ = app.limits.passkey.failed(attempt, now);
-            failures::record(app, refused.events(client)).await?;
+            let mut events = refused.events(client);
+            if let Some(until) = app.limits.passkey.failed(attempt, now) {
+                // This failure spent the client's budget: its passkey sign-ins wait until then.
+                events.push(
+                    Event::anonymous(AuditAction::LoginLocked, client)
+                        .outcome(Outcome::Failure)
+                        .with("authMethod", AuthMethod::Passkey.as_str())
+                        .with("lockedUntil", until.0),
+                );
+            }
+            failures::record(app, events).await?;
             Err(Error::unauthenticated("the passkey sign-in failed"))
         }
     }

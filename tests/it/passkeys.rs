@@ -696,6 +696,9 @@ async fn failed_sign_ins_are_rate_limited_and_stale_ceremonies_swept(t: TestApp)
             .unwrap()
             > 0
     );
+    let locked = events(&t, &admin, "session.login_locked").await;
+    assert_eq!(locked.len(), 1, "the lock is recorded once");
+    assert_eq!(locked[0]["metadata"]["authMethod"], "passkey");
     t.clock.advance(TimeDelta::minutes(16));
     let later = sign_in(&t, Some("lee@example.com"), &mut soft).await;
     assert!(later.data()["finishPasskeyAuthentication"]["accessToken"].is_string());
