@@ -102,7 +102,8 @@ pub struct Started {
 }
 
 /// Stores a new ceremony; the caller hands `options` to the browser.
-pub(crate) async fn begin(app: &App, ceremony: &Ceremony, options: serde_json::Value) -> Result<Started> {
+pub(crate) async fn begin(app: &App, ceremony: &Ceremony, mut options: serde_json::Value) -> Result<Started> {
+    drop_nulls(&mut options);
     let now = app.now();
     let row = CeremonyRow {
         id: Id::new_v7(),
@@ -119,6 +120,20 @@ pub(crate) async fn begin(app: &App, ceremony: &Ceremony, options: serde_json::V
         options,
         expires_at: row.expires_at,
     })
+}
+
+/// webauthn-rs writes absent optional members as `null`; the WebAuthn JSON forms (and so
+/// `PublicKeyCredential.parse…OptionsFromJSON`) refuse null where a sequence or dictionary may
+/// only be absent. Options leave here in the standard shape.
+fn drop_nulls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(members) => {
+            members.retain(|_, member| !member.is_null());
+            members.values_mut().for_each(drop_nulls);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 /// Takes the ceremony `id` out of the database: `None` when it never existed, expired or was

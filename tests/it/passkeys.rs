@@ -108,6 +108,10 @@ async fn register_then_sign_in_with_and_without_an_email(t: TestApp) {
         "platform"
     );
     assert_eq!(options["user"]["name"], "pat@example.com");
+    assert!(
+        !options.to_string().contains("null"),
+        "standard JSON for parseCreationOptionsFromJSON: {options}"
+    );
     let ceremony = started.data()["startPasskeyRegistration"]["ceremonyId"].clone();
     let response = soft.register(options).unwrap();
     let finished = t
@@ -177,6 +181,8 @@ async fn register_then_sign_in_with_and_without_an_email(t: TestApp) {
         started.data()["startPasskeyAuthentication"]["options"]["allowCredentials"],
         json!([])
     );
+    let options = started.data()["startPasskeyAuthentication"]["options"].to_string();
+    assert!(!options.contains("null"), "{options}");
     let usernameless = sign_in(&t, None, &mut soft).await;
     assert_eq!(
         usernameless.data()["finishPasskeyAuthentication"]["user"]["email"],

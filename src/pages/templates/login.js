@@ -50,21 +50,9 @@
     typeof window.PublicKeyCredential?.parseRequestOptionsFromJSON === 'function' &&
     typeof window.PublicKeyCredential?.parseCreationOptionsFromJSON === 'function';
 
-  // webauthn-rs writes absent optional members as null; WebIDL refuses null for a sequence or
-  // dictionary member, so they are dropped before parsing.
-  const withoutNulls = (value) => {
-    if (Array.isArray(value)) return value.map(withoutNulls);
-    if (value && typeof value === 'object') {
-      return Object.fromEntries(
-        Object.entries(value)
-          .filter(([, member]) => member !== null)
-          .map(([key, member]) => [key, withoutNulls(member)]),
-      );
-    }
-    return value;
-  };
-  const requestOptions = (json) => PublicKeyCredential.parseRequestOptionsFromJSON(withoutNulls(json));
-  const creationOptions = (json) => PublicKeyCredential.parseCreationOptionsFromJSON(withoutNulls(json));
+  // The gateway's options are the standard JSON forms (no null members), parsed as they come.
+  const requestOptions = (json) => PublicKeyCredential.parseRequestOptionsFromJSON(json);
+  const creationOptions = (json) => PublicKeyCredential.parseCreationOptionsFromJSON(json);
 
   // The person closed the browser's dialog, or it timed out: not a failure of the gateway.
   const cancelled = (error) => error instanceof DOMException && error.name === 'NotAllowedError';
