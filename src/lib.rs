@@ -18,3 +18,4 @@ pub mod jobs;
 pub mod pages;
 pub mod passkeys;
 pub mod telemetry;
+pub mod webhooks;
