@@ -174,7 +174,8 @@ impl From<Error> for Refused {
 }
 
 impl Refused {
-    fn plain(reason: &'static str) -> Self {
+    /// A refusal that names no account.
+    pub(crate) fn plain(reason: &'static str) -> Self {
         Self::Rejected {
             reason,
             account: None,

@@ -60,15 +60,15 @@ pub async fn finish(
     let mut conn = app.db.conn().await?;
     let verified = async {
         let Some(Ceremony::StepUp(step_up)) = ceremony::take(&mut conn, ceremony_id, now).await? else {
-            return Err(refusal("unknown_or_spent_ceremony"));
+            return Err(Refused::plain("unknown_or_spent_ceremony"));
         };
         if step_up.session_id != session_id || step_up.user_id != actor.user_id() {
-            return Err(refusal("ceremony_of_another_session"));
+            return Err(Refused::plain("ceremony_of_another_session"));
         }
         let named = credential::id_text(response.get_credential_id());
         let row = match passkeys::find_by_credential_id(&mut conn, &named).await? {
             Some((row, _)) if row.user_id == actor.user_id() => row,
-            _ => return Err(refusal("unknown_credential")),
+            _ => return Err(Refused::plain("unknown_credential")),
         };
         let verdict = app
             .passkeys
@@ -132,13 +132,4 @@ fn session_of(actor: &Actor) -> Result<Id> {
     actor
         .session_id
         .ok_or_else(|| Error::bad_input("session", "a step-up needs a signed-in session (not an API key)"))
-}
-
-fn refusal(reason: &'static str) -> Refused {
-    Refused::Rejected {
-        reason,
-        account: None,
-        passkey: None,
-        counter_regressed: false,
-    }
 }
