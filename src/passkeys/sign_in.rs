@@ -117,7 +117,8 @@ pub async fn finish(
             passkey,
             result,
         }) => {
-            app.limits.passkey.reset(attempt);
+            // Handed back, not reset: a success of its own must not wipe a client's earlier failures.
+            app.limits.passkey.refund(attempt);
             let mut conn = app.db.conn().await?;
             let (session, refresh_token) = conn
                 .transaction(async |tx| {

@@ -107,7 +107,7 @@ pub async fn finish(
             return Err(Error::unauthenticated("the step-up failed"));
         }
     };
-    app.limits.passkey.reset(attempt);
+    app.limits.passkey.refund(attempt);
     let until = now + TimeDelta::minutes(i64::from(app.config.step_up_minutes));
     let event = Event::by(actor, AuditAction::SessionSteppedUp)
         .target(Target::new("session", session_id, None))
