@@ -231,7 +231,7 @@ pub(crate) fn verify(
                 credential::FIELD,
                 format!(
                     "the registration could not be verified: {}",
-                    failures::describe(&e)
+                    failures::explain(&e).words
                 ),
             )
         })?;

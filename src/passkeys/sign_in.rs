@@ -287,7 +287,7 @@ pub(crate) fn judge(
     row: &PasskeyRow,
 ) -> Result<AuthenticationResult, Refused> {
     verdict.map_err(|error| Refused::Rejected {
-        reason: failures::describe(&error),
+        reason: failures::explain(&error).code,
         account: Some(Box::new(user.clone())),
         passkey: Some(Box::new(row.clone())),
         counter_regressed: matches!(error, WebauthnError::CredentialPossibleCompromise),
