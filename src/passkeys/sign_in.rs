@@ -120,13 +120,27 @@ pub async fn finish(
             // Handed back, not reset: a success of its own must not wipe a client's earlier failures.
             app.limits.passkey.refund(attempt);
             let mut conn = app.db.conn().await?;
-            let (session, refresh_token) = conn
+            let opened = conn
                 .transaction(async |tx| {
                     record_use(tx, &passkey, &result, now).await?;
                     sessions::open_in(tx, app, &user, AuthMethod::Passkey, client).await
                 })
-                .await?;
-            sessions::issue(app, session, user, refresh_token)
+                .await;
+            match opened {
+                Ok((session, refresh_token)) => sessions::issue(app, session, user, refresh_token),
+                Err(lost @ Error::Unauthenticated(_)) => {
+                    // Another sign-in with this passkey advanced its counter first.
+                    let refused = Refused::Rejected {
+                        reason: "concurrent_use",
+                        account: Some(Box::new(user)),
+                        passkey: Some(Box::new(passkey)),
+                        counter_regressed: false,
+                    };
+                    failures::record(app, refused.events(client)).await?;
+                    Err(lost)
+                }
+                Err(other) => Err(other),
+            }
         }
         Err(Refused::Internal(error)) => {
             app.limits.passkey.refund(attempt);
