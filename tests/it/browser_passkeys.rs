@@ -44,28 +44,8 @@ async fn passkeys_in_chromium(t: TestApp) {
     let admin = api.admin_token().await;
 
     // a. An account without a password, and a setup link for it.
-    let created = api
-        .gql(
-            Some(&admin),
-            "mutation { createUser(input: {email: \"pia@example.com\", displayName: \"Pia\"}) { user { id hasPassword } } }",
-            json!({}),
-        )
-        .await;
-    let pia = created.data()["createUser"]["user"]["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
-    let link = api
-        .gql(
-            Some(&admin),
-            "mutation($u: ID!) { createPasskeySetupLink(input: {userId: $u}) { url } }",
-            json!({ "u": pia }),
-        )
-        .await;
-    let setup_url = link.data()["createPasskeySetupLink"]["url"]
-        .as_str()
-        .expect("a url")
-        .to_owned();
+    let (_, link) = crate::passkeys::passwordless_with_link(api, &admin, "pia@example.com", "Pia").await;
+    let setup_url = link["url"].as_str().expect("a url").to_owned();
     assert!(
         setup_url.starts_with(&format!("{}/login?setup=pcs_", served.base)),
         "{setup_url}"

@@ -63,6 +63,35 @@ pub(crate) async fn register_passkey(
         .to_owned()
 }
 
+/// An account without a password (as `admin` creates it) and a setup link for it: the account's
+/// id and the link's `{url token expiresAt}`.
+pub(crate) async fn passwordless_with_link(
+    t: &TestApp,
+    admin: &str,
+    email: &str,
+    name: &str,
+) -> (String, Value) {
+    let created = t
+        .gql(
+            Some(admin),
+            "mutation($e: String!, $n: String!) { createUser(input: {email: $e, displayName: $n}) { user { id hasPassword } } }",
+            json!({ "e": email, "n": name }),
+        )
+        .await;
+    let user = &created.data()["createUser"]["user"];
+    assert_eq!(user["hasPassword"], false);
+    let id = user["id"].as_str().unwrap().to_owned();
+    let link = t
+        .gql(
+            Some(admin),
+            "mutation($u: ID!) { createPasskeySetupLink(input: {userId: $u}) { url token expiresAt } }",
+            json!({ "u": id }),
+        )
+        .await;
+    let link = link.data()["createPasskeySetupLink"].clone();
+    (id, link)
+}
+
 /// Starts a sign-in (for `email`, or usernameless) and answers it with `soft`.
 async fn sign_in(t: &TestApp, email: Option<&str>, soft: &mut SoftAuthenticator) -> crate::support::Gql {
     let (ceremony, response) = answer_sign_in(t, email, soft).await;
@@ -499,26 +528,7 @@ async fn step_up_turns_mfa_required_into_success(t: TestApp) {
 
 async fn passkey_only_accounts_through_setup_links(t: TestApp) {
     let admin = t.admin_token().await;
-    let created = t
-        .gql(
-            Some(&admin),
-            "mutation { createUser(input: {email: \"pia@example.com\", displayName: \"Pia\"}) { user { id hasPassword } } }",
-            json!({}),
-        )
-        .await;
-    let user = created.data()["createUser"]["user"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(created.data()["createUser"]["user"]["hasPassword"], false);
-    let link = t
-        .gql(
-            Some(&admin),
-            "mutation($u: ID!) { createPasskeySetupLink(input: {userId: $u}) { url token expiresAt } }",
-            json!({ "u": user }),
-        )
-        .await;
-    let link = &link.data()["createPasskeySetupLink"];
+    let (user, link) = passwordless_with_link(&t, &admin, "pia@example.com", "Pia").await;
     let setup_token = link["token"].as_str().unwrap().to_owned();
     assert!(
         link["url"]
