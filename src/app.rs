@@ -34,6 +34,8 @@ pub struct App {
     pub mailer: Arc<Mailer>,
     /// The WebAuthn relying party passkeys are bound to.
     pub passkeys: Arc<RelyingParty>,
+    /// Delivers webhooks and tells live views about each attempt.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
 }
 
 impl App {
@@ -63,7 +65,9 @@ impl App {
         }
         let audit_feed = Feed::start(db.clone()).await?;
         let mailer = Arc::new(Mailer::configured(&config)?);
+        let webhooks = Arc::new(crate::webhooks::Webhooks::configured(&config)?);
         let app = Self {
+            webhooks,
             passkeys,
             mailer,
             audit_feed,

@@ -275,6 +275,39 @@ pub struct Config {
     #[arg(long, global = true, env = "PORTCULLIS_PASSKEY_SETUP_LINK_HOURS", default_value_t = 72,
           value_parser = clap::value_parser!(u32).range(1..=720))]
     pub passkey_setup_link_hours: u32,
+
+    /// Allow webhook URLs over plain HTTP (else https only).
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_WEBHOOK_ALLOW_HTTP",
+        default_value_t = false
+    )]
+    pub webhook_allow_http: bool,
+
+    /// Allow webhook destinations on loopback, private, link-local and metadata addresses.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_WEBHOOK_ALLOW_PRIVATE",
+        default_value_t = false
+    )]
+    pub webhook_allow_private: bool,
+
+    /// Seconds a webhook receiver has to answer.
+    #[arg(long, global = true, env = "PORTCULLIS_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub webhook_timeout_seconds: u64,
+
+    /// Hours an endpoint may fail without a single success before it is disabled.
+    #[arg(long, global = true, env = "PORTCULLIS_WEBHOOK_DISABLE_AFTER_HOURS", default_value_t = 120,
+          value_parser = clap::value_parser!(u32).range(1..=8760))]
+    pub webhook_disable_after_hours: u32,
+
+    /// Deliveries one endpoint receives at once when it is not ordered.
+    #[arg(long, global = true, env = "PORTCULLIS_WEBHOOK_MAX_CONCURRENCY", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub webhook_max_concurrency: u32,
 }
 
 impl Config {
@@ -330,6 +363,11 @@ impl Config {
             webauthn_origins: Vec::new(),
             step_up_minutes: 10,
             passkey_setup_link_hours: 72,
+            webhook_allow_http: false,
+            webhook_allow_private: false,
+            webhook_timeout_seconds: 15,
+            webhook_disable_after_hours: 120,
+            webhook_max_concurrency: 4,
         }
     }
 }

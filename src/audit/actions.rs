@@ -18,6 +18,14 @@ pub enum AuditAction {
     InvitationAccepted,
     InvitationExpired,
     EmailDeliveryRetried,
+    WebhookEndpointCreated,
+    WebhookEndpointUpdated,
+    WebhookEndpointDeleted,
+    WebhookSecretRotated,
+    WebhookEndpointDisabled,
+    WebhookMessageExhausted,
+    WebhookMessageRetried,
+    WebhookReplayRequested,
     LoginSucceeded,
     LoginFailed,
     LoginLocked,
@@ -54,7 +62,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the README lists them.
-    pub const ALL: [AuditAction; 47] = [
+    pub const ALL: [AuditAction; 55] = [
         Self::UserCreated,
         Self::UserUpdated,
         Self::UserDisabled,
@@ -70,6 +78,14 @@ impl AuditAction {
         Self::InvitationAccepted,
         Self::InvitationExpired,
         Self::EmailDeliveryRetried,
+        Self::WebhookEndpointCreated,
+        Self::WebhookEndpointUpdated,
+        Self::WebhookEndpointDeleted,
+        Self::WebhookSecretRotated,
+        Self::WebhookEndpointDisabled,
+        Self::WebhookMessageExhausted,
+        Self::WebhookMessageRetried,
+        Self::WebhookReplayRequested,
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginLocked,
@@ -155,6 +171,38 @@ impl AuditAction {
             Self::EmailDeliveryRetried => (
                 "email.delivery_retried",
                 "an administrator put a dead email delivery back in the queue",
+            ),
+            Self::WebhookEndpointCreated => (
+                "webhook.endpoint_created",
+                "a webhook endpoint was created (its secret is never recorded)",
+            ),
+            Self::WebhookEndpointUpdated => (
+                "webhook.endpoint_updated",
+                "a webhook endpoint's URL, event types, state or options changed",
+            ),
+            Self::WebhookEndpointDeleted => (
+                "webhook.endpoint_deleted",
+                "a webhook endpoint and its queued messages were deleted",
+            ),
+            Self::WebhookSecretRotated => (
+                "webhook.secret_rotated",
+                "a webhook endpoint's secret was replaced; the old one signs until the overlap ends",
+            ),
+            Self::WebhookEndpointDisabled => (
+                "webhook.endpoint_disabled",
+                "the gateway disabled a webhook endpoint (410 Gone, or failing for too long)",
+            ),
+            Self::WebhookMessageExhausted => (
+                "webhook.message_exhausted",
+                "a webhook message failed every attempt and went to the dead-letter queue",
+            ),
+            Self::WebhookMessageRetried => (
+                "webhook.message_retried",
+                "an administrator queued a failed or dead webhook message again",
+            ),
+            Self::WebhookReplayRequested => (
+                "webhook.replay_requested",
+                "an administrator redelivered a range of events, or recovered failed messages, to an endpoint",
             ),
             Self::LoginSucceeded => (
                 "session.login_succeeded",

@@ -61,6 +61,11 @@ impl Feed {
     pub fn head(&self) -> i64 {
         *self.published.borrow()
     }
+
+    /// Changes whenever the hub publishes newer events (committed here or on another instance).
+    pub fn watch_head(&self) -> watch::Receiver<i64> {
+        self.published.clone()
+    }
 }
 
 fn spawn_hub(feed: &Arc<Feed>, db: Db, wake: Arc<Notify>, publish: watch::Sender<i64>) {

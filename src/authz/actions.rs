@@ -22,6 +22,11 @@ pub enum Action {
     InvitationRevoke,
     EmailList,
     EmailRetry,
+    WebhookList,
+    WebhookCreate,
+    WebhookUpdate,
+    WebhookDelete,
+    WebhookDeliver,
     SessionList,
     SessionRevoke,
     ApiKeyList,
@@ -54,7 +59,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order the README lists them.
-    pub const ALL: [Action; 47] = [
+    pub const ALL: [Action; 52] = [
         Self::UserList,
         Self::UserCreate,
         Self::UserRead,
@@ -74,6 +79,11 @@ impl Action {
         Self::InvitationRevoke,
         Self::EmailList,
         Self::EmailRetry,
+        Self::WebhookList,
+        Self::WebhookCreate,
+        Self::WebhookUpdate,
+        Self::WebhookDelete,
+        Self::WebhookDeliver,
         Self::SessionList,
         Self::SessionRevoke,
         Self::ApiKeyList,
@@ -126,6 +136,11 @@ impl Action {
             Self::InvitationRevoke => "invitation.revoke",
             Self::EmailList => "email.list",
             Self::EmailRetry => "email.retry",
+            Self::WebhookList => "webhook.list",
+            Self::WebhookCreate => "webhook.create",
+            Self::WebhookUpdate => "webhook.update",
+            Self::WebhookDelete => "webhook.delete",
+            Self::WebhookDeliver => "webhook.deliver",
             Self::SessionList => "session.list",
             Self::SessionRevoke => "session.revoke",
             Self::ApiKeyList => "api_key.list",

@@ -43,8 +43,20 @@ const INSERT_CHUNK: usize = 500;
 
 /// Claims up to `limit` due jobs for `lease`: pending ones whose time has come, and running ones
 /// whose previous claim lapsed (their worker died or hung). Returns them with the new attempt.
-pub async fn claim(conn: &mut DbConn, now: Timestamp, lease: TimeDelta, limit: i64) -> Result<Vec<JobRow>> {
+///
+/// Lanes throttle related jobs (one webhook endpoint's deliveries): a job with a lane position
+/// waits while an earlier job of its lane is pending or running, so an ordered lane runs one job at
+/// a time in position order; jobs in a lane without positions run at most `lane_width` at once
+/// (counted at claim time, so instances claiming at the same instant may briefly exceed it).
+pub async fn claim(
+    conn: &mut DbConn,
+    now: Timestamp,
+    lease: TimeDelta,
+    limit: i64,
+    lane_width: i64,
+) -> Result<Vec<JobRow>> {
     conn.transaction(async |tx| {
+        let earlier = diesel::alias!(jobs as earlier);
         macro_rules! due {
             () => {
                 jobs::table
@@ -52,12 +64,26 @@ pub async fn claim(conn: &mut DbConn, now: Timestamp, lease: TimeDelta, limit: i
                         (jobs::status.eq(PENDING).and(jobs::run_at.le(now)))
                             .or(jobs::status.eq(RUNNING).and(jobs::locked_until.le(now))),
                     )
+                    .filter(
+                        jobs::lane_position
+                            .is_null()
+                            .or(diesel::dsl::not(diesel::dsl::exists(
+                                earlier.filter(
+                                    earlier
+                                        .field(jobs::lane)
+                                        .eq(jobs::lane)
+                                        .and(earlier.field(jobs::lane_position).lt(jobs::lane_position))
+                                        .and(earlier.field(jobs::status).eq_any([PENDING, RUNNING])),
+                                ),
+                            ))),
+                    )
                     .order(jobs::run_at.asc())
                     .limit(limit)
-                    .select(jobs::id)
+                    .select((jobs::id, jobs::lane, jobs::lane_position))
             };
         }
-        let ids: Vec<Id> = super::load_skip_locked!(tx, due!())?;
+        let due: Vec<(Id, Option<String>, Option<i64>)> = super::load_skip_locked!(tx, due!())?;
+        let ids = within_lane_width(tx, due, now, lane_width).await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -81,6 +107,47 @@ pub async fn claim(conn: &mut DbConn, now: Timestamp, lease: TimeDelta, limit: i
         Ok(rows)
     })
     .await
+}
+
+/// The ids of `due` to claim: all but those of unordered lanes already running `lane_width` jobs.
+async fn within_lane_width(
+    tx: &mut DbConn,
+    due: Vec<(Id, Option<String>, Option<i64>)>,
+    now: Timestamp,
+    lane_width: i64,
+) -> Result<Vec<Id>> {
+    let lanes: Vec<String> = due
+        .iter()
+        .filter(|(_, _, position)| position.is_none())
+        .filter_map(|(_, lane, _)| lane.clone())
+        .collect();
+    let mut running: std::collections::HashMap<String, i64> = if lanes.is_empty() {
+        std::collections::HashMap::new()
+    } else {
+        let counts: Vec<(Option<String>, i64)> = with_conn!(tx, |c| jobs::table
+            .filter(jobs::lane.eq_any(&lanes))
+            .filter(jobs::status.eq(RUNNING).and(jobs::locked_until.gt(now)))
+            .group_by(jobs::lane)
+            .select((jobs::lane, diesel::dsl::count_star()))
+            .load(c)
+            .await)?;
+        counts
+            .into_iter()
+            .filter_map(|(lane, count)| Some((lane?, count)))
+            .collect()
+    };
+    Ok(due
+        .into_iter()
+        .filter(|(_, lane, position)| match (lane, position) {
+            (Some(lane), None) => {
+                let taken = running.entry(lane.clone()).or_default();
+                *taken += 1;
+                *taken <= lane_width
+            }
+            _ => true,
+        })
+        .map(|(id, _, _)| id)
+        .collect())
 }
 
 /// The running job `$id` as claimed for `$attempt`.

@@ -32,6 +32,7 @@ pub mod roles;
 pub mod sessions;
 pub mod signing_keys;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

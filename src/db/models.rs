@@ -8,7 +8,7 @@ use crate::db::schema::{
     api_keys, audit_chains, audit_events, audit_targets, cedar_schemas, invitation_batches, invitations,
     jobs, memberships, organization_branding, organizations, passkey_setup_links, passkeys, policies,
     refresh_tokens, role_assignments, role_policies, roles, sessions, signing_keys, users,
-    webauthn_ceremonies,
+    webauthn_ceremonies, webhook_attempts, webhook_endpoints, webhook_messages,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -308,6 +308,64 @@ pub struct JobRow {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub finished_at: Option<Timestamp>,
+    /// Jobs sharing a lane are throttled together (see `db::jobs::claim`).
+    pub lane: Option<String>,
+    /// Within an ordered lane: the job runs once every earlier one has settled.
+    pub lane_position: Option<i64>,
+}
+
+/// Where and what a webhook delivers.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = webhook_endpoints, treat_none_as_null = true)]
+pub struct WebhookEndpointRow {
+    pub id: Id,
+    pub organization_id: Option<Id>,
+    pub url: String,
+    pub description: String,
+    /// JSON array of action names and `prefix.*` patterns; empty: every event.
+    pub event_types: String,
+    pub enabled: bool,
+    pub ordered: bool,
+    pub include_sensitive: bool,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<Timestamp>,
+    /// Audit events up to here have been turned into messages.
+    pub cursor_seq: i64,
+    pub next_position: i64,
+    pub failing_since: Option<Timestamp>,
+    pub disabled_reason: Option<String>,
+    pub created_by_user_id: Option<Id>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// One payload for one endpoint; its delivery state is the job with the same id.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_messages, treat_none_as_null = true)]
+pub struct WebhookMessageRow {
+    pub id: Id,
+    pub endpoint_id: Id,
+    /// `event`, `replay` or `test`.
+    pub kind: String,
+    pub event_id: Option<Id>,
+    pub event_seq: Option<i64>,
+    pub event_type: String,
+    pub created_at: Timestamp,
+}
+
+/// One try at delivering a message.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_attempts, treat_none_as_null = true)]
+pub struct WebhookAttemptRow {
+    pub id: Id,
+    pub message_id: Id,
+    pub endpoint_id: Id,
+    pub attempted_at: Timestamp,
+    pub status_code: Option<i32>,
+    pub duration_ms: i32,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -329,6 +329,65 @@ diesel::table! {
         created_at -> PortableTimestamp,
         updated_at -> PortableTimestamp,
         finished_at -> Nullable<PortableTimestamp>,
+        lane -> Nullable<Text>,
+        lane_position -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    webhook_endpoints (id) {
+        id -> PortableUuid,
+        organization_id -> Nullable<PortableUuid>,
+        url -> Text,
+        description -> Text,
+        event_types -> Text,
+        enabled -> Bool,
+        ordered -> Bool,
+        include_sensitive -> Bool,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<PortableTimestamp>,
+        cursor_seq -> BigInt,
+        next_position -> BigInt,
+        failing_since -> Nullable<PortableTimestamp>,
+        disabled_reason -> Nullable<Text>,
+        created_by_user_id -> Nullable<PortableUuid>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    webhook_messages (id) {
+        id -> PortableUuid,
+        endpoint_id -> PortableUuid,
+        kind -> Text,
+        event_id -> Nullable<PortableUuid>,
+        event_seq -> Nullable<BigInt>,
+        event_type -> Text,
+        created_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    webhook_attempts (id) {
+        id -> PortableUuid,
+        message_id -> PortableUuid,
+        endpoint_id -> PortableUuid,
+        attempted_at -> PortableTimestamp,
+        status_code -> Nullable<Integer>,
+        duration_ms -> Integer,
+        response_body -> Nullable<Text>,
+        error -> Nullable<Text>,
     }
 }
 
@@ -404,6 +463,10 @@ diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(invitation_roles -> invitations (invitation_id));
 diesel::joinable!(invitation_roles -> roles (role_id));
 
+diesel::joinable!(webhook_messages -> jobs (id));
+diesel::joinable!(webhook_messages -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_attempts -> webhook_messages (message_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     audit_targets,
@@ -431,4 +494,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     invitation_roles,
     invitation_batches,
     jobs,
+    webhook_endpoints,
+    webhook_messages,
+    webhook_attempts,
 );

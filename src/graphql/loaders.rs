@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_graphql::dataloader::{DataLoader, Loader, NoCache};
 
 use crate::app::App;
-use crate::db::models::{BrandingRow, OrganizationRow, RoleRow, UserRow};
+use crate::db::models::{BrandingRow, OrganizationRow, RoleRow, UserRow, WebhookAttemptRow};
 use crate::db::{Id, branding, invitations, organizations, roles, users};
 
 /// Loads users by id.
@@ -81,6 +81,22 @@ impl Loader<Id> for BrandingLoader {
     }
 }
 
+/// Loads the delivery attempts of webhook messages, oldest first.
+pub struct WebhookAttemptsLoader(App);
+
+impl Loader<Id> for WebhookAttemptsLoader {
+    type Value = Vec<WebhookAttemptRow>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Id]) -> Result<HashMap<Id, Vec<WebhookAttemptRow>>, Self::Error> {
+        let mut by_message: HashMap<Id, Vec<WebhookAttemptRow>> = HashMap::new();
+        for attempt in crate::webhooks::messages::attempts_of(&self.0, keys).await? {
+            by_message.entry(attempt.message_id).or_default().push(attempt);
+        }
+        Ok(by_message)
+    }
+}
+
 /// The loaders of one request or WebSocket connection. They batch but do not cache: a batch
 /// already loads each key once, and a long-lived connection must not serve stale rows.
 pub struct Loaders {
@@ -89,6 +105,7 @@ pub struct Loaders {
     pub roles: DataLoader<RoleLoader, NoCache>,
     pub invitation_roles: DataLoader<InvitationRolesLoader, NoCache>,
     pub branding: DataLoader<BrandingLoader, NoCache>,
+    pub webhook_attempts: DataLoader<WebhookAttemptsLoader, NoCache>,
 }
 
 impl Loaders {
@@ -99,6 +116,7 @@ impl Loaders {
             roles: DataLoader::new(RoleLoader(app.clone()), tokio::spawn),
             invitation_roles: DataLoader::new(InvitationRolesLoader(app.clone()), tokio::spawn),
             branding: DataLoader::new(BrandingLoader(app.clone()), tokio::spawn),
+            webhook_attempts: DataLoader::new(WebhookAttemptsLoader(app.clone()), tokio::spawn),
         }
     }
 }

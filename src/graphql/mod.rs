@@ -20,6 +20,7 @@ mod roles;
 mod sessions;
 mod subscription;
 mod users;
+mod webhooks;
 
 use async_graphql::{Data, MergedObject, Schema};
 
@@ -41,6 +42,7 @@ pub struct Query(
     audit_stats::AuditStatsQuery,
     invitations::InvitationQuery,
     email_deliveries::EmailDeliveryQuery,
+    webhooks::WebhookQuery,
 );
 
 /// Mutations.
@@ -57,6 +59,7 @@ pub struct Mutation(
     invitations::InvitationMutation,
     branding::BrandingMutation,
     email_deliveries::EmailDeliveryMutation,
+    webhooks::WebhookMutation,
     passkeys::PasskeyMutation,
 );
 

@@ -23,7 +23,11 @@ pub struct Heartbeat {
 }
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(Heartbeats, AuditSubscription);
+pub struct Subscription(
+    Heartbeats,
+    AuditSubscription,
+    super::webhooks::WebhookSubscription,
+);
 
 #[derive(Default)]
 pub struct Heartbeats;

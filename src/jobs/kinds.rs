@@ -1,19 +1,21 @@
 //! The kinds of job, and which domain function runs each.
 
-use super::Outcome;
+use super::{Outcome, backoff};
 use crate::app::App;
 use crate::db::models::JobRow;
-use crate::invitations;
+use crate::{invitations, webhooks};
 
 /// What a job does. The name is stored; renaming one strands its queued jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKind {
     /// Send (or resend) an invitation's email, minting its token.
     InvitationEmail,
+    /// One attempt at delivering a webhook message.
+    WebhookDelivery,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 1] = [Self::InvitationEmail];
+    pub const ALL: [JobKind; 2] = [Self::InvitationEmail, Self::WebhookDelivery];
 
     /// Kinds that send email: what `emailDeliveries` lists.
     pub const EMAIL: [JobKind; 1] = [Self::InvitationEmail];
@@ -21,6 +23,15 @@ impl JobKind {
     pub fn name(self) -> &'static str {
         match self {
             Self::InvitationEmail => "invitation.email",
+            Self::WebhookDelivery => "webhook.delivery",
+        }
+    }
+
+    /// Seconds to wait after each failed attempt (the last entry repeats).
+    pub fn retry_schedule(self) -> &'static [i64] {
+        match self {
+            Self::InvitationEmail => backoff::EMAIL,
+            Self::WebhookDelivery => backoff::WEBHOOK,
         }
     }
 
@@ -33,6 +44,15 @@ impl JobKind {
 pub async fn run(app: &App, job: &JobRow) -> Outcome {
     match JobKind::parse(&job.kind) {
         Some(JobKind::InvitationEmail) => invitations::delivery::run(app, job).await,
+        Some(JobKind::WebhookDelivery) => webhooks::deliver::run(app, job).await,
         None => Outcome::Fail(format!("unknown job kind {:?}", job.kind)),
+    }
+}
+
+/// Runs once a job went to the dead letters because its attempts ran out.
+pub async fn exhausted(app: &App, job: &JobRow, error: &str) -> crate::error::Result<()> {
+    match JobKind::parse(&job.kind) {
+        Some(JobKind::WebhookDelivery) => webhooks::deliver::exhausted(app, job, error).await,
+        Some(JobKind::InvitationEmail) | None => Ok(()),
     }
 }

@@ -18,6 +18,9 @@ pub struct NewJob {
     pub payload: serde_json::Value,
     pub organization_id: Option<Id>,
     pub recipient: Option<String>,
+    pub lane: Option<String>,
+    pub lane_position: Option<i64>,
+    pub max_attempts: i32,
 }
 
 impl NewJob {
@@ -28,11 +31,28 @@ impl NewJob {
             payload: serde_json::to_value(payload).map_err(Error::internal)?,
             organization_id: None,
             recipient: None,
+            lane: None,
+            lane_position: None,
+            max_attempts: MAX_ATTEMPTS,
         })
     }
 
     pub fn in_organization(mut self, id: Id) -> Self {
         self.organization_id = Some(id);
+        self
+    }
+
+    /// Throttled with the other jobs of `lane`: one at a time in `position` order when given,
+    /// else a few side by side.
+    pub fn in_lane(mut self, lane: impl Into<String>, position: Option<i64>) -> Self {
+        self.lane = Some(lane.into());
+        self.lane_position = position;
+        self
+    }
+
+    /// With its own number of attempts (its kind's schedule).
+    pub fn attempts(mut self, max: i32) -> Self {
+        self.max_attempts = max;
         self
     }
 
@@ -54,13 +74,15 @@ pub async fn enqueue(tx: &mut DbConn, now: Timestamp, new: Vec<NewJob>) -> Resul
             recipient: job.recipient,
             status: jobs::PENDING.to_owned(),
             attempts: 0,
-            max_attempts: MAX_ATTEMPTS,
+            max_attempts: job.max_attempts,
             run_at: now,
             locked_until: None,
             last_error: None,
             created_at: now,
             updated_at: now,
             finished_at: None,
+            lane: job.lane,
+            lane_position: job.lane_position,
         })
         .collect();
     jobs::insert_all(tx, &rows).await

@@ -54,6 +54,10 @@ impl Runner {
             tokio::spawn(work(app.clone(), wake.clone(), stopped.clone())),
             tokio::spawn(periodic::run(app.clone(), stopped.clone())),
         ];
+        tasks.push(tokio::spawn(crate::webhooks::dispatch::run(
+            app.clone(),
+            stopped.clone(),
+        )));
         if app.db.backend() == Backend::Postgres {
             tasks.push(tokio::spawn(listen(app.db.url().to_owned(), wake, stopped)));
         }
@@ -78,6 +82,7 @@ async fn work(app: App, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(concurrency));
     let poll = Duration::from_millis(app.config.job_poll_ms.max(10));
     let lease = TimeDelta::seconds(i64::try_from(app.config.job_lease_seconds).unwrap_or(120));
+    let lane_width = i64::from(app.config.webhook_max_concurrency.max(1));
     let mut in_flight = tokio::task::JoinSet::new();
     while !*stopped.borrow() {
         let Ok(first) = permits.clone().acquire_owned().await else {
@@ -85,7 +90,7 @@ async fn work(app: App, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
         };
         let limit = 1 + permits.available_permits() as i64;
         let claimed = match app.db.conn().await {
-            Ok(mut conn) => jobs::claim(&mut conn, app.now(), lease, limit).await,
+            Ok(mut conn) => jobs::claim(&mut conn, app.now(), lease, limit, lane_width).await,
             Err(error) => Err(error),
         };
         let claimed = match claimed {
@@ -163,14 +168,23 @@ async fn settle(app: &App, job: JobRow) {
                 let random = secrets::random_bytes::<4>()
                     .map(u32::from_le_bytes)
                     .unwrap_or(u32::MAX / 2);
-                let delay = backoff::delay_after(job.attempts, random).max(not_before.unwrap_or_default());
+                let schedule =
+                    kinds::JobKind::parse(&job.kind).map_or(backoff::EMAIL, |kind| kind.retry_schedule());
+                let delay =
+                    backoff::delay_after(schedule, job.attempts, random).max(not_before.unwrap_or_default());
                 tracing::info!(%error, retry_in_s = delay.num_seconds(), "job failed; will retry");
                 jobs::retry_at(&mut conn, job.id, job.attempts, error, now + delay, now).await
             }
             Outcome::Retry { error, .. } => {
                 let error = format!("gave up after {} attempts: {error}", job.attempts);
                 tracing::warn!(%error, "job dead");
-                jobs::kill(&mut conn, job.id, job.attempts, &error, now).await
+                let killed = jobs::kill(&mut conn, job.id, job.attempts, &error, now).await;
+                if matches!(killed, Ok(true))
+                    && let Err(failure) = kinds::exhausted(app, &job, &error).await
+                {
+                    tracing::warn!(error = ?failure, "could not record an exhausted job");
+                }
+                killed
             }
             Outcome::Fail(error) => {
                 tracing::warn!(%error, "job failed permanently");
