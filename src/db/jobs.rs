@@ -234,11 +234,14 @@ pub async fn revive(conn: &mut DbConn, id: Id, now: Timestamp) -> Result<bool> {
     Ok(updated > 0)
 }
 
-/// When the next job falls due (a pending one's time, or a running one's lapsing lease).
-pub async fn next_due(conn: &mut DbConn) -> Result<Option<Timestamp>> {
+/// When the next job falls due (a pending one's time, or a running one's lapsing lease). Ordered
+/// lane jobs already past their time are left out: they wait for an earlier job of their lane to
+/// settle, and the runner is woken when one does.
+pub async fn next_due(conn: &mut DbConn, now: Timestamp) -> Result<Option<Timestamp>> {
     let (pending, running) = with_conn!(conn, |c| {
         let pending: Option<Timestamp> = jobs::table
             .filter(jobs::status.eq(PENDING))
+            .filter(jobs::lane_position.is_null().or(jobs::run_at.gt(now)))
             .order(jobs::run_at.asc())
             .select(jobs::run_at)
             .limit(1)

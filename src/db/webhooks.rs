@@ -111,6 +111,19 @@ pub async fn list_endpoints(
     Ok(page.finish(rows, total))
 }
 
+/// Whether any enabled endpoint has not yet seen the event at `head` (a read, to skip taking
+/// locks when there is nothing to dispatch).
+pub async fn any_behind(conn: &mut DbConn, head: i64) -> Result<bool> {
+    let found = with_conn!(conn, |c| diesel::select(diesel::dsl::exists(
+        webhook_endpoints::table
+            .filter(webhook_endpoints::enabled.eq(true))
+            .filter(webhook_endpoints::cursor_seq.lt(head))
+    ))
+    .get_result(c)
+    .await)?;
+    Ok(found)
+}
+
 /// Enabled endpoints that have not yet seen the event at `head`, locked for this transaction;
 /// those another instance is dispatching to right now are skipped.
 pub async fn lock_behind(tx: &mut DbConn, head: i64) -> Result<Vec<WebhookEndpointRow>> {

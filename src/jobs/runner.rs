@@ -141,7 +141,7 @@ async fn idle(wake: &Notify, wait: Duration, stopped: &mut watch::Receiver<bool>
 /// How long to sleep when nothing is due: until the next retry, at most `poll`.
 async fn until_next_due(app: &App, poll: Duration) -> Duration {
     let next = match app.db.conn().await {
-        Ok(mut conn) => jobs::next_due(&mut conn).await.ok().flatten(),
+        Ok(mut conn) => jobs::next_due(&mut conn, app.now()).await.ok().flatten(),
         Err(_) => None,
     };
     next.map_or(poll, |at| {
@@ -193,6 +193,10 @@ async fn settle(app: &App, job: JobRow) {
         },
         Err(error) => Err(error),
     };
+    if job.lane.is_some() {
+        // The next job of its lane may now run.
+        app.db.jobs_enqueued().notify_one();
+    }
     match settled {
         Ok(true) => tracing::debug!(?outcome, "job settled"),
         Ok(false) => tracing::warn!("job was taken over before it settled (its lease lapsed)"),

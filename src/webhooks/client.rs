@@ -151,11 +151,7 @@ impl Resolve for GuardedResolver {
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = resolved
-                .iter()
-                .copied()
-                .filter(|addr| rules.allow_private || !destination::is_forbidden(addr.ip()))
-                .collect();
+            let allowed = destination::allowed_addresses(&resolved, rules);
             if allowed.is_empty() {
                 let why = match resolved.first() {
                     Some(refused) => format!(

@@ -62,22 +62,14 @@ pub fn check_url(field: &str, text: &str, rules: Rules) -> Result<Url> {
     Ok(url)
 }
 
-/// At connect time: the first address the gateway may connect to among those the host resolved
-/// to, or an error naming the refused one.
-pub fn first_allowed(resolved: &[SocketAddr], rules: Rules) -> Result<SocketAddr> {
-    let allowed = resolved
+/// At connect time: the addresses the gateway may connect to among those the host resolved to
+/// (empty when every one is forbidden: the name was rebound to an internal address).
+pub fn allowed_addresses(resolved: &[SocketAddr], rules: Rules) -> Vec<SocketAddr> {
+    resolved
         .iter()
-        .find(|addr| rules.allow_private || !is_forbidden(addr.ip()));
-    match (allowed, resolved.first()) {
-        (Some(addr), _) => Ok(*addr),
-        (None, Some(refused)) => Err(Error::internal(anyhow::anyhow!(
-            "the endpoint's host resolved to a forbidden address ({})",
-            refused.ip()
-        ))),
-        (None, None) => Err(Error::internal(anyhow::anyhow!(
-            "the endpoint's host resolved to nothing"
-        ))),
-    }
+        .copied()
+        .filter(|addr| rules.allow_private || !is_forbidden(addr.ip()))
+        .collect()
 }
 
 fn is_local_name(domain: &str) -> bool {
@@ -180,11 +172,11 @@ mod tests {
         assert!(check_url("url", "http://127.0.0.1:9000/hook", open).is_ok());
         let private: SocketAddr = "10.0.0.7:443".parse().unwrap();
         let public: SocketAddr = "93.184.216.34:443".parse().unwrap();
-        assert_eq!(first_allowed(&[private, public], STRICT).unwrap(), public);
+        assert_eq!(allowed_addresses(&[private, public], STRICT), [public]);
         assert!(
-            first_allowed(&[private], STRICT).is_err(),
+            allowed_addresses(&[private], STRICT).is_empty(),
             "rebinding to a private address"
         );
-        assert_eq!(first_allowed(&[private], open).unwrap(), private);
+        assert_eq!(allowed_addresses(&[private], open), [private]);
     }
 }

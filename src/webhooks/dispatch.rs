@@ -62,6 +62,9 @@ pub(crate) async fn run(app: App, mut stopped: watch::Receiver<bool>) {
 pub async fn pass(app: &App) -> Result<bool> {
     let mut conn = app.db.conn().await?;
     let head = log::last_seq(&mut conn).await?;
+    if !rows::any_behind(&mut conn, head).await? {
+        return Ok(false);
+    }
     let now = app.now();
     conn.transaction(async |tx| {
         let endpoints = rows::lock_behind(tx, head).await?;

@@ -151,7 +151,8 @@ pub async fn replay(app: &App, actor: &Actor, endpoint_id: Id, range: ReplayRang
     let mut conn = app.db.conn().await?;
     let mut events = Vec::new();
     let mut after = range.after;
-    let complete = loop {
+    // One event past the cap says whether the range goes on.
+    loop {
         let page = SeqPage {
             after,
             before: None,
@@ -163,15 +164,12 @@ pub async fn replay(app: &App, actor: &Actor, endpoint_id: Id, range: ReplayRang
         let full = batch.len() as i64 == REPLAY_PAGE;
         after = batch.last().map(|e| e.seq).or(after);
         events.extend(batch);
-        if events.len() as i64 >= MAX_REPLAY {
-            let complete = !full && events.len() as i64 == MAX_REPLAY;
-            events.truncate(MAX_REPLAY as usize);
-            break complete;
+        if !full || events.len() as i64 > MAX_REPLAY {
+            break;
         }
-        if !full {
-            break true;
-        }
-    };
+    }
+    let complete = events.len() as i64 <= MAX_REPLAY;
+    events.truncate(MAX_REPLAY as usize);
     let now = app.now();
     let queued = events.len() as i64;
     let last_cursor = events.last().map(|e| cursor::encode(e.seq));
