@@ -244,12 +244,13 @@ pub struct Config {
     #[arg(long, global = true, env = "PORTCULLIS_JOB_POLL_MS", default_value_t = 2000)]
     pub job_poll_ms: u64,
 
-    /// Seconds a claimed job stays its worker's before another may take it over.
+    /// Seconds a claimed job stays its worker's before another may take it over (at least the
+    /// SMTP and webhook timeouts plus 15 s).
     #[arg(
         long,
         global = true,
         env = "PORTCULLIS_JOB_LEASE_SECONDS",
-        default_value_t = 120
+        default_value_t = 45
     )]
     pub job_lease_seconds: u64,
 
@@ -358,7 +359,7 @@ impl Config {
             invitation_url: None,
             job_concurrency: 16,
             job_poll_ms: 2000,
-            job_lease_seconds: 120,
+            job_lease_seconds: 45,
             webauthn_rp_id: None,
             webauthn_origins: Vec::new(),
             step_up_minutes: 10,

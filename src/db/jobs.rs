@@ -45,9 +45,10 @@ const INSERT_CHUNK: usize = 500;
 /// whose previous claim lapsed (their worker died or hung). Returns them with the new attempt.
 ///
 /// Lanes throttle related jobs (one webhook endpoint's deliveries): a job with a lane position
-/// waits while an earlier job of its lane is pending or running, so an ordered lane runs one job at
-/// a time in position order; jobs in a lane without positions run at most `lane_width` at once
-/// (counted at claim time, so instances claiming at the same instant may briefly exceed it).
+/// waits while an earlier job of its lane is pending or running, or any other job of its lane is
+/// running, so an ordered lane runs one job at a time in position order; jobs in a lane without
+/// positions run at most `lane_width` at once (counted at claim time, so instances claiming at the
+/// same instant may briefly exceed it).
 pub async fn claim(
     conn: &mut DbConn,
     now: Timestamp,
@@ -56,7 +57,7 @@ pub async fn claim(
     lane_width: i64,
 ) -> Result<Vec<JobRow>> {
     conn.transaction(async |tx| {
-        let earlier = diesel::alias!(jobs as earlier);
+        let other = diesel::alias!(jobs as other);
         macro_rules! due {
             () => {
                 jobs::table
@@ -64,18 +65,42 @@ pub async fn claim(
                         (jobs::status.eq(PENDING).and(jobs::run_at.le(now)))
                             .or(jobs::status.eq(RUNNING).and(jobs::locked_until.le(now))),
                     )
+                    // Ordered: no earlier job of the lane unsettled, and none running at all
+                    // (a retried earlier job must not overtake one already being sent).
                     .filter(
                         jobs::lane_position
                             .is_null()
                             .or(diesel::dsl::not(diesel::dsl::exists(
-                                earlier.filter(
-                                    earlier
-                                        .field(jobs::lane)
-                                        .eq(jobs::lane)
-                                        .and(earlier.field(jobs::lane_position).lt(jobs::lane_position))
-                                        .and(earlier.field(jobs::status).eq_any([PENDING, RUNNING])),
+                                other.filter(
+                                    other.field(jobs::lane).eq(jobs::lane).and(
+                                        (other
+                                            .field(jobs::lane_position)
+                                            .lt(jobs::lane_position)
+                                            .and(other.field(jobs::status).eq_any([PENDING, RUNNING])))
+                                        .or(other
+                                            .field(jobs::status)
+                                            .eq(RUNNING)
+                                            .and(other.field(jobs::id).ne(jobs::id))),
+                                    ),
                                 ),
                             ))),
+                    )
+                    // Unordered: fewer than `lane_width` of the lane running.
+                    .filter(
+                        jobs::lane
+                            .is_null()
+                            .or(jobs::lane_position.is_not_null())
+                            .or(other
+                                .filter(
+                                    other
+                                        .field(jobs::lane)
+                                        .eq(jobs::lane)
+                                        .and(other.field(jobs::status).eq(RUNNING))
+                                        .and(other.field(jobs::locked_until).gt(now)),
+                                )
+                                .count()
+                                .single_value()
+                                .lt(lane_width)),
                     )
                     .order(jobs::run_at.asc())
                     .limit(limit)
@@ -234,14 +259,14 @@ pub async fn revive(conn: &mut DbConn, id: Id, now: Timestamp) -> Result<bool> {
     Ok(updated > 0)
 }
 
-/// When the next job falls due (a pending one's time, or a running one's lapsing lease). Ordered
-/// lane jobs already past their time are left out: they wait for an earlier job of their lane to
-/// settle, and the runner is woken when one does.
+/// When the next job falls due (a pending one's time, or a running one's lapsing lease). Lane
+/// jobs already past their time are left out: a claim just found them held back by their lane,
+/// and the runner is woken when a job of a lane settles.
 pub async fn next_due(conn: &mut DbConn, now: Timestamp) -> Result<Option<Timestamp>> {
     let (pending, running) = with_conn!(conn, |c| {
         let pending: Option<Timestamp> = jobs::table
             .filter(jobs::status.eq(PENDING))
-            .filter(jobs::lane_position.is_null().or(jobs::run_at.gt(now)))
+            .filter(jobs::lane.is_null().or(jobs::run_at.gt(now)))
             .order(jobs::run_at.asc())
             .select(jobs::run_at)
             .limit(1)

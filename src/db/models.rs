@@ -314,8 +314,8 @@ pub struct JobRow {
     pub lane_position: Option<i64>,
 }
 
-/// Where and what a webhook delivers.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+/// Where and what a webhook delivers. (Its `Debug` leaves the secrets out.)
+#[derive(Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = webhook_endpoints, treat_none_as_null = true)]
 pub struct WebhookEndpointRow {
     pub id: Id,
@@ -335,9 +335,23 @@ pub struct WebhookEndpointRow {
     pub next_position: i64,
     pub failing_since: Option<Timestamp>,
     pub disabled_reason: Option<String>,
-    pub created_by_user_id: Option<Id>,
+    pub owner_user_id: Option<Id>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl std::fmt::Debug for WebhookEndpointRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookEndpointRow")
+            .field("id", &self.id)
+            .field("organization_id", &self.organization_id)
+            .field("url", &self.url)
+            .field("enabled", &self.enabled)
+            .field("ordered", &self.ordered)
+            .field("cursor_seq", &self.cursor_seq)
+            .field("next_position", &self.next_position)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One payload for one endpoint; its delivery state is the job with the same id.

@@ -354,7 +354,7 @@ diesel::table! {
         next_position -> BigInt,
         failing_since -> Nullable<PortableTimestamp>,
         disabled_reason -> Nullable<Text>,
-        created_by_user_id -> Nullable<PortableUuid>,
+        owner_user_id -> Nullable<PortableUuid>,
         created_at -> PortableTimestamp,
         updated_at -> PortableTimestamp,
     }

@@ -165,37 +165,38 @@ pub async fn reserve_positions(tx: &mut DbConn, id: Id, count: i64) -> Result<Op
     Ok(Some(first))
 }
 
-/// Records the outcome of an attempt on the endpoint's health: a success clears `failing_since`,
-/// a failure sets it unless already set. Returns the endpoint as it is now.
-pub async fn record_health(
-    conn: &mut DbConn,
-    id: Id,
-    succeeded: bool,
-    now: Timestamp,
-) -> Result<Option<WebhookEndpointRow>> {
-    with_conn!(conn, |c| {
-        if succeeded {
-            diesel::update(
-                webhook_endpoints::table
-                    .find(id)
-                    .filter(webhook_endpoints::failing_since.is_not_null()),
-            )
-            .set(webhook_endpoints::failing_since.eq(None::<Timestamp>))
-            .execute(c)
-            .await?;
-        } else {
-            diesel::update(
-                webhook_endpoints::table
-                    .find(id)
-                    .filter(webhook_endpoints::failing_since.is_null()),
-            )
-            .set(webhook_endpoints::failing_since.eq(now))
-            .execute(c)
-            .await?;
-        }
-        Ok::<_, diesel::result::Error>(())
+/// After a success: the endpoint is no longer failing.
+pub async fn mark_healthy(conn: &mut DbConn, id: Id) -> Result<()> {
+    with_conn!(conn, |c| diesel::update(
+        webhook_endpoints::table
+            .find(id)
+            .filter(webhook_endpoints::failing_since.is_not_null()),
+    )
+    .set(webhook_endpoints::failing_since.eq(None::<Timestamp>))
+    .execute(c)
+    .await)?;
+    Ok(())
+}
+
+/// After a failure: since when the endpoint has been failing (`now`, unless it already was).
+pub async fn mark_failing(conn: &mut DbConn, id: Id, now: Timestamp) -> Result<Option<Timestamp>> {
+    let since = with_conn!(conn, |c| {
+        diesel::update(
+            webhook_endpoints::table
+                .find(id)
+                .filter(webhook_endpoints::failing_since.is_null()),
+        )
+        .set(webhook_endpoints::failing_since.eq(now))
+        .execute(c)
+        .await?;
+        webhook_endpoints::table
+            .find(id)
+            .select(webhook_endpoints::failing_since)
+            .get_result::<Option<Timestamp>>(c)
+            .await
+            .optional()
     })?;
-    find_endpoint(conn, id).await
+    Ok(since.flatten())
 }
 
 /// Disables an enabled endpoint, saying why. False when it was already disabled (or is gone).

@@ -354,7 +354,7 @@ pub struct ReplayWebhookEventsInput {
     endpoint_id: ID,
     /// Events that occurred at or after.
     since: Option<DateTime<Utc>>,
-    /// Events that occurred at or before.
+    /// Events that occurred before (exclusive).
     until: Option<DateTime<Utc>>,
     /// Events after this audit cursor (from `auditEvents`, a delivery's `data.cursor`, or `lastCursor`).
     after_cursor: Option<String>,

@@ -81,7 +81,7 @@ async fn work(app: App, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
     let concurrency = app.config.job_concurrency.max(1);
     let permits = Arc::new(Semaphore::new(concurrency));
     let poll = Duration::from_millis(app.config.job_poll_ms.max(10));
-    let lease = TimeDelta::seconds(i64::try_from(app.config.job_lease_seconds).unwrap_or(120));
+    let lease = TimeDelta::seconds(i64::try_from(lease_seconds(&app.config)).unwrap_or(120));
     let lane_width = i64::from(app.config.webhook_max_concurrency.max(1));
     let mut in_flight = tokio::task::JoinSet::new();
     while !*stopped.borrow() {
@@ -127,6 +127,17 @@ async fn work(app: App, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
         while in_flight.try_join_next().is_some() {}
     }
     while in_flight.join_next().await.is_some() {}
+}
+
+/// How long a claim lasts: the configured lease, but never shorter than the longest a job may
+/// legitimately take (an SMTP or webhook timeout, plus a margin to settle), so a slow job is not
+/// taken over while it still runs.
+fn lease_seconds(config: &crate::config::Config) -> u64 {
+    const MARGIN: u64 = 15;
+    config
+        .job_lease_seconds
+        .max(config.smtp_timeout_seconds + MARGIN)
+        .max(config.webhook_timeout_seconds + MARGIN)
 }
 
 /// Waits for an enqueue, the stop signal, or `wait`, whichever comes first.

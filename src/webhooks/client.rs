@@ -153,13 +153,14 @@ impl Resolve for GuardedResolver {
             let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed = destination::allowed_addresses(&resolved, rules);
             if allowed.is_empty() {
-                let why = match resolved.first() {
-                    Some(refused) => format!(
-                        "resolved to a forbidden address ({}): loopback, private and link-local \
-                         destinations are off (PORTCULLIS_WEBHOOK_ALLOW_PRIVATE)",
-                        refused.ip()
-                    ),
-                    None => "resolved to no address".to_owned(),
+                // The refused address stays in the gateway's log: the error is shown to whoever
+                // manages the endpoint, and must not map internal names for them.
+                tracing::info!(%host, addresses = ?resolved, "webhook destination refused");
+                let why = if resolved.is_empty() {
+                    "resolved to no address"
+                } else {
+                    "resolved only to loopback, private or link-local addresses, which are refused \
+                     (PORTCULLIS_WEBHOOK_ALLOW_PRIVATE)"
                 };
                 return Err(format!("{host} {why}").into());
             }

@@ -8,8 +8,9 @@
 //!   Webhooks schedule (see `jobs::backoff`), then the dead-letter queue;
 //! - an endpoint failing without a single success for `webhook_disable_after_hours` is disabled.
 //!
-//! The body is built at delivery from the log itself, so an erasure between attempts is honoured
-//! and masking follows the endpoint's setting at the time of sending.
+//! The body is built at delivery from the log itself, so an erasure between attempts is honoured,
+//! and IP and user agent go out unmasked only if the endpoint asks for them *and* its owner may
+//! read them at the time of sending.
 
 use chrono::TimeDelta;
 
@@ -19,10 +20,12 @@ use super::endpoints::{self, signing_keys};
 use super::{payload, signature};
 use crate::app::App;
 use crate::audit::{self, AuditAction, Event, Target};
+use crate::authz::{Action, guard};
 use crate::db::models::{JobRow, WebhookAttemptRow, WebhookEndpointRow, WebhookMessageRow};
 use crate::db::webhooks as rows;
-use crate::db::{Id, Timestamp, audit as log};
+use crate::db::{Id, Timestamp, audit as log, users};
 use crate::error::{Error, Result};
+use crate::identity::{Actor, AuthMethod, ClientInfo, Mfa};
 use crate::jobs::Outcome;
 
 /// Attempts per message: at once, then after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h.
@@ -34,11 +37,15 @@ const MAX_RETRY_AFTER_SECONDS: u64 = 24 * 3600;
 pub async fn run(app: &App, job: &JobRow) -> Outcome {
     match attempt(app, job).await {
         Ok(outcome) => outcome,
-        // The database failed: worth another try later.
-        Err(error) => Outcome::retry(match &error {
-            Error::Internal(source) => format!("{source:#}"),
-            other => other.message(),
-        }),
+        // The database failed: worth another try later. The details go to the log, not to the
+        // message's `lastError`, which organization administrators read.
+        Err(error) => {
+            tracing::warn!(error = ?error, "webhook delivery failed inside the gateway");
+            Outcome::retry(match &error {
+                Error::Internal(_) => "the gateway failed before it could send (see its log)".to_owned(),
+                other => other.message(),
+            })
+        }
     }
 }
 
@@ -60,7 +67,8 @@ async fn attempt(app: &App, job: &JobRow) -> Result<Outcome> {
                 .unwrap_or_default()
         )));
     }
-    let Some(body) = body(&mut conn, &endpoint, &message, app.now()).await? else {
+    let unmasked = endpoint.include_sensitive && owner_may_read_sensitive(app, &mut conn, &endpoint).await?;
+    let Some(body) = body(&mut conn, &endpoint, &message, unmasked, app.now()).await? else {
         return Ok(Outcome::Fail(
             "the event is no longer in the audit log (purged by retention)".to_owned(),
         ));
@@ -100,21 +108,27 @@ async fn attempt(app: &App, job: &JobRow) -> Result<Outcome> {
         response_body: answer.body.clone(),
         error: error.clone(),
     };
+    if succeeded {
+        // Delivered, whatever happens to the bookkeeping: sending it again would be a duplicate
+        // the receiver never gave cause for.
+        if let Err(error) = record_success(app, &record).await {
+            tracing::warn!(error = ?error, "a delivered webhook's attempt could not be recorded");
+        }
+        app.webhooks.announce(record);
+        return Ok(Outcome::Done);
+    }
     let mut conn = app.db.conn().await?;
     rows::insert_attempt(&mut conn, &record).await?;
     app.webhooks.announce(record);
     let now = app.now();
-    let health = rows::record_health(&mut conn, endpoint.id, succeeded, now).await?;
-    if succeeded {
-        return Ok(Outcome::Done);
-    }
+    let failing_since = rows::mark_failing(&mut conn, endpoint.id, now).await?;
     let error = error.unwrap_or_else(|| "failed".to_owned());
     if answer.status == Some(410) {
         disable(app, &endpoint, "the receiver answered 410 Gone").await?;
         return Ok(Outcome::Fail(format!("{error}; the endpoint was disabled")));
     }
     let limit = TimeDelta::hours(i64::from(app.config.webhook_disable_after_hours));
-    if let Some(since) = health.and_then(|row| row.failing_since)
+    if let Some(since) = failing_since
         && now.0 - since.0 >= limit
     {
         let reason = format!(
@@ -135,11 +149,18 @@ async fn attempt(app: &App, job: &JobRow) -> Result<Outcome> {
     Ok(Outcome::Retry { error, not_before })
 }
 
+async fn record_success(app: &App, record: &WebhookAttemptRow) -> Result<()> {
+    let mut conn = app.db.conn().await?;
+    rows::insert_attempt(&mut conn, record).await?;
+    rows::mark_healthy(&mut conn, record.endpoint_id).await
+}
+
 /// The body of `message` as `endpoint` may see it; `None` when its event is gone from the log.
 async fn body(
     conn: &mut crate::db::DbConn,
     endpoint: &WebhookEndpointRow,
     message: &WebhookMessageRow,
+    unmasked: bool,
     now: Timestamp,
 ) -> Result<Option<Vec<u8>>> {
     if message.kind == TEST {
@@ -151,13 +172,46 @@ async fn body(
     let Some(mut event) = log::find(conn, event_id).await? else {
         return Ok(None);
     };
-    if !endpoint.include_sensitive {
+    if !unmasked {
         audit::read::mask(&mut event);
     }
     Ok(Some(payload::event_body(
         &event,
         message.kind == super::dispatch::REPLAY,
     )))
+}
+
+/// Whether the user who vouches for the endpoint's unmasked data (its owner) still may read it:
+/// an active account allowed `audit.read_sensitive` on the endpoint's scope, decided now.
+async fn owner_may_read_sensitive(
+    app: &App,
+    conn: &mut crate::db::DbConn,
+    endpoint: &WebhookEndpointRow,
+) -> Result<bool> {
+    let Some(owner) = endpoint.owner_user_id else {
+        return Ok(false);
+    };
+    let Some(user) = users::find(conn, owner).await? else {
+        return Ok(false);
+    };
+    if user.status != crate::identity::users::ACTIVE {
+        return Ok(false);
+    }
+    let actor = Actor {
+        user,
+        method: AuthMethod::Password,
+        session_id: None,
+        api_key_id: None,
+        mfa: Mfa::default(),
+        client: ClientInfo::default(),
+    };
+    guard::allows(
+        app,
+        &actor,
+        Action::AuditReadSensitive,
+        endpoints::resource_of(endpoint.organization_id),
+    )
+    .await
 }
 
 /// Disables the endpoint and records why (once, however many deliveries notice at the same time).
@@ -169,7 +223,7 @@ async fn disable(app: &App, endpoint: &WebhookEndpointRow, reason: &str) -> Resu
             let event = Event::system(AuditAction::WebhookEndpointDisabled)
                 .in_organization(endpoint.organization_id)
                 .target(endpoints::target(endpoint))
-                .with("url", &endpoint.url)
+                .with("urlOrigin", endpoints::origin(&endpoint.url))
                 .with("reason", reason);
             audit::record(tx, now, event).await?;
         }

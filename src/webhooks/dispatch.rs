@@ -48,7 +48,12 @@ pub(crate) async fn run(app: App, mut stopped: watch::Receiver<bool>) {
             }
         };
         tokio::select! {
-            _ = head.changed() => {}
+            changed = head.changed() => {
+                if changed.is_err() {
+                    // The feed is gone (the app is shutting down): fall back to the backstop.
+                    tokio::time::sleep(pause).await;
+                }
+            }
             () = tokio::time::sleep(pause) => {}
             _ = stopped.changed() => return,
         }
@@ -95,7 +100,7 @@ pub async fn pass(app: &App) -> Result<bool> {
                 .filter(|e| e.seq > endpoint.cursor_seq && e.seq <= through)
                 .filter(|e| wants(endpoint, &wanted, e))
             {
-                let (job, message) = message_for(endpoint, event, EVENT, position, now)?;
+                let (job, message) = message_for(endpoint, event, EVENT, Some(position), now)?;
                 position += 1;
                 jobs.push(job);
                 messages.push(message);
@@ -109,14 +114,15 @@ pub async fn pass(app: &App) -> Result<bool> {
     .await
 }
 
-/// Whether `endpoint` receives `event`: its organization's (or any, gateway-wide), of a wanted type,
-/// and not news of its own failed deliveries (which would feed on themselves).
+/// Whether `endpoint` receives `event`: its organization's (or any, gateway-wide), of a wanted type.
 fn wants(endpoint: &WebhookEndpointRow, wanted: &[String], event: &AuditEventRow) -> bool {
     if endpoint.organization_id.is_some() && event.organization_id != endpoint.organization_id {
         return false;
     }
+    // News of exhausted messages is not sent to the endpoint it concerns, nor to endpoints that
+    // are failing themselves: failing endpoints would otherwise feed each other forever.
     if event.action == AuditAction::WebhookMessageExhausted.name()
-        && event.targets.contains(&endpoint.id.to_string())
+        && (endpoint.failing_since.is_some() || event.targets.contains(&endpoint.id.to_string()))
     {
         return false;
     }
@@ -128,7 +134,7 @@ pub(crate) fn message_for(
     endpoint: &WebhookEndpointRow,
     event: &AuditEventRow,
     kind: &str,
-    position: i64,
+    position: Option<i64>,
     now: Timestamp,
 ) -> Result<(NewJob, WebhookMessageRow)> {
     let message = WebhookMessageRow {
@@ -143,10 +149,11 @@ pub(crate) fn message_for(
     Ok((delivery_job(endpoint, message.id, position)?, message))
 }
 
-/// The job that delivers message `id` to `endpoint`: in the endpoint's lane, ordered or not.
-pub(crate) fn delivery_job(endpoint: &WebhookEndpointRow, id: Id, position: i64) -> Result<NewJob> {
+/// The job that delivers message `id` to `endpoint`: in the endpoint's lane, at `position` when
+/// the endpoint is ordered (none: beside the lane's order, a few at a time).
+pub(crate) fn delivery_job(endpoint: &WebhookEndpointRow, id: Id, position: Option<i64>) -> Result<NewJob> {
     let mut job = NewJob::new(JobKind::WebhookDelivery, &serde_json::json!({}))?
-        .in_lane(endpoint.id.to_string(), endpoint.ordered.then_some(position))
+        .in_lane(endpoint.id.to_string(), position.filter(|_| endpoint.ordered))
         .attempts(super::deliver::MAX_ATTEMPTS)
         .to(endpoint.url.clone());
     job.id = id;

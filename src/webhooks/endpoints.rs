@@ -94,7 +94,7 @@ pub async fn create(app: &App, actor: &Actor, new: NewEndpoint) -> Result<WithSe
                 next_position: 1,
                 failing_since: None,
                 disabled_reason: None,
-                created_by_user_id: Some(actor.user_id()),
+                owner_user_id: Some(actor.user_id()),
                 created_at: now,
                 updated_at: now,
             };
@@ -102,7 +102,7 @@ pub async fn create(app: &App, actor: &Actor, new: NewEndpoint) -> Result<WithSe
             let event = Event::by(actor, AuditAction::WebhookEndpointCreated)
                 .in_organization(row.organization_id)
                 .target(target(&row))
-                .with("url", &row.url)
+                .with("urlOrigin", origin(&row.url))
                 .with("eventTypes", &event_types)
                 .with("enabled", row.enabled)
                 .with("ordered", row.ordered)
@@ -123,7 +123,14 @@ pub async fn update(
     let current = visible(app, actor, id).await?;
     let resource = resource_of(current.organization_id);
     guard::check(app, actor, Action::WebhookUpdate, resource).await?;
-    if changes.include_sensitive == Some(true) {
+    // Whoever says where the log goes must be able to read it; whoever points unmasked data
+    // somewhere new must be able to read that too, and becomes the one who vouches for it.
+    guard::check(app, actor, Action::AuditRead, resource).await?;
+    let sensitive_after = changes.include_sensitive.unwrap_or(current.include_sensitive);
+    let vouches = sensitive_after
+        && ((changes.include_sensitive == Some(true) && !current.include_sensitive)
+            || changes.url.as_ref().is_some_and(|url| url.trim() != current.url));
+    if vouches {
         guard::check(app, actor, Action::AuditReadSensitive, resource).await?;
     }
     let url = match &changes.url {
@@ -160,6 +167,9 @@ pub async fn update(
         if let Some(include_sensitive) = changes.include_sensitive {
             after.include_sensitive = include_sensitive;
         }
+        if vouches {
+            after.owner_user_id = Some(actor.user_id());
+        }
         if let Some(enabled) = changes.enabled {
             after.enabled = enabled;
             if enabled && !before.enabled {
@@ -174,7 +184,7 @@ pub async fn update(
         let event = Event::by(actor, AuditAction::WebhookEndpointUpdated)
             .in_organization(after.organization_id)
             .target(target(&after))
-            .change("url", &before.url, &after.url)
+            .change("urlOrigin", origin(&before.url), origin(&after.url))
             .change("description", &before.description, &after.description)
             .change("eventTypes", patterns(&before), patterns(&after))
             .change("enabled", before.enabled, after.enabled)
@@ -203,13 +213,17 @@ pub async fn delete(app: &App, actor: &Actor, id: Id) -> Result<Id> {
     let now = app.now();
     let mut conn = app.db.conn().await?;
     conn.transaction(async |tx| {
+        // Locked first, so no dispatch pass adds jobs between the jobs' deletion and its own.
+        rows::lock_endpoint(tx, id)
+            .await?
+            .ok_or(Error::NotFound("webhook endpoint"))?;
         if !rows::delete_endpoint(tx, id).await? {
             return Err(Error::NotFound("webhook endpoint"));
         }
         let event = Event::by(actor, AuditAction::WebhookEndpointDeleted)
             .in_organization(endpoint.organization_id)
             .target(target(&endpoint))
-            .with("url", &endpoint.url);
+            .with("urlOrigin", origin(&endpoint.url));
         audit::record(tx, now, event).await?;
         Ok(id)
     })
@@ -306,6 +320,15 @@ pub fn signing_keys(row: &WebhookEndpointRow, now: Timestamp) -> Vec<Secret> {
         .chain(previous)
         .filter_map(Secret::parse)
         .collect()
+}
+
+/// The scheme, host and port of an endpoint URL: what the audit log records of it, since
+/// receivers often carry a secret in the path or query (chat webhooks, `?token=`).
+pub fn origin(url: &str) -> String {
+    url::Url::parse(url).map_or_else(
+        |_| "[invalid]".to_owned(),
+        |url| url.origin().ascii_serialization(),
+    )
 }
 
 pub fn target(row: &WebhookEndpointRow) -> Target {

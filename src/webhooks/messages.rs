@@ -33,7 +33,15 @@ pub async fn list(
     filter: &MessageFilter,
     page: &Page,
 ) -> Result<PageOf<MessageWithJob>> {
-    endpoints::visible(app, actor, filter.endpoint_id).await?;
+    let endpoint = endpoints::visible(app, actor, filter.endpoint_id).await?;
+    // Messages show what happened (event types, positions, receivers' answers): the log's rule.
+    guard::check(
+        app,
+        actor,
+        Action::AuditRead,
+        resource_of(endpoint.organization_id),
+    )
+    .await?;
     let mut conn = app.db.conn().await?;
     rows::list_messages(&mut conn, filter, page).await
 }
@@ -45,9 +53,13 @@ pub async fn get(app: &App, actor: &Actor, id: Id) -> Result<Option<MessageWithJ
         return Ok(None);
     };
     drop(conn);
-    Ok(endpoints::get(app, actor, found.0.endpoint_id)
+    let Some(endpoint) = endpoints::get(app, actor, found.0.endpoint_id).await? else {
+        return Ok(None);
+    };
+    let resource = resource_of(endpoint.organization_id);
+    Ok(guard::allows(app, actor, Action::AuditRead, resource)
         .await?
-        .map(|_| found))
+        .then_some(found))
 }
 
 /// The endpoint, when the caller may deliver to it and it is enabled.
@@ -180,7 +192,7 @@ pub async fn replay(app: &App, actor: &Actor, endpoint_id: Id, range: ReplayRang
         let mut jobs = Vec::with_capacity(events.len());
         let mut messages = Vec::with_capacity(events.len());
         for (offset, event) in (0_i64..).zip(&events) {
-            let (job, message) = dispatch::message_for(&endpoint, event, REPLAY, first + offset, now)?;
+            let (job, message) = dispatch::message_for(&endpoint, event, REPLAY, Some(first + offset), now)?;
             jobs.push(job);
             messages.push(message);
         }
@@ -235,9 +247,6 @@ pub async fn send_test(app: &App, actor: &Actor, endpoint_id: Id) -> Result<Mess
     let mut conn = app.db.conn().await?;
     let id = conn
         .transaction(async |tx| {
-            let position = rows::reserve_positions(tx, endpoint_id, 1)
-                .await?
-                .ok_or(Error::NotFound("webhook endpoint"))?;
             let message = WebhookMessageRow {
                 id: Id::new_v7(),
                 endpoint_id,
@@ -247,7 +256,8 @@ pub async fn send_test(app: &App, actor: &Actor, endpoint_id: Id) -> Result<Mess
                 event_type: TEST_TYPE.to_owned(),
                 created_at: now,
             };
-            let job = dispatch::delivery_job(&endpoint, message.id, position)?;
+            // Outside the order: a test should not wait behind a message in a long backoff.
+            let job = dispatch::delivery_job(&endpoint, message.id, None)?;
             enqueue(tx, now, vec![job]).await?;
             rows::insert_messages(tx, std::slice::from_ref(&message)).await?;
             Ok(message.id)
@@ -288,6 +298,7 @@ pub async fn watch(
         ready: VecDeque::new(),
         since: app.now(),
         revalidated: tokio::time::Instant::now(),
+        polls: tokio::time::interval(LIVE_POLL),
     };
     Ok(futures_util::stream::unfold(Some(state), |state| async move {
         let mut state = state?;
@@ -309,6 +320,8 @@ struct Live {
     /// When the view began: nothing older is sent.
     since: Timestamp,
     revalidated: tokio::time::Instant,
+    /// Looks for other instances' attempts on its own beat, however busy this instance is.
+    polls: tokio::time::Interval,
 }
 
 impl Live {
@@ -332,7 +345,7 @@ impl Live {
                     }
                     continue;
                 }
-                () = tokio::time::sleep(LIVE_POLL) => {}
+                _ = self.polls.tick() => {}
             }
             self.poll().await?;
         }

@@ -26,7 +26,9 @@ CREATE TABLE webhook_endpoints (
     -- Since when every attempt has failed; NULL after a success.
     failing_since TEXT,
     disabled_reason TEXT,
-    created_by_user_id TEXT REFERENCES users (id) ON DELETE SET NULL,
+    -- Who vouches for what it receives: its creator, or whoever last turned on
+    -- include_sensitive. IP and user agent go out unmasked only while this user may read them.
+    owner_user_id TEXT REFERENCES users (id) ON DELETE SET NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
