@@ -131,9 +131,10 @@ async fn attempt(app: &App, job: &JobRow) -> Result<Outcome> {
     if let Some(since) = failing_since
         && now.0 - since.0 >= limit
     {
+        let hours = app.config.webhook_disable_after_hours;
         let reason = format!(
-            "every delivery failed for {} hours",
-            app.config.webhook_disable_after_hours
+            "every delivery failed for {hours} hour{}",
+            if hours == 1 { "" } else { "s" }
         );
         disable(app, &endpoint, &reason).await?;
         return Ok(Outcome::Fail(format!("{error}; the endpoint was disabled")));

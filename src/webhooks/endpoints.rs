@@ -185,6 +185,7 @@ pub async fn update(
             .in_organization(after.organization_id)
             .target(target(&after))
             .change("urlOrigin", origin(&before.url), origin(&after.url))
+            .changed_secret("url", before.url != after.url)
             .change("description", &before.description, &after.description)
             .change("eventTypes", patterns(&before), patterns(&after))
             .change("enabled", before.enabled, after.enabled)

@@ -74,7 +74,7 @@ async fn deliverable(app: &App, actor: &Actor, endpoint_id: Id) -> Result<Webhoo
     .await?;
     if !endpoint.enabled {
         return Err(Error::conflict_because(
-            "endpointId",
+            "input.endpointId",
             "the endpoint is disabled; enable it first (updateWebhookEndpoint)",
             "ENDPOINT_DISABLED",
             None,

@@ -111,6 +111,9 @@ enum Who {
     /// A user with a global role granting only `user.read` and `role.read`: reads every account
     /// and role, not the organizations.
     Directory,
+    /// A user with a global role granting only `webhook.list`: sees every webhook endpoint and
+    /// its messages, not the organizations they belong to.
+    Hooks,
 }
 
 /// One row: an operation (a `Query`/`Mutation` field, or a relation `Type.field`), the request,
@@ -156,7 +159,7 @@ impl Case {
 
 /// Object-typed fields that are parts of their parent, not relations: they name no object the
 /// caller could not already read through the parent, so the parent's check covers them.
-const PARTS: [(&str, &str); 11] = [
+const PARTS: [(&str, &str); 12] = [
     (
         "Organization.branding",
         "the organization's own white-label settings, read with the organization",
@@ -198,10 +201,15 @@ const PARTS: [(&str, &str); 11] = [
         "PolicyValidation.problems",
         "positions in the source the caller sent",
     ),
+    (
+        "WebhookMessage.attempts",
+        "the message's own delivery attempts (status, error, the receiver's first KiB), read with \
+         the message; they name only that message and its endpoint",
+    ),
 ];
 
 /// The Cedar actions whose resource can be an organization (roles held there grant them).
-const ORG_SCOPED: [&str; 20] = [
+const ORG_SCOPED: [&str; 25] = [
     "organization.read",
     "organization.update",
     "member.list",
@@ -222,6 +230,11 @@ const ORG_SCOPED: [&str; 20] = [
     "invitation.revoke",
     "email.list",
     "email.retry",
+    "webhook.list",
+    "webhook.create",
+    "webhook.update",
+    "webhook.delete",
+    "webhook.deliver",
 ];
 
 const DOCS_SCHEMA: &str = "namespace Docs { entity Document; action \"read\" appliesTo { principal: Portcullis::User, resource: Document }; }";
@@ -237,6 +250,14 @@ const UNASSIGN: &str = "mutation($u: ID!, $r: ID!, $o: ID) { unassignRole(input:
 const AUTHORIZE: &str = "query($input: AuthorizeInput!) { authorize(input: $input) { allowed decision } }";
 const AUTHORIZE_BATCH: &str = "query($inputs: [AuthorizeInput!]!) { authorizeBatch(inputs: $inputs) { allowed decision error { code } } }";
 const CREATE_ROLE: &str = "mutation($input: CreateRoleInput!) { createRole(input: $input) { role { id } } }";
+const CREATE_ENDPOINT: &str = "mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { secret endpoint { id } } }";
+const UPDATE_ENDPOINT: &str = "mutation($id: ID!) { updateWebhookEndpoint(input: {id: $id, url: \"https://attacker.example/hook\", enabled: true}) { endpoint { id url } } }";
+const ROTATE_SECRET: &str =
+    "mutation($id: ID!) { rotateWebhookSecret(input: {id: $id}) { secret endpoint { id } } }";
+const RETRY_MESSAGE: &str =
+    "mutation($id: ID!) { retryWebhookMessage(input: {id: $id}) { message { id status } } }";
+/// Where the fixtures' webhook endpoints point: nothing listens there, and no runner runs.
+const NOWHERE: &str = "http://127.0.0.1:9/hook";
 
 /// The objects the first checklist aims at, made by the bootstrap administrator.
 #[derive(Default)]
@@ -262,7 +283,13 @@ struct World {
     reader_token: String,
     auditor_token: String,
     directory_token: String,
+    hooks_token: String,
     invitation: String,
+    /// A gateway-wide webhook endpoint.
+    endpoint: String,
+    /// A webhook endpoint of the organization, and a test message queued for it.
+    org_endpoint: String,
+    message: String,
 }
 
 impl World {
@@ -273,6 +300,7 @@ impl World {
             Who::Reader => &self.reader_token,
             Who::Auditor => &self.auditor_token,
             Who::Directory => &self.directory_token,
+            Who::Hooks => &self.hooks_token,
         }
     }
 }
@@ -313,6 +341,9 @@ fn cases(w: &World, refresh_token: &str) -> Vec<Case> {
     let own_refusal = "{ viewer { auditEvents(first: 1, order: OLDEST_FIRST, filter: {outcomes: [DENIED]}) { nodes { organizationId organization { id name slug } } } } }";
     let org_log = "query($o: ID!) { auditEvents(first: 1, order: OLDEST_FIRST, filter: {organizationId: $o}) { nodes { organizationId organization { name } actor { id user { id email } } } } }";
     let own_assignments = "{ viewer { user { roleAssignments { totalCount nodes { role { key } organization { id name } } } } } }";
+    let endpoint_by_id = "query($id: ID!) { webhookEndpoint(id: $id) { id url } }";
+    let messages_of =
+        "query($e: ID!) { webhookMessages(filter: {endpointId: $e}) { totalCount nodes { id } } }";
 
     vec![
         // ---- Invitations, branding, email --------------------------------------------------
@@ -466,6 +497,140 @@ fn cases(w: &World, refresh_token: &str) -> Vec<Case> {
             json!({}),
             FORBIDDEN,
         ),
+        // ---- Webhooks ----------------------------------------------------------------------
+        case(
+            "webhookEndpoints",
+            "gateway-wide",
+            "{ webhookEndpoints { totalCount } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        case(
+            "webhookEndpoints",
+            "an organization's",
+            "query($o: ID!) { webhookEndpoints(organizationId: $o) { totalCount } }",
+            json!({ "o": w.org }),
+            FORBIDDEN,
+        ),
+        case("webhookEndpoint", "gateway-wide", endpoint_by_id, id(&w.endpoint), Hidden),
+        case(
+            "webhookEndpoint",
+            "an organization's",
+            endpoint_by_id,
+            id(&w.org_endpoint),
+            Hidden,
+        ),
+        case("webhookEndpoint", "does not exist", endpoint_by_id, id(NO_SUCH_ID), Hidden),
+        case(
+            "webhookMessages",
+            "of an organization's endpoint",
+            messages_of,
+            json!({ "e": w.org_endpoint }),
+            NOT_FOUND,
+        ),
+        case(
+            "webhookMessages",
+            "of a gateway-wide endpoint",
+            messages_of,
+            json!({ "e": w.endpoint }),
+            NOT_FOUND,
+        ),
+        case(
+            "webhookMessage",
+            "a test message",
+            "query($id: ID!) { webhookMessage(id: $id) { id eventType } }",
+            id(&w.message),
+            Hidden,
+        ),
+        case(
+            "createWebhookEndpoint",
+            "gateway-wide: every event, to yourself",
+            CREATE_ENDPOINT,
+            json!({ "input": { "url": "http://127.0.0.1:9/mine" } }),
+            FORBIDDEN,
+        ),
+        case(
+            "createWebhookEndpoint",
+            "an organization's events",
+            CREATE_ENDPOINT,
+            json!({ "input": { "url": "http://127.0.0.1:9/mine", "organizationId": w.org } }),
+            FORBIDDEN,
+        ),
+        case(
+            "updateWebhookEndpoint",
+            "redirect an organization's endpoint to yourself",
+            UPDATE_ENDPOINT,
+            id(&w.org_endpoint),
+            NOT_FOUND,
+        ),
+        case(
+            "updateWebhookEndpoint",
+            "redirect a gateway-wide endpoint to yourself",
+            UPDATE_ENDPOINT,
+            id(&w.endpoint),
+            NOT_FOUND,
+        ),
+        case(
+            "deleteWebhookEndpoint",
+            "an organization's",
+            "mutation($id: ID!) { deleteWebhookEndpoint(input: {id: $id}) { deletedId } }",
+            id(&w.org_endpoint),
+            NOT_FOUND,
+        ),
+        case(
+            "rotateWebhookSecret",
+            "learn a new secret",
+            ROTATE_SECRET,
+            id(&w.endpoint),
+            NOT_FOUND,
+        ),
+        case(
+            "retryWebhookMessage",
+            "someone's message",
+            RETRY_MESSAGE,
+            id(&w.message),
+            NOT_FOUND,
+        ),
+        case(
+            "replayWebhookEvents",
+            "resend the whole log",
+            "mutation($e: ID!) { replayWebhookEvents(input: {endpointId: $e, since: \"2026-01-01T00:00:00Z\"}) { queued } }",
+            json!({ "e": w.endpoint }),
+            NOT_FOUND,
+        ),
+        case(
+            "recoverWebhookEndpoint",
+            "an organization's",
+            "mutation($e: ID!) { recoverWebhookEndpoint(input: {endpointId: $e, since: \"2026-01-01T00:00:00Z\"}) { queued } }",
+            json!({ "e": w.org_endpoint }),
+            NOT_FOUND,
+        ),
+        case(
+            "sendTestWebhook",
+            "to an organization's endpoint",
+            "mutation($e: ID!) { sendTestWebhook(input: {endpointId: $e}) { message { id } } }",
+            json!({ "e": w.org_endpoint }),
+            NOT_FOUND,
+        ),
+        case(
+            "WebhookEndpoint.organization",
+            "hidden endpoint",
+            "query($id: ID!) { webhookEndpoint(id: $id) { organization { id } } }",
+            id(&w.org_endpoint),
+            Hidden,
+        ),
+        case(
+            "WebhookEndpoint.organization",
+            "an organization's endpoint, read with webhook.list only",
+            "query($id: ID!) { webhookEndpoint(id: $id) { id organizationId organization { id name } } }",
+            id(&w.org_endpoint),
+            Shows(vec![
+                ("/webhookEndpoint/id", json!(w.org_endpoint)),
+                ("/webhookEndpoint/organizationId", json!(w.org)),
+                ("/webhookEndpoint/organization", Value::Null),
+            ]),
+        )
+        .by(Who::Hooks),
         // ---- Query -------------------------------------------------------------------------
         case("user", "someone else", user_id, id(&w.other), Hidden),
         case("user", "an administrator", user_id, id(&w.admin_id), Hidden),
@@ -1468,10 +1633,11 @@ fn the_checklist_covers_every_operation_and_relation() {
         "parser sanity: {mutations:?}"
     );
     // `heartbeat` is open to all; `auditEvents` refusals are in websocket.rs
-    // (audit_feed_resumes_across_a_reconnect) and audit_feed.rs (replay_then_live_without_gaps).
+    // (audit_feed_resumes_across_a_reconnect) and audit_feed.rs (replay_then_live_without_gaps);
+    // `webhookDeliveries` refusals in webhooks.rs (webhook_deliveries_are_watched_only_by_those_who_see_the_endpoint).
     assert_eq!(
         fields_of(&sdl, "Subscription"),
-        ["heartbeat", "auditEvents"],
+        ["heartbeat", "auditEvents", "webhookDeliveries"],
         "a new subscription needs its own refusal test"
     );
 
@@ -1594,6 +1760,30 @@ async fn create_policy(t: &TestApp, admin: &str, name: &str, source: &str) -> St
     text(&created["createPolicy"]["policy"]["id"])
 }
 
+/// A webhook endpoint to [`NOWHERE`], gateway-wide or of `org`, made by `token`.
+async fn create_endpoint(t: &TestApp, token: &str, org: Option<&str>) -> String {
+    let created = data(
+        t,
+        token,
+        CREATE_ENDPOINT,
+        json!({ "input": { "url": NOWHERE, "organizationId": org, "description": "fixture" } }),
+    )
+    .await;
+    text(&created["createWebhookEndpoint"]["endpoint"]["id"])
+}
+
+/// A `webhook.test` message queued for `endpoint` (pending: no runner delivers it).
+async fn send_test(t: &TestApp, token: &str, endpoint: &str) -> String {
+    let sent = data(
+        t,
+        token,
+        "mutation($e: ID!) { sendTestWebhook(input: {endpointId: $e}) { message { id } } }",
+        json!({ "e": endpoint }),
+    )
+    .await;
+    text(&sent["sendTestWebhook"]["message"]["id"])
+}
+
 async fn create_api_key(t: &TestApp, token: &str) -> String {
     let created = data(
         t,
@@ -1619,6 +1809,9 @@ async fn world(t: &TestApp) -> World {
     )
     .await;
     let invitation = text(&invited["createInvitation"]["invitation"]["id"]);
+    let endpoint = create_endpoint(t, &admin, None).await;
+    let org_endpoint = create_endpoint(t, &admin, Some(&org)).await;
+    let message = send_test(t, &admin, &org_endpoint).await;
 
     let (other, other_token) = t.user_with_token(&admin, "other@example.com").await;
     add_member(t, &admin, &org, &other).await;
@@ -1686,6 +1879,9 @@ async fn world(t: &TestApp) -> World {
     let (directory, directory_token) = t.user_with_token(&admin, "directory@example.com").await;
     let directory_role = create_role(t, &admin, "directory", &["user.read", "role.read"], None).await;
     assign(t, &admin, &directory, &directory_role, None).await;
+    let (hooks, hooks_token) = t.user_with_token(&admin, "hooks@example.com").await;
+    let hooks_role = create_role(t, &admin, "hooks", &["webhook.list"], None).await;
+    assign(t, &admin, &hooks, &hooks_role, None).await;
     // Nobody's refused attempt on the organization puts an event in its log that nobody reads
     // among their own (the finding: that event showed the organization's name).
     let refused = t
@@ -1719,7 +1915,11 @@ async fn world(t: &TestApp) -> World {
         reader_token,
         auditor_token,
         directory_token,
+        hooks_token,
         invitation,
+        endpoint,
+        org_endpoint,
+        message,
     }
 }
 
@@ -1774,6 +1974,9 @@ async fn every_operation_refuses_an_unprivileged_caller(t: TestApp) {
             "mutation($id: ID!) { revokeApiKey(input: {id: $id}) { apiKey { id } } }",
             &w.other_key,
         ),
+        (UPDATE_ENDPOINT, &w.org_endpoint),
+        (ROTATE_SECRET, &w.endpoint),
+        (RETRY_MESSAGE, &w.message),
     ] {
         let theirs = t.gql(Some(&token), query, json!({ "id": real })).await;
         let none = t.gql(Some(&token), query, json!({ "id": NO_SUCH_ID })).await;
@@ -1809,14 +2012,14 @@ async fn every_operation_refuses_an_unprivileged_caller(t: TestApp) {
     assert_eq!(check["policy"]["enabled"], false);
     assert_eq!(check["policy"]["version"], 1);
     assert_eq!(
-        check["users"]["totalCount"], 8,
-        "admin, other, nobody, member, reader, auditor, directory, prober"
+        check["users"]["totalCount"], 9,
+        "admin, other, nobody, member, reader, auditor, directory, hooks, prober"
     );
     assert_eq!(check["organizations"]["totalCount"], 1);
     assert_eq!(
         check["roles"]["totalCount"],
-        5 + 4,
-        "built-ins, custom, reader, policy_reader, directory"
+        5 + 5,
+        "built-ins, custom, reader, policy_reader, directory, hooks"
     );
     assert_eq!(check["policies"]["totalCount"], 2);
     assert_eq!(check["cedarSchemas"][0]["source"], DOCS_SCHEMA);
@@ -1849,6 +2052,38 @@ async fn every_operation_refuses_an_unprivileged_caller(t: TestApp) {
     .await;
     assert_eq!(nobody_roles["roleAssignments"]["totalCount"], 0);
     assert_eq!(nobody_roles["user"]["memberships"]["totalCount"], 0);
+    // The webhook endpoints still point where the administrator set them, with their one message
+    // still waiting, and no endpoint was added or deleted.
+    let hooks = data(
+        &t,
+        &w.admin,
+        "query($e: ID!, $oe: ID!, $o: ID!) {
+           gateway: webhookEndpoint(id: $e) { url enabled previousSecretExpiresAt }
+           org: webhookEndpoint(id: $oe) { url enabled }
+           all: webhookEndpoints { totalCount }
+           orgs: webhookEndpoints(organizationId: $o) { totalCount }
+           messages: webhookMessages(filter: {endpointId: $oe}) { nodes { id status attemptCount } }
+           gatewayMessages: webhookMessages(filter: {endpointId: $e}) { totalCount }
+         }",
+        json!({ "e": w.endpoint, "oe": w.org_endpoint, "o": w.org }),
+    )
+    .await;
+    assert_eq!(
+        hooks["gateway"],
+        json!({ "url": NOWHERE, "enabled": true, "previousSecretExpiresAt": null }),
+        "not rotated"
+    );
+    assert_eq!(hooks["org"], json!({ "url": NOWHERE, "enabled": true }));
+    assert_eq!(hooks["all"]["totalCount"], 1);
+    assert_eq!(hooks["orgs"]["totalCount"], 1);
+    assert_eq!(
+        hooks["messages"]["nodes"],
+        json!([{ "id": w.message, "status": "PENDING", "attemptCount": 0 }])
+    );
+    assert_eq!(
+        hooks["gatewayMessages"]["totalCount"], 0,
+        "nothing replayed or sent"
+    );
 }
 
 /// One organization-scoped operation, asked about organization A and about organization B.
@@ -1880,6 +2115,12 @@ struct Orgs {
     role_a: String,
     role_b: String,
     org_admin: String,
+    /// Webhook endpoints of A and of B, each with a (pending) test message; and a gateway-wide one.
+    endpoint_a: String,
+    endpoint_b: String,
+    message_a: String,
+    message_b: String,
+    gateway_endpoint: String,
 }
 
 /// A caller whose power comes from a role held in A.
@@ -1888,6 +2129,8 @@ struct Tenant {
     token: String,
     /// A role of A this tenant deletes.
     doomed: String,
+    /// A webhook endpoint of A this tenant deletes.
+    doomed_endpoint: String,
 }
 
 fn isolation_table(o: &Orgs, p: &Tenant) -> Vec<Pair> {
@@ -1896,6 +2139,8 @@ fn isolation_table(o: &Orgs, p: &Tenant) -> Vec<Pair> {
     let new_key = format!("made_by_{}", p.tag);
     let new_name = format!("Renamed by {}", p.tag);
     let create = |org: &str| json!({ "input": { "key": new_key, "name": new_key, "organizationId": org, "permissions": ["member.list"] } });
+    let hook =
+        |org: &str| json!({ "input": { "url": NOWHERE, "organizationId": org, "description": new_key } });
     vec![
         pair(
             "auditEvents",
@@ -2015,6 +2260,109 @@ fn isolation_table(o: &Orgs, p: &Tenant) -> Vec<Pair> {
             (org(&o.b), FORBIDDEN),
         ),
         pair(
+            "webhookEndpoints",
+            "query($o: ID!) { webhookEndpoints(organizationId: $o) { totalCount } }",
+            (org(&o.a), Succeeds),
+            (org(&o.b), FORBIDDEN),
+        ),
+        pair(
+            "webhookEndpoint",
+            "query($id: ID!) { webhookEndpoint(id: $id) { id } }",
+            (
+                json!({ "id": o.endpoint_a }),
+                Yields("/webhookEndpoint/id", json!(o.endpoint_a)),
+            ),
+            (json!({ "id": o.endpoint_b }), Hidden),
+        ),
+        pair(
+            "WebhookEndpoint.organization",
+            "query($id: ID!) { webhookEndpoint(id: $id) { organization { id } } }",
+            (
+                json!({ "id": o.endpoint_a }),
+                Yields("/webhookEndpoint/organization/id", json!(o.a)),
+            ),
+            (json!({ "id": o.endpoint_b }), Hidden),
+        ),
+        pair(
+            "createWebhookEndpoint",
+            CREATE_ENDPOINT,
+            (hook(&o.a), Succeeds),
+            (hook(&o.b), FORBIDDEN),
+        ),
+        pair(
+            "updateWebhookEndpoint",
+            "mutation($id: ID!, $d: String!) { updateWebhookEndpoint(input: {id: $id, description: $d}) { endpoint { description } } }",
+            (
+                json!({ "id": o.endpoint_a, "d": new_name }),
+                Yields("/updateWebhookEndpoint/endpoint/description", json!(new_name)),
+            ),
+            (json!({ "id": o.endpoint_b, "d": new_name }), NOT_FOUND),
+        ),
+        pair(
+            "rotateWebhookSecret",
+            ROTATE_SECRET,
+            (json!({ "id": o.endpoint_a }), Succeeds),
+            (json!({ "id": o.endpoint_b }), NOT_FOUND),
+        ),
+        pair(
+            "deleteWebhookEndpoint",
+            "mutation($id: ID!) { deleteWebhookEndpoint(input: {id: $id}) { deletedId } }",
+            (
+                json!({ "id": p.doomed_endpoint }),
+                Yields("/deleteWebhookEndpoint/deletedId", json!(p.doomed_endpoint)),
+            ),
+            (json!({ "id": o.endpoint_b }), NOT_FOUND),
+        ),
+        pair(
+            "webhookMessages",
+            "query($e: ID!) { webhookMessages(filter: {endpointId: $e}) { totalCount } }",
+            (json!({ "e": o.endpoint_a }), Succeeds),
+            (json!({ "e": o.endpoint_b }), NOT_FOUND),
+        ),
+        pair(
+            "webhookMessage",
+            "query($id: ID!) { webhookMessage(id: $id) { id } }",
+            (
+                json!({ "id": o.message_a }),
+                Yields("/webhookMessage/id", json!(o.message_a)),
+            ),
+            (json!({ "id": o.message_b }), Hidden),
+        ),
+        pair(
+            "sendTestWebhook",
+            "mutation($e: ID!) { sendTestWebhook(input: {endpointId: $e}) { message { test } } }",
+            (
+                json!({ "e": o.endpoint_a }),
+                Yields("/sendTestWebhook/message/test", json!(true)),
+            ),
+            (json!({ "e": o.endpoint_b }), NOT_FOUND),
+        ),
+        pair(
+            // A's message is pending, so a retry is refused as a CONFLICT: past the permission check.
+            "retryWebhookMessage",
+            RETRY_MESSAGE,
+            (json!({ "id": o.message_a }), Refused("CONFLICT")),
+            (json!({ "id": o.message_b }), NOT_FOUND),
+        ),
+        pair(
+            "replayWebhookEvents",
+            "mutation($e: ID!) { replayWebhookEvents(input: {endpointId: $e, since: \"2026-01-01T00:00:00Z\"}) { complete } }",
+            (
+                json!({ "e": o.endpoint_a }),
+                Yields("/replayWebhookEvents/complete", json!(true)),
+            ),
+            (json!({ "e": o.endpoint_b }), NOT_FOUND),
+        ),
+        pair(
+            "recoverWebhookEndpoint",
+            "mutation($e: ID!) { recoverWebhookEndpoint(input: {endpointId: $e, since: \"2026-01-01T00:00:00Z\"}) { queued } }",
+            (
+                json!({ "e": o.endpoint_a }),
+                Yields("/recoverWebhookEndpoint/queued", json!(0)),
+            ),
+            (json!({ "e": o.endpoint_b }), NOT_FOUND),
+        ),
+        pair(
             "authorize",
             AUTHORIZE,
             (
@@ -2095,6 +2443,34 @@ fn beyond_a(o: &Orgs, p: &Tenant) -> Vec<(&'static str, &'static str, &'static s
             json!({}),
             FORBIDDEN,
         ),
+        (
+            "createWebhookEndpoint",
+            "gateway-wide",
+            CREATE_ENDPOINT,
+            json!({ "input": { "url": NOWHERE } }),
+            FORBIDDEN,
+        ),
+        (
+            "webhookEndpoints",
+            "gateway-wide list",
+            "{ webhookEndpoints { totalCount } }",
+            json!({}),
+            FORBIDDEN,
+        ),
+        (
+            "webhookEndpoint",
+            "a gateway-wide one",
+            "query($id: ID!) { webhookEndpoint(id: $id) { id } }",
+            json!({ "id": o.gateway_endpoint }),
+            Hidden,
+        ),
+        (
+            "rotateWebhookSecret",
+            "a gateway-wide one",
+            ROTATE_SECRET,
+            json!({ "id": o.gateway_endpoint }),
+            NOT_FOUND,
+        ),
     ]
 }
 
@@ -2152,13 +2528,20 @@ async fn roles_held_in_one_organization_stop_at_its_border(t: TestApp) {
             tag: "owner",
             token: owner_token,
             doomed: create_role(&t, &admin, "doomed_owner", &[], Some(&a)).await,
+            doomed_endpoint: create_endpoint(&t, &admin, Some(&a)).await,
         },
         Tenant {
             tag: "custodian",
             token: custodian_token,
             doomed: create_role(&t, &admin, "doomed_custodian", &[], Some(&a)).await,
+            doomed_endpoint: create_endpoint(&t, &admin, Some(&a)).await,
         },
     ];
+    let endpoint_a = create_endpoint(&t, &admin, Some(&a)).await;
+    let endpoint_b = create_endpoint(&t, &admin, Some(&b)).await;
+    let message_a = send_test(&t, &admin, &endpoint_a).await;
+    let message_b = send_test(&t, &admin, &endpoint_b).await;
+    let gateway_endpoint = create_endpoint(&t, &admin, None).await;
     let o = Orgs {
         admin,
         a,
@@ -2168,6 +2551,11 @@ async fn roles_held_in_one_organization_stop_at_its_border(t: TestApp) {
         role_a,
         role_b,
         org_admin,
+        endpoint_a,
+        endpoint_b,
+        message_a,
+        message_b,
+        gateway_endpoint,
     };
 
     let mut failures = Vec::new();
@@ -2292,6 +2680,28 @@ async fn roles_held_in_one_organization_stop_at_its_border(t: TestApp) {
     assert_eq!(b_now["pat"]["nodes"], json!([{ "role": { "key": "org_admin" } }]));
     assert_eq!(b_now["newbie"]["totalCount"], 0);
     assert_eq!(b_now["user"]["memberships"]["totalCount"], 0);
+    let b_hooks = data(
+        &t,
+        &o.admin,
+        "query($b: ID!, $e: ID!, $g: ID!) {
+           webhookEndpoints(organizationId: $b) { totalCount nodes { id description url previousSecretExpiresAt } }
+           webhookMessages(filter: {endpointId: $e}) { nodes { id status replay } }
+           gateway: webhookEndpoint(id: $g) { previousSecretExpiresAt }
+           gatewayList: webhookEndpoints { totalCount }
+         }",
+        json!({ "b": o.b, "e": o.endpoint_b, "g": o.gateway_endpoint }),
+    )
+    .await;
+    assert_eq!(
+        b_hooks["webhookEndpoints"],
+        json!({ "totalCount": 1, "nodes": [{ "id": o.endpoint_b, "description": "fixture", "url": NOWHERE, "previousSecretExpiresAt": null }] })
+    );
+    assert_eq!(
+        b_hooks["webhookMessages"]["nodes"],
+        json!([{ "id": o.message_b, "status": "PENDING", "replay": false }])
+    );
+    assert_eq!(b_hooks["gateway"]["previousSecretExpiresAt"], Value::Null);
+    assert_eq!(b_hooks["gatewayList"]["totalCount"], 1);
     // …while A shows each tenant's work.
     let a_now = data(
         &t,
@@ -2311,6 +2721,27 @@ async fn roles_held_in_one_organization_stop_at_its_border(t: TestApp) {
     }
     for key in ["doomed_owner", "doomed_custodian"] {
         assert!(!keys.contains(&key), "{key} deleted: {keys:?}");
+    }
+    let a_hooks = data(
+        &t,
+        &o.admin,
+        "query($a: ID!) { webhookEndpoints(organizationId: $a, first: 50) { nodes { id description } } }",
+        json!({ "a": o.a }),
+    )
+    .await;
+    let a_hooks = a_hooks["webhookEndpoints"]["nodes"].as_array().unwrap().clone();
+    for made in ["made_by_owner", "made_by_custodian"] {
+        assert!(
+            a_hooks.iter().any(|e| e["description"] == made),
+            "{made} in {a_hooks:?}"
+        );
+    }
+    for p in &tenants {
+        assert!(
+            !a_hooks.iter().any(|e| e["id"] == p.doomed_endpoint.as_str()),
+            "{}'s doomed endpoint deleted: {a_hooks:?}",
+            p.tag
+        );
     }
 }
 
