@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::identity::{Actor, AuthMethod, ClientInfo, Mfa};
 use crate::jobs::Outcome;
 
-/// Attempts per message: at once, then after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h.
+/// Attempts per message: at once, then retries after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h.
 pub const MAX_ATTEMPTS: i32 = 8;
 /// The longest `Retry-After` honoured.
 const MAX_RETRY_AFTER_SECONDS: u64 = 24 * 3600;
@@ -111,7 +111,7 @@ async fn attempt(app: &App, job: &JobRow) -> Result<Outcome> {
     if succeeded {
         // Delivered, whatever happens to the bookkeeping: sending it again would be a duplicate
         // the receiver never gave cause for.
-        if let Err(error) = record_success(app, &record).await {
+        if let Err(error) = record_success(app, &endpoint, &record).await {
             tracing::warn!(error = ?error, "a delivered webhook's attempt could not be recorded");
         }
         app.webhooks.announce(record);
@@ -121,7 +121,10 @@ async fn attempt(app: &App, job: &JobRow) -> Result<Outcome> {
     rows::insert_attempt(&mut conn, &record).await?;
     app.webhooks.announce(record);
     let now = app.now();
-    let failing_since = rows::mark_failing(&mut conn, endpoint.id, now).await?;
+    let failing_since = match endpoint.failing_since {
+        Some(since) => Some(since),
+        None => rows::mark_failing(&mut conn, endpoint.id, now).await?,
+    };
     let error = error.unwrap_or_else(|| "failed".to_owned());
     if answer.status == Some(410) {
         disable(app, &endpoint, "the receiver answered 410 Gone").await?;
@@ -150,10 +153,14 @@ async fn attempt(app: &App, job: &JobRow) -> Result<Outcome> {
     Ok(Outcome::Retry { error, not_before })
 }
 
-async fn record_success(app: &App, record: &WebhookAttemptRow) -> Result<()> {
+async fn record_success(app: &App, endpoint: &WebhookEndpointRow, record: &WebhookAttemptRow) -> Result<()> {
     let mut conn = app.db.conn().await?;
     rows::insert_attempt(&mut conn, record).await?;
-    rows::mark_healthy(&mut conn, record.endpoint_id).await
+    // Writes are what SQLite serializes: skip the one that would change nothing.
+    if endpoint.failing_since.is_some() {
+        rows::mark_healthy(&mut conn, record.endpoint_id).await?;
+    }
+    Ok(())
 }
 
 /// The body of `message` as `endpoint` may see it; `None` when its event is gone from the log.

@@ -26,6 +26,7 @@ mod sessions;
 mod smtp;
 mod soft_authenticator;
 mod users;
+mod webhook_cluster;
 mod webhook_delivery;
 mod webhook_receiver;
 mod webhooks;
