@@ -12,7 +12,7 @@
 //! cargo run --release --example webhook_load -- postgres://postgres@127.0.0.1/webhook_load 100 200 8
 //! ```
 //! Arguments: database URL (its database must exist and may be empty), endpoints, mutations,
-//! mutations in flight.
+//! mutations in flight, and optionally the job runner's concurrency (default 16).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -81,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
     let endpoint_count: usize = args.next().map_or(Ok(1), |n| n.parse())?;
     let mutations: usize = args.next().map_or(Ok(2000), |n| n.parse())?;
     let in_flight: usize = args.next().map_or(Ok(8), |n| n.parse())?;
+    let job_concurrency: usize = args.next().map_or(Ok(16), |n| n.parse())?;
 
     let seen = Arc::new(Mutex::new(Received::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -96,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
     config.webhook_allow_http = true;
     config.webhook_allow_private = true;
     config.job_poll_ms = 200;
+    config.job_concurrency = job_concurrency;
     let app = App::start(config, Arc::new(SystemClock)).await.map_err(fail)?;
     let runner = Runner::start(&app);
     let router = portcullis::http::router(app.clone());
@@ -149,7 +151,7 @@ async fn main() -> anyhow::Result<()> {
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     println!(
-        "backend={:?} endpoints={endpoint_count} mutations={mutations} in_flight={in_flight} \
+        "backend={:?} endpoints={endpoint_count} mutations={mutations} in_flight={in_flight} jobs={job_concurrency} \
          mutation_p50_ms_without={:.2} mutation_p50_ms_with={:.2} mutation_p99_ms_without={:.2} mutation_p99_ms_with={:.2} \
          deliveries={} deliveries_per_s={:.0} commit_to_delivery_p50_ms={:.1} commit_to_delivery_p99_ms={:.1}",
         app.db.backend(),

@@ -61,10 +61,14 @@ CREATE INDEX webhook_attempts_message_idx ON webhook_attempts (message_id, attem
 CREATE INDEX webhook_attempts_endpoint_idx ON webhook_attempts (endpoint_id, attempted_at);
 
 -- Lanes: jobs sharing a lane with a position run one at a time, in position order; jobs sharing a
--- lane without one run side by side, a few at a time.
+-- lane without one run side by side, a few at a time. The claim looks up a lane's other jobs by
+-- status for every candidate: a plain index (SQLite uses a partial one only for identical terms).
 ALTER TABLE jobs ADD COLUMN lane TEXT;
 ALTER TABLE jobs ADD COLUMN lane_position BIGINT;
-CREATE INDEX jobs_lane_idx ON jobs (lane, lane_position) WHERE status IN ('pending', 'running');
+CREATE INDEX jobs_lane_idx ON jobs (lane, status, lane_position);
+-- Every claim finds due jobs by status and time; settled ones (kept 30 days, one per webhook
+-- message) must not be scanned for it.
+CREATE INDEX jobs_status_run_idx ON jobs (status, run_at);
 
 -- Organization owners and administrators manage their organization's webhooks.
 UPDATE roles SET permissions = '["organization.read","organization.update","member.list","member.add","member.remove","role.read","role.create","role.update","role.delete","role.assign","audit.read","audit.read_sensitive","audit.verify","invitation.create","invitation.read","invitation.list","invitation.resend","invitation.revoke","email.list","email.retry","webhook.list","webhook.create","webhook.update","webhook.delete","webhook.deliver"]'
