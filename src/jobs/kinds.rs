@@ -3,6 +3,7 @@
 use super::{Outcome, backoff};
 use crate::app::App;
 use crate::db::models::JobRow;
+use crate::db::{DbConn, Timestamp};
 use crate::{invitations, webhooks};
 
 /// What a job does. The name is stored; renaming one strands its queued jobs.
@@ -49,10 +50,15 @@ pub async fn run(app: &App, job: &JobRow) -> Outcome {
     }
 }
 
-/// Runs once a job went to the dead letters because its attempts ran out.
-pub async fn exhausted(app: &App, job: &JobRow, error: &str) -> crate::error::Result<()> {
+/// Runs in the transaction that sends a job to the dead letters because its attempts ran out.
+pub async fn exhausted(
+    tx: &mut DbConn,
+    job: &JobRow,
+    error: &str,
+    now: Timestamp,
+) -> crate::error::Result<()> {
     match JobKind::parse(&job.kind) {
-        Some(JobKind::WebhookDelivery) => webhooks::deliver::exhausted(app, job, error).await,
+        Some(JobKind::WebhookDelivery) => webhooks::deliver::exhausted(tx, job, error, now).await,
         Some(JobKind::InvitationEmail) | None => Ok(()),
     }
 }

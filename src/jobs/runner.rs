@@ -189,13 +189,15 @@ async fn settle(app: &App, job: JobRow) {
             Outcome::Retry { error, .. } => {
                 let error = format!("gave up after {} attempts: {error}", job.attempts);
                 tracing::warn!(%error, "job dead");
-                let killed = jobs::kill(&mut conn, job.id, job.attempts, &error, now).await;
-                if matches!(killed, Ok(true))
-                    && let Err(failure) = kinds::exhausted(app, &job, &error).await
-                {
-                    tracing::warn!(error = ?failure, "could not record an exhausted job");
-                }
-                killed
+                // The kind's record of it (an audit event) commits with the death, or neither does.
+                conn.transaction(async |tx| {
+                    let killed = jobs::kill(tx, job.id, job.attempts, &error, now).await?;
+                    if killed {
+                        kinds::exhausted(tx, &job, &error, now).await?;
+                    }
+                    Ok(killed)
+                })
+                .await
             }
             Outcome::Fail(error) => {
                 tracing::warn!(%error, "job failed permanently");

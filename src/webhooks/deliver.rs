@@ -23,7 +23,7 @@ use crate::audit::{self, AuditAction, Event, Target};
 use crate::authz::{Action, guard};
 use crate::db::models::{JobRow, WebhookAttemptRow, WebhookEndpointRow, WebhookMessageRow};
 use crate::db::webhooks as rows;
-use crate::db::{Id, Timestamp, audit as log, users};
+use crate::db::{DbConn, Id, Timestamp, audit as log, users};
 use crate::error::{Error, Result};
 use crate::identity::{Actor, AuthMethod, ClientInfo, Mfa};
 use crate::jobs::Outcome;
@@ -240,25 +240,21 @@ async fn disable(app: &App, endpoint: &WebhookEndpointRow, reason: &str) -> Resu
     .await
 }
 
-/// Called once a delivery job has gone to the dead letters after its last attempt.
-pub async fn exhausted(app: &App, job: &JobRow, error: &str) -> Result<()> {
-    let mut conn = app.db.conn().await?;
-    let Some((message, _)) = rows::find_message(&mut conn, job.id).await? else {
+/// Records, in the transaction that dead-letters a delivery job after its last attempt, that the
+/// message is exhausted.
+pub async fn exhausted(tx: &mut DbConn, job: &JobRow, error: &str, now: Timestamp) -> Result<()> {
+    let Some((message, _)) = rows::find_message(tx, job.id).await? else {
         return Ok(());
     };
-    let Some(endpoint) = rows::find_endpoint(&mut conn, message.endpoint_id).await? else {
+    let Some(endpoint) = rows::find_endpoint(tx, message.endpoint_id).await? else {
         return Ok(());
     };
-    let now = app.now();
-    conn.transaction(async |tx| {
-        let event = Event::system(AuditAction::WebhookMessageExhausted)
-            .in_organization(endpoint.organization_id)
-            .target(endpoints::target(&endpoint))
-            .target(Target::new("webhook_message", message.id, None))
-            .with("eventType", &message.event_type)
-            .with("attempts", job.attempts)
-            .with("lastError", error);
-        audit::record(tx, now, event).await.map(|_| ())
-    })
-    .await
+    let event = Event::system(AuditAction::WebhookMessageExhausted)
+        .in_organization(endpoint.organization_id)
+        .target(endpoints::target(&endpoint))
+        .target(Target::new("webhook_message", message.id, None))
+        .with("eventType", &message.event_type)
+        .with("attempts", job.attempts)
+        .with("lastError", error);
+    audit::record(tx, now, event).await.map(|_| ())
 }
