@@ -19,12 +19,40 @@ pub const KEPT_BODY_BYTES: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: Option<u16>,
-    /// `Retry-After` in seconds, when the receiver sent one (429 and 503).
-    pub retry_after: Option<u64>,
+    /// `Retry-After`, when the receiver sent one (429 and 503).
+    pub retry_after: Option<RetryAfter>,
     /// The first [`KEPT_BODY_BYTES`] of the body, lossily as UTF-8.
     pub body: Option<String>,
     pub error: Option<String>,
     pub duration: Duration,
+}
+
+/// A `Retry-After` header: delay-seconds, or an HTTP date (RFC 9110 §10.2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAfter {
+    Seconds(u64),
+    At(chrono::DateTime<chrono::Utc>),
+}
+
+impl RetryAfter {
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if let Ok(seconds) = text.parse::<u64>() {
+            return Some(Self::Seconds(seconds));
+        }
+        // IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") is RFC 2822 with GMT.
+        chrono::DateTime::parse_from_rfc2822(text)
+            .ok()
+            .map(|at| Self::At(at.with_timezone(&chrono::Utc)))
+    }
+
+    /// Seconds from `now` (a date in the past: none).
+    pub fn seconds_after(self, now: chrono::DateTime<chrono::Utc>) -> u64 {
+        match self {
+            Self::Seconds(seconds) => seconds,
+            Self::At(at) => u64::try_from((at - now).num_seconds()).unwrap_or(0),
+        }
+    }
 }
 
 /// One request to send.
@@ -86,7 +114,7 @@ impl Client {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok());
+            .and_then(RetryAfter::parse);
         let mut kept = Vec::new();
         let mut error = None;
         while kept.len() < KEPT_BODY_BYTES {
@@ -167,5 +195,29 @@ impl Resolve for GuardedResolver {
             let addrs: Addrs = Box::new(allowed.into_iter());
             Ok(addrs)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RetryAfter;
+    use chrono::{TimeZone as _, Utc};
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        let now = Utc.with_ymd_and_hms(1994, 11, 6, 8, 49, 0).unwrap();
+        assert_eq!(
+            RetryAfter::parse(" 120 ").map(|r| r.seconds_after(now)),
+            Some(120)
+        );
+        let date = RetryAfter::parse("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(date.seconds_after(now), 37);
+        assert_eq!(
+            date.seconds_after(now + chrono::TimeDelta::hours(1)),
+            0,
+            "past: no wait"
+        );
+        assert_eq!(RetryAfter::parse("soon"), None);
+        assert_eq!(RetryAfter::parse("-5"), None);
     }
 }

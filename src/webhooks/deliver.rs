@@ -3,7 +3,8 @@
 //!
 //! - any 2xx: delivered;
 //! - 410 Gone: the receiver wants no more: the endpoint is disabled, the message dead-lettered;
-//! - 429 / 503 with `Retry-After`: again no sooner than it asks (capped at a day);
+//! - 429 / 503 with `Retry-After` (seconds or an HTTP date): again no sooner than it asks (capped
+//!   at a day);
 //! - anything else (3xx, 4xx, 5xx, timeouts, resets, refused addresses): again on the Standard
 //!   Webhooks schedule (see `jobs::backoff`), then the dead-letter queue;
 //! - an endpoint failing without a single success for `webhook_disable_after_hours` is disabled.
@@ -145,7 +146,7 @@ async fn attempt(app: &App, job: &JobRow) -> Result<Outcome> {
     let not_before = match answer.status {
         Some(429 | 503) => answer
             .retry_after
-            .map(|seconds| seconds.min(MAX_RETRY_AFTER_SECONDS))
+            .map(|after| after.seconds_after(now.0).min(MAX_RETRY_AFTER_SECONDS))
             .and_then(|seconds| i64::try_from(seconds).ok())
             .map(TimeDelta::seconds),
         _ => None,
