@@ -20,6 +20,7 @@ mod login_page;
 mod migrations;
 mod organizations;
 mod passkeys;
+mod python_server;
 mod schema;
 mod security;
 mod sessions;
