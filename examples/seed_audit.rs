@@ -60,6 +60,8 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
         conn.transaction(async |tx| audit::record_all(tx, now, batch).await)
             .await
             .map_err(|e| e.message())?;
+        // On PostgreSQL the events wait in the inbox: position them as a running gateway would.
+        app.audit_sequencer.settle().await.map_err(|e| e.message())?;
         written += n;
         if written % 100_000 == 0 || written == count {
             eprintln!(

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 
 use crate::audit::feed::Feed;
+use crate::audit::sequencer::Sequencer;
 use crate::authz::engine::{self, Engine};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -30,6 +31,8 @@ pub struct App {
     pub engine: Arc<Engine>,
     /// The live audit feed of this process.
     pub audit_feed: Arc<Feed>,
+    /// Positions committed audit events (PostgreSQL); readers settle it to read their own writes.
+    pub audit_sequencer: Arc<Sequencer>,
     /// Sends email: over SMTP when configured, else into the log.
     pub mailer: Arc<Mailer>,
     /// The WebAuthn relying party passkeys are bound to.
@@ -63,7 +66,8 @@ impl App {
             let period = std::time::Duration::from_millis(config.authz_poll_ms);
             engine::spawn_refresher(&engine, db.clone(), period);
         }
-        let audit_feed = Feed::start(db.clone()).await?;
+        let audit_sequencer = Arc::new(Sequencer::new(db.clone()));
+        let audit_feed = Feed::start(db.clone(), audit_sequencer.clone()).await?;
         let mailer = Arc::new(Mailer::configured(&config)?);
         let webhooks = Arc::new(crate::webhooks::Webhooks::configured(&config)?);
         let app = Self {
@@ -71,6 +75,7 @@ impl App {
             passkeys,
             mailer,
             audit_feed,
+            audit_sequencer,
             db,
             config: Arc::new(config),
             clock,

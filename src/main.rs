@@ -144,6 +144,7 @@ async fn rotate_signing_key(config: Config) -> Result<(), Error> {
 /// Prints one line per chain; `Ok(false)` if any does not verify.
 async fn verify_audit_log(config: Config, organization: Option<String>) -> Result<bool, Error> {
     let app = App::start(config, Arc::new(SystemClock)).await?;
+    app.audit_sequencer.settle().await?;
     let reports = match organization {
         Some(id) => {
             let id = id

@@ -8,7 +8,7 @@
 use serde_json::json;
 
 use crate::db::models::AuditEventRow;
-use crate::db::{Db, Id, audit};
+use crate::db::{Db, DbConn, Id, audit};
 use crate::error::Result;
 use crate::identity::secrets;
 
@@ -25,8 +25,27 @@ fn sha256_hex(data: &[u8]) -> String {
 
 /// The salted digest of an event's personal fields, as stored.
 pub fn personal_digest(row: &AuditEventRow) -> String {
-    let personal = json!([row.actor_name, row.targets, row.ip, row.user_agent, row.metadata]);
-    let mut data = row.salt.as_bytes().to_vec();
+    personal_digest_of(
+        &row.salt,
+        row.actor_name.as_deref(),
+        &row.targets,
+        row.ip.as_deref(),
+        row.user_agent.as_deref(),
+        &row.metadata,
+    )
+}
+
+/// The salted digest of the personal fields themselves (before the event has a position).
+pub fn personal_digest_of(
+    salt: &str,
+    actor_name: Option<&str>,
+    targets: &str,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+    metadata: &str,
+) -> String {
+    let personal = json!([actor_name, targets, ip, user_agent, metadata]);
+    let mut data = salt.as_bytes().to_vec();
     data.extend_from_slice(personal.to_string().as_bytes());
     sha256_hex(&data)
 }
@@ -83,21 +102,27 @@ impl Verification {
 
 const BATCH: i64 = 1_000;
 
-/// Walks one chain from its anchor (the start, or the last purged event) to its head.
+/// Walks one chain from its anchor (the start, or the last purged event) to its head, all in one
+/// snapshot: events positioned or purged meanwhile can neither look missing nor break the links.
 pub async fn verify(db: &Db, organization_id: Option<Id>) -> Result<Verification> {
     let mut conn = db.conn().await?;
+    conn.snapshot(async |tx| verify_in(tx, organization_id).await)
+        .await
+}
+
+async fn verify_in(conn: &mut DbConn, organization_id: Option<Id>) -> Result<Verification> {
     let key = audit::chain_key(organization_id);
     let mut report = Verification {
         organization_id,
         checked: 0,
         mismatch: None,
     };
-    let Some(chain) = audit::chain(&mut conn, &key).await? else {
+    let Some(chain) = audit::chain(conn, &key).await? else {
         return Ok(report); // nothing recorded yet
     };
     let (mut prev_hash, mut prev_seq) = (chain.anchor_hash.clone(), chain.anchor_seq);
     loop {
-        let rows = audit::chain_events(&mut conn, organization_id, prev_seq, BATCH).await?;
+        let rows = audit::chain_events(conn, organization_id, prev_seq, BATCH).await?;
         let done = (rows.len() as i64) < BATCH;
         for row in rows {
             report.checked += 1;

@@ -21,32 +21,37 @@ pub async fn erase(app: &App, actor: &Actor, user: Id) -> Result<u64> {
     guard::check(app, actor, Action::AuditErase, Resource::Gateway).await?;
     let now = app.now();
     let pseudonym = format!("erased-{}", &secrets::encode(&secrets::random_bytes::<9>()?));
+    // Events committed before the erasure are in the log, not waiting in PostgreSQL's inbox.
+    app.audit_sequencer.settle().await?;
     let mut conn = app.db.conn().await?;
-    let account = users::find(&mut conn, user).await?;
-    let mut events = audit::involving_user(&mut conn, user).await?;
-    if account.is_none() && events.is_empty() {
-        return Err(Error::NotFound("user"));
-    }
-    // What names the person: the account's email and name, and any earlier ones the log recorded.
-    let mut identifiers: BTreeSet<String> = BTreeSet::new();
-    if let Some(account) = &account {
-        identifiers.insert(account.email.clone());
-        identifiers.insert(account.display_name.clone());
-    }
-    for row in &events {
-        collect_identifiers(row, user, &mut identifiers);
-    }
-    identifiers.retain(|text| text.trim().len() >= 3);
-    // Events that mention an email of theirs without naming them (e.g. a failed login) count too.
-    for email in identifiers.iter().filter(|text| text.contains('@')) {
-        for row in audit::mentioning(&mut conn, email).await? {
-            if !events.iter().any(|known| known.id == row.id) {
-                events.push(row);
-            }
-        }
-    }
     let erased = conn
         .transaction(async |tx| {
+            // Read and rewritten under the rows' locks: a concurrent erasure of someone else in
+            // the same events then rewrites this one's result instead of restoring what it erased.
+            let account = users::find(tx, user).await?;
+            let mut events = audit::involving_user(tx, user).await?;
+            if account.is_none() && events.is_empty() {
+                return Err(Error::NotFound("user"));
+            }
+            // What names the person: the account's email and name, and any earlier ones the log
+            // recorded.
+            let mut identifiers: BTreeSet<String> = BTreeSet::new();
+            if let Some(account) = &account {
+                identifiers.insert(account.email.clone());
+                identifiers.insert(account.display_name.clone());
+            }
+            for row in &events {
+                collect_identifiers(row, user, &mut identifiers);
+            }
+            identifiers.retain(|text| text.trim().len() >= 3);
+            // Events that mention an email of theirs without naming them (e.g. a failed login).
+            for email in identifiers.iter().filter(|text| text.contains('@')) {
+                for row in audit::mentioning(tx, email).await? {
+                    if !events.iter().any(|known| known.id == row.id) {
+                        events.push(row);
+                    }
+                }
+            }
             let mut changed = 0u64;
             for row in &mut events {
                 if pseudonymize(row, user, &identifiers, &pseudonym, now) {

@@ -2,6 +2,7 @@
 //! order, and broadcasts them; each subscriber replays what it missed from the database, then
 //! follows the broadcast, filtered and authorized for itself.
 //!
+//! On PostgreSQL each pass first positions newly committed events (the [`Sequencer`]).
 //! The hub wakes when this process commits a transaction, when PostgreSQL announces events committed
 //! by another instance (LISTEN on a dedicated connection, reconnecting with backoff), and once a
 //! second regardless. It always reads from its last published position, so after a lost connection
@@ -13,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 
 use super::read;
+use super::sequencer::Sequencer;
 use crate::app::App;
 use crate::db::audit::{self as rows, AuditFilter, Scope, SeqPage};
 use crate::db::models::AuditEventRow;
@@ -41,7 +43,7 @@ pub struct Feed {
 
 impl Feed {
     /// Starts the hub for `db`; it stops when the returned feed is dropped.
-    pub async fn start(db: Db) -> Result<Arc<Self>> {
+    pub async fn start(db: Db, sequencer: Arc<Sequencer>) -> Result<Arc<Self>> {
         let head = {
             let mut conn = db.conn().await?;
             rows::last_seq(&mut conn).await?
@@ -53,7 +55,7 @@ impl Feed {
         if db.backend() == Backend::Postgres {
             spawn_listener(&feed, db.clone(), wake.clone());
         }
-        spawn_hub(&feed, db, wake, publish);
+        spawn_hub(&feed, db, sequencer, wake, publish);
         Ok(feed)
     }
 
@@ -68,7 +70,13 @@ impl Feed {
     }
 }
 
-fn spawn_hub(feed: &Arc<Feed>, db: Db, wake: Arc<Notify>, publish: watch::Sender<i64>) {
+fn spawn_hub(
+    feed: &Arc<Feed>,
+    db: Db,
+    sequencer: Arc<Sequencer>,
+    wake: Arc<Notify>,
+    publish: watch::Sender<i64>,
+) {
     let weak = Arc::downgrade(feed);
     let events = feed.events.clone();
     let commits = db.commits().clone();
@@ -78,6 +86,9 @@ fn spawn_hub(feed: &Arc<Feed>, db: Db, wake: Arc<Notify>, publish: watch::Sender
             let committed = commits.notified();
             tokio::pin!(committed);
             committed.as_mut().enable();
+            if let Err(error) = sequencer.settle().await {
+                tracing::warn!(error = ?error, "audit feed could not position new events");
+            }
             match publish_new(&db, &events, last).await {
                 Ok(newest) => {
                     if newest != last {
@@ -155,6 +166,8 @@ pub async fn subscribe(
         read::scope_for(app, actor, &filter).await?
     };
     let sensitive = read::sees_sensitive(app, actor, scope).await?;
+    // What committed before the subscription belongs to the snapshot, not to the live part.
+    app.audit_sequencer.settle_for_read().await;
     // Subscribe before reading the snapshot: anything committed later arrives by broadcast.
     let live = app.audit_feed.events.subscribe();
     let snapshot = {

@@ -12,6 +12,7 @@ pub mod feed;
 pub mod read;
 mod record;
 pub mod retention;
+pub mod sequencer;
 
 pub use actions::AuditAction;
 pub use event::{ActorType, Event, Outcome, Target};

@@ -50,6 +50,7 @@ pub async fn list(
     filter: &AuditFilter,
     page: &SeqPage,
 ) -> Result<Visible> {
+    app.audit_sequencer.settle_for_read().await;
     let mut conn = app.db.conn().await?;
     let mut rows = rows::list(&mut conn, scope, filter, page).await?;
     drop(conn);
@@ -60,12 +61,14 @@ pub async fn list(
 }
 
 pub async fn count(app: &App, scope: Scope, filter: &AuditFilter) -> Result<i64> {
+    app.audit_sequencer.settle_for_read().await;
     let mut conn = app.db.conn().await?;
     rows::count(&mut conn, scope, filter).await
 }
 
 /// One event, if the reader may see it (else `None`, as if it did not exist).
 pub async fn get(app: &App, actor: &Actor, id: Id) -> Result<Option<AuditEventRow>> {
+    app.audit_sequencer.settle_for_read().await;
     let mut conn = app.db.conn().await?;
     let Some(mut row) = audit::find(&mut conn, id).await? else {
         return Ok(None);
@@ -93,6 +96,7 @@ pub async fn get(app: &App, actor: &Actor, id: Id) -> Result<Option<AuditEventRo
 pub async fn verify(app: &App, actor: &Actor, organization_id: Option<Id>) -> Result<Verification> {
     let resource = organization_id.map_or(Resource::Gateway, Resource::Organization);
     guard::check(app, actor, Action::AuditVerify, resource).await?;
+    app.audit_sequencer.settle_for_read().await;
     chain::verify(&app.db, organization_id).await
 }
 
@@ -162,6 +166,7 @@ pub async fn stats(
     interval: rows::Interval,
 ) -> Result<(Vec<Bucket>, bool)> {
     let scope = scope_for(app, actor, filter).await?;
+    app.audit_sequencer.settle_for_read().await;
     let mut conn = app.db.conn().await?;
     let mut found = rows::stats(&mut conn, scope, filter, group_by, interval, MAX_BUCKETS + 1).await?;
     let truncated = found.len() as i64 > MAX_BUCKETS;

@@ -34,6 +34,7 @@ pub async fn purge(app: &App, actor: &Actor, before: Timestamp) -> Result<u64> {
 /// Deletes every event older than `before`: the longest prefix of the log (in commit order) whose
 /// events all occurred before it.
 pub async fn delete_before(app: &App, before: Timestamp) -> Result<u64> {
+    app.audit_sequencer.settle().await?;
     let mut conn = app.db.conn().await?;
     let bound = match audit::first_seq_since(&mut conn, before).await? {
         Some(seq) => seq,

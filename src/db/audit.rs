@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 use diesel_async::RunQueryDsl;
 
-use super::models::{AuditChainRow, AuditEventRow, AuditTargetRow};
-use super::schema::{audit_chains, audit_events, audit_state, audit_targets};
+use super::models::{AuditChainRow, AuditEventRow, AuditTargetRow, PendingEventRow};
+use super::schema::{audit_chains, audit_events, audit_inbox, audit_state, audit_targets};
 use super::types::{Id, Timestamp};
 use super::users::{like_pattern, lower};
 use super::{DbConn, with_conn};
@@ -64,9 +64,10 @@ pub fn chain_key(organization_id: Option<Id>) -> String {
     organization_id.map_or_else(|| GATEWAY_CHAIN.to_owned(), |id| id.to_string())
 }
 
-/// Takes the next `count` positions in the log and returns the last. On PostgreSQL the row lock is
-/// held until commit, so positions are handed out in commit order and a reader never sees a later
-/// event before an earlier one.
+/// Takes the next `count` positions in the log and returns the last. The row lock is held until
+/// commit, so positions are handed out in commit order and a reader never sees a later event
+/// before an earlier one. Only whoever positions events takes it: on SQLite the audited
+/// transaction itself (there is one writer anyway), on PostgreSQL the sequencer.
 pub async fn take_seqs(conn: &mut DbConn, count: i64) -> Result<i64> {
     let seq = with_conn!(conn, |c| {
         diesel::update(audit_state::table.find(1))
@@ -92,10 +93,53 @@ pub async fn last_seq(conn: &mut DbConn) -> Result<i64> {
     Ok(seq)
 }
 
-/// Tells other instances that the log has grown (PostgreSQL; delivered at commit, so listeners
-/// that then read the log find the new events).
+/// Tells other instances that the log has grown (PostgreSQL; sent after the events committed, so
+/// listeners that then read the log find them).
 pub async fn announce(conn: &mut DbConn) -> Result<()> {
     super::notify::announce(conn, super::notify::AUDIT_CHANNEL).await
+}
+
+/// Rows per inbox INSERT statement (19 columns: well under PostgreSQL's 65,535 parameters).
+const INBOX_CHUNK: usize = 1_000;
+
+/// Appends events to the inbox, where the sequencer will position them once they commit.
+pub async fn enqueue(conn: &mut DbConn, rows: &[PendingEventRow]) -> Result<()> {
+    super::insert_many!(conn, audit_inbox::table, rows, INBOX_CHUNK)?;
+    Ok(())
+}
+
+/// True when some committed event waits for its position.
+pub async fn inbox_waiting(conn: &mut DbConn) -> Result<bool> {
+    let waiting = with_conn!(conn, |c| diesel::select(diesel::dsl::exists(
+        audit_inbox::table.select(audit_inbox::inbox_seq)
+    ))
+    .get_result(c)
+    .await)?;
+    Ok(waiting)
+}
+
+/// Up to `limit` committed inbox rows, a transaction's events together and in the order written.
+pub async fn inbox_batch(conn: &mut DbConn, limit: i64) -> Result<Vec<(i64, PendingEventRow)>> {
+    let rows = with_conn!(conn, |c| audit_inbox::table
+        .order((audit_inbox::xid.asc(), audit_inbox::inbox_seq.asc()))
+        .select((audit_inbox::inbox_seq, PendingEventRow::as_select()))
+        .limit(limit)
+        .load(c)
+        .await)?;
+    Ok(rows)
+}
+
+/// Removes positioned rows from the inbox (by their own keys: rows in between may belong to
+/// transactions that have not committed yet).
+pub async fn inbox_remove(conn: &mut DbConn, inbox_seqs: &[i64]) -> Result<()> {
+    for chunk in inbox_seqs.chunks(INSERT_CHUNK) {
+        with_conn!(conn, |c| diesel::delete(
+            audit_inbox::table.filter(audit_inbox::inbox_seq.eq_any(chunk))
+        )
+        .execute(c)
+        .await)?;
+    }
+    Ok(())
 }
 
 pub async fn chain(conn: &mut DbConn, key: &str) -> Result<Option<AuditChainRow>> {
@@ -419,13 +463,15 @@ pub async fn set_anchor(conn: &mut DbConn, key: &str, seq: i64, hash: &str) -> R
     Ok(())
 }
 
-/// The events a user acted in or is a target of.
-pub async fn involving_user(conn: &mut DbConn, user: Id) -> Result<Vec<AuditEventRow>> {
-    let rows = with_conn!(conn, |c| {
-        let as_target = audit_targets::table
-            .filter(audit_targets::target_type.eq("user"))
-            .filter(audit_targets::target_id.eq(user.to_string()))
-            .select(audit_targets::event_id);
+/// The events a user acted in or is a target of, locked until the transaction ends (an erasure
+/// rewrites them, and a concurrent erasure must see its result, not the rows it read before).
+pub async fn involving_user(tx: &mut DbConn, user: Id) -> Result<Vec<AuditEventRow>> {
+    let as_target = audit_targets::table
+        .filter(audit_targets::target_type.eq("user"))
+        .filter(audit_targets::target_id.eq(user.to_string()))
+        .select(audit_targets::event_id);
+    Ok(super::load_for_update!(
+        tx,
         audit_events::table
             .filter(
                 audit_events::actor_user_id
@@ -435,22 +481,20 @@ pub async fn involving_user(conn: &mut DbConn, user: Id) -> Result<Vec<AuditEven
             )
             .select(AuditEventRow::as_select())
             .order(audit_events::seq.asc())
-            .load(c)
-            .await
-    })?;
-    Ok(rows)
+    )?)
 }
 
-/// Events whose metadata mentions `text` (case-insensitive substring), e.g. an email address.
-pub async fn mentioning(conn: &mut DbConn, text: &str) -> Result<Vec<AuditEventRow>> {
+/// Events whose metadata mentions `text` (case-insensitive substring), e.g. an email address;
+/// locked like [`involving_user`].
+pub async fn mentioning(tx: &mut DbConn, text: &str) -> Result<Vec<AuditEventRow>> {
     let pattern = like_pattern(text);
-    let rows = with_conn!(conn, |c| audit_events::table
-        .filter(lower(audit_events::metadata).like(pattern).escape('\\'))
-        .select(AuditEventRow::as_select())
-        .order(audit_events::seq.asc())
-        .load(c)
-        .await)?;
-    Ok(rows)
+    Ok(super::load_for_update!(
+        tx,
+        audit_events::table
+            .filter(lower(audit_events::metadata).like(pattern).escape('\\'))
+            .select(AuditEventRow::as_select())
+            .order(audit_events::seq.asc())
+    )?)
 }
 
 /// Writes the personal fields of an erased event (and its targets' display names).

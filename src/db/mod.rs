@@ -133,6 +133,25 @@ macro_rules! load_skip_locked {
 }
 pub(crate) use load_skip_locked;
 
+/// Loads what `$query` selects and locks the rows until the transaction ends (`FOR UPDATE` on
+/// PostgreSQL, waiting for rows another transaction holds; SQLite's IMMEDIATE transaction already
+/// holds the only write lock). Evaluates to `Result<Vec<_>, diesel::result::Error>`.
+macro_rules! load_for_update {
+    ($tx:expr, $query:expr) => {
+        match $tx {
+            $crate::db::DbConn::Postgres(c, _) => {
+                let c: &mut ::diesel_async::AsyncPgConnection = &mut *c;
+                ::diesel_async::RunQueryDsl::load($query.for_update(), c).await
+            }
+            $crate::db::DbConn::Sqlite(c, _) => {
+                let c: &mut $crate::db::SqliteConn = &mut *c;
+                ::diesel_async::RunQueryDsl::load($query, c).await
+            }
+        }
+    };
+}
+pub(crate) use load_for_update;
+
 /// Which database product a pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -308,6 +327,42 @@ impl DbConn {
                 self.effects().jobs_enqueued = false;
                 if let Err(rollback) = self.rollback().await {
                     tracing::warn!(error = ?rollback, "rollback failed");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs `work` inside one read-only transaction that sees a single snapshot of the database
+    /// (REPEATABLE READ on PostgreSQL; any SQLite read transaction in WAL mode): long reads made
+    /// of many queries, such as verifying a chain, are not torn by writes committed meanwhile.
+    pub async fn snapshot<T, F>(&mut self, work: F) -> Result<T>
+    where
+        F: AsyncFnOnce(&mut DbConn) -> Result<T>,
+    {
+        match self {
+            DbConn::Postgres(c, _) => {
+                diesel_async::AnsiTransactionManager::begin_transaction_sql(
+                    &mut **c,
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                )
+                .await?
+            }
+            DbConn::Sqlite(c, _) => {
+                c.spawn_blocking(|inner| {
+                    diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN")
+                })
+                .await?
+            }
+        }
+        match work(self).await {
+            Ok(value) => {
+                self.commit().await?;
+                Ok(value)
+            }
+            Err(error) => {
+                if let Err(rollback) = self.rollback().await {
+                    tracing::warn!(error = ?rollback, "ending a read snapshot failed");
                 }
                 Err(error)
             }

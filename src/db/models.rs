@@ -5,9 +5,9 @@ use diesel::{AsChangeset, Insertable, Queryable, Selectable};
 use crate::db::types::{Id, Timestamp};
 
 use crate::db::schema::{
-    api_keys, audit_chains, audit_events, audit_targets, cedar_schemas, invitation_batches, invitations,
-    jobs, memberships, organization_branding, organizations, passkey_setup_links, passkeys, policies,
-    refresh_tokens, role_assignments, role_policies, roles, sessions, signing_keys, users,
+    api_keys, audit_chains, audit_events, audit_inbox, audit_targets, cedar_schemas, invitation_batches,
+    invitations, jobs, memberships, organization_branding, organizations, passkey_setup_links, passkeys,
+    policies, refresh_tokens, role_assignments, role_policies, roles, sessions, signing_keys, users,
     webauthn_ceremonies, webhook_attempts, webhook_endpoints, webhook_messages,
 };
 
@@ -203,6 +203,59 @@ pub struct AuditEventRow {
     pub prev_hash: String,
     pub hash: String,
     pub erased_at: Option<Timestamp>,
+}
+
+/// An event waiting in the inbox for its position (PostgreSQL's audited transactions write these):
+/// everything but the position and the hashes that depend on it. The personal digest is final.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_inbox, treat_none_as_default_value = false)]
+pub struct PendingEventRow {
+    pub id: Id,
+    pub occurred_at: Timestamp,
+    pub action: String,
+    pub actor_type: String,
+    pub actor_id: Option<Id>,
+    pub actor_user_id: Option<Id>,
+    pub actor_name: Option<String>,
+    pub organization_id: Option<Id>,
+    pub outcome: String,
+    pub targets: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub metadata: String,
+    pub version: i32,
+    pub salt: String,
+    pub personal_digest: String,
+}
+
+impl PendingEventRow {
+    /// The event at position `seq`, linked to `prev_hash`, with its hash still to be computed.
+    pub fn positioned(self, seq: i64, prev_hash: String) -> AuditEventRow {
+        AuditEventRow {
+            id: self.id,
+            seq,
+            occurred_at: self.occurred_at,
+            action: self.action,
+            actor_type: self.actor_type,
+            actor_id: self.actor_id,
+            actor_user_id: self.actor_user_id,
+            actor_name: self.actor_name,
+            organization_id: self.organization_id,
+            outcome: self.outcome,
+            targets: self.targets,
+            ip: self.ip,
+            user_agent: self.user_agent,
+            request_id: self.request_id,
+            metadata: self.metadata,
+            version: self.version,
+            salt: self.salt,
+            personal_digest: self.personal_digest,
+            prev_hash,
+            hash: String::new(),
+            erased_at: None,
+        }
+    }
 }
 
 /// A target of an audit event, for filtering by type and id.

@@ -189,6 +189,33 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::db::types::*;
 
+    audit_inbox (inbox_seq) {
+        inbox_seq -> BigInt,
+        xid -> BigInt,
+        id -> PortableUuid,
+        occurred_at -> PortableTimestamp,
+        action -> Text,
+        actor_type -> Text,
+        actor_id -> Nullable<PortableUuid>,
+        actor_user_id -> Nullable<PortableUuid>,
+        actor_name -> Nullable<Text>,
+        organization_id -> Nullable<PortableUuid>,
+        outcome -> Text,
+        targets -> Text,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        metadata -> Text,
+        version -> Integer,
+        salt -> Text,
+        personal_digest -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
     audit_events (id) {
         id -> PortableUuid,
         seq -> BigInt,
@@ -468,6 +495,7 @@ diesel::joinable!(webhook_messages -> webhook_endpoints (endpoint_id));
 diesel::joinable!(webhook_attempts -> webhook_messages (message_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    audit_inbox,
     audit_events,
     audit_targets,
     audit_chains,

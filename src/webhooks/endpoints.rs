@@ -75,6 +75,9 @@ pub async fn create(app: &App, actor: &Actor, new: NewEndpoint) -> Result<WithSe
         return Err(Error::NotFound("organization"));
     }
     let event_types_json = serde_json::to_string(&event_types).map_err(Error::internal)?;
+    // Its cursor starts at the log's head: events committed before, but not yet positioned, are
+    // positioned first, so it never receives events from before it existed.
+    app.audit_sequencer.settle_for_read().await;
     let endpoint = conn
         .transaction(async |tx| {
             let row = WebhookEndpointRow {
@@ -146,6 +149,7 @@ pub async fn update(
         None => None,
     };
     let now = app.now();
+    app.audit_sequencer.settle_for_read().await;
     let mut conn = app.db.conn().await?;
     conn.transaction(async |tx| {
         let before = rows::lock_endpoint(tx, id)

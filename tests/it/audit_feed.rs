@@ -155,6 +155,8 @@ async fn a_slow_subscriber_is_cut_off_and_resumes(t: TestApp) {
         .transaction(async |tx| audit::record_all(tx, now, events).await)
         .await
         .unwrap();
+    // On PostgreSQL they wait in the inbox until a sequencer pass positions them.
+    t.app.audit_sequencer.settle().await.unwrap();
     let last = {
         let mut conn = conn;
         portcullis::db::audit::last_seq(&mut conn).await.unwrap()

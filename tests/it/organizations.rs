@@ -172,6 +172,7 @@ async fn relations_load_in_batches(t: TestApp) {
     let query = "query($id: ID!, $n: Int) { organization(id: $id) { members(first: $n) { totalCount
         nodes { user { email displayName } organization { slug } } } } }";
     // The live audit feed reads new events in the background; let it catch up with the changes above.
+    t.app.audit_sequencer.settle().await.unwrap();
     let last = {
         let mut conn = t.app.db.conn().await.unwrap();
         portcullis::db::audit::last_seq(&mut conn).await.unwrap()

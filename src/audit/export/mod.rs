@@ -109,6 +109,8 @@ impl Export {
         let mut conn = app.db.conn().await?;
         conn.transaction(async |tx| super::record(tx, now, event).await)
             .await?;
+        // The export holds what committed before it began, its own record included.
+        app.audit_sequencer.settle_for_read().await;
         let snapshot = rows::last_seq(&mut conn).await?;
         drop(conn);
         let (sender, pages) = mpsc::channel(READ_AHEAD);
@@ -164,7 +166,8 @@ impl Export {
     }
 }
 
-/// Reads the snapshot page by page into `pages` until it is done or the export is dropped.
+/// Reads the snapshot page by page into `pages` until it is done or the export is dropped, all in
+/// one database snapshot: a purge or an erasure committed meanwhile changes nothing in the file.
 async fn read_pages(
     app: App,
     scope: Scope,
@@ -173,36 +176,35 @@ async fn read_pages(
     snapshot: i64,
     pages: mpsc::Sender<Result<Vec<AuditEventRow>>>,
 ) {
-    let mut cursor: Option<i64> = None;
-    loop {
-        let page = SeqPage {
-            after: if newest_first {
-                Some(cursor.unwrap_or(snapshot + 1))
-            } else {
-                cursor
-            },
-            before: (!newest_first).then_some(snapshot + 1),
-            limit: PAGE,
-            newest_first,
-            from_end: false,
-        };
-        let read = async {
-            let mut conn = app.db.conn().await?;
-            rows::list(&mut conn, scope, &filter, &page).await
-        };
-        match read.await {
-            Ok(events) => {
+    let read = async {
+        let mut conn = app.db.conn().await?;
+        conn.snapshot(async |tx| {
+            let mut cursor: Option<i64> = None;
+            loop {
+                let page = SeqPage {
+                    after: if newest_first {
+                        Some(cursor.unwrap_or(snapshot + 1))
+                    } else {
+                        cursor
+                    },
+                    before: (!newest_first).then_some(snapshot + 1),
+                    limit: PAGE,
+                    newest_first,
+                    from_end: false,
+                };
+                let events = rows::list(tx, scope, &filter, &page).await?;
                 let last_page = (events.len() as i64) < PAGE;
                 cursor = events.last().map(|e| e.seq).or(cursor);
+                // A dropped receiver means the download ended: stop reading.
                 if events.is_empty() || pages.send(Ok(events)).await.is_err() || last_page {
-                    return;
+                    return Ok(());
                 }
             }
-            Err(error) => {
-                let _ = pages.send(Err(error)).await;
-                return;
-            }
-        }
+        })
+        .await
+    };
+    if let Err(error) = read.await {
+        let _ = pages.send(Err(error)).await;
     }
 }
 
