@@ -75,7 +75,8 @@
 //!
 //! Each run creates its own organizations (`load-audit-<unix seconds>-<n>`: one per connection and
 //! one for the fanout producer), so runs against the same database do not disturb each other; the
-//! mutations phase's event count check assumes nothing else renames organizations meanwhile.
+//! mutations phase counts only its own organizations' events, so several runs (one per instance of a
+//! cluster, say) can load one database at once.
 //!
 //! The fanout phase holds `PORTCULLIS_SUBSCRIBERS` sockets in this process and as many in the
 //! gateway: both need `ulimit -n` above that (the program warns when its own limit, or the gateway's
@@ -172,12 +173,20 @@ impl Client {
         self.execute(UPDATE_ORGANIZATION, &input).await.map(drop)
     }
 
-    /// `totalCount` of the events with these actions (all events when empty).
-    async fn count_events(&self, actions: &[&str]) -> Result<u64> {
-        let filter = if actions.is_empty() {
+    /// `totalCount` of the events with these actions (all events when empty), about these targets
+    /// (any when empty): a run counts only its own organizations', so several runs can share a log.
+    async fn count_events(&self, actions: &[&str], targets: &[String]) -> Result<u64> {
+        let mut filter = serde_json::Map::new();
+        if !actions.is_empty() {
+            filter.insert("actions".to_owned(), json!(actions));
+        }
+        if !targets.is_empty() {
+            filter.insert("targetIds".to_owned(), json!(targets));
+        }
+        let filter = if filter.is_empty() {
             Value::Null
         } else {
-            json!({ "actions": actions })
+            Value::Object(filter)
         };
         let data = self.execute(COUNT, &json!({ "filter": filter })).await?;
         data.pointer("/auditEvents/totalCount")
@@ -511,7 +520,9 @@ async fn rename_concurrently(
 /// Phase 1: audited mutations.
 async fn mutations(settings: &Settings, organizations: &[String]) -> Result<()> {
     let (token, admin) = settings.admin().await?;
-    let before = admin.count_events(&["organization.updated"]).await?;
+    let before = admin
+        .count_events(&["organization.updated"], organizations)
+        .await?;
     let sampler = Sampler::start(settings.pid());
     let cpu = CpuClock::start(settings.pid());
     let started = Instant::now();
@@ -521,7 +532,10 @@ async fn mutations(settings: &Settings, organizations: &[String]) -> Result<()> 
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = cpu.report(settings.pid());
     let rss = Sampler::finish(sampler).await;
-    let recorded = admin.count_events(&["organization.updated"]).await? - before;
+    let recorded = admin
+        .count_events(&["organization.updated"], organizations)
+        .await?
+        - before;
 
     let mut latencies = tally.latencies_us;
     let ok = latencies.len();
@@ -554,14 +568,14 @@ async fn mutations(settings: &Settings, organizations: &[String]) -> Result<()> 
 /// Phase 2: seeding if needed, then both export formats.
 async fn export(settings: &Settings, organizations: &[String]) -> Result<()> {
     let (token, admin) = settings.admin().await?;
-    let held = admin.count_events(&[]).await?;
+    let held = admin.count_events(&[], &[]).await?;
     let target = settings.export_events;
     println!("\nexport: the log holds {held} events (target {target})");
     if held < target {
         seed(settings, &token, &admin, organizations, target - held).await?;
     }
     for format in ["ndjson", "csv"] {
-        let held = admin.count_events(&[]).await?;
+        let held = admin.count_events(&[], &[]).await?;
         download(settings, &token, format, held).await?;
     }
     Ok(())
@@ -613,7 +627,7 @@ async fn seed(
     let tally = outcome?;
     let elapsed = started.elapsed().as_secs_f64();
     let seeded = tally.latencies_us.len();
-    let held = admin.count_events(&[]).await?;
+    let held = admin.count_events(&[], &[]).await?;
     println!(
         "  seeded {seeded} events in {elapsed:.1} s ({:.0}/s, {} failed); the log holds {held}",
         seeded as f64 / elapsed,

@@ -195,6 +195,11 @@ pub struct Config {
     )]
     pub ws_keepalive_seconds: u64,
 
+    /// Seconds between a shutdown signal and closing WebSockets and the listener: `/readyz` is
+    /// 503 meanwhile, so load balancers take the instance out of rotation first.
+    #[arg(long, global = true, env = "PORTCULLIS_DRAIN_SECONDS", default_value_t = 5)]
+    pub drain_seconds: u64,
+
     /// SMTP server for outgoing email, e.g. `smtps://user:password@mail.example.com` or
     /// `smtp://user:password@mail.example.com:587` (STARTTLS required); unset: emails are logged.
     #[arg(long, global = true, env = "PORTCULLIS_SMTP_URL", hide_env_values = true)]
@@ -351,6 +356,7 @@ impl Config {
             ws_max_connections_per_client: 100,
             ws_max_operations: 100,
             ws_keepalive_seconds: 15,
+            drain_seconds: 5,
             smtp_url: None,
             email_from: "portcullis@localhost".to_owned(),
             smtp_timeout_seconds: 15,

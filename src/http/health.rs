@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use super::HttpState;
+use super::drain::Stage;
 use crate::db;
 
 /// The process is up.
@@ -14,8 +15,15 @@ pub(crate) async fn live() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// The database answers and has every migration this binary ships.
+/// The database answers and has every migration this binary ships, and no shutdown has begun
+/// (a draining instance says so at once, so load balancers stop sending it new work).
 pub(crate) async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
+    if state.drain.stage() != Stage::Serving {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        );
+    }
     let database = state.app.db.ping().await;
     let migrations = db::latest_migration(&state.app.db).await;
     match (database, migrations) {

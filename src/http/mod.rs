@@ -2,6 +2,7 @@
 
 mod audit_export;
 mod documents;
+mod drain;
 mod graphiql;
 mod graphql;
 mod health;
@@ -31,8 +32,10 @@ use crate::graphql::{self as gql, GatewaySchema};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// How long in-flight requests and live WebSockets get to finish after a shutdown signal.
+/// How long in-flight requests get to finish once the listener has stopped.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long WebSockets get for the closing handshake before the listener stops.
+const CLOSE_FRAMES: Duration = Duration::from_millis(1_500);
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -42,15 +45,22 @@ pub(crate) struct HttpState {
     pub documents: std::sync::Arc<documents::Documents>,
     /// Open WebSockets per client address.
     pub sockets: std::sync::Arc<websocket::Clients>,
+    /// How far a shutdown has come.
+    pub drain: std::sync::Arc<drain::Drain>,
 }
 
 /// The complete HTTP surface of the gateway.
 pub fn router(app: App) -> Router {
+    router_draining_with(app, Default::default())
+}
+
+fn router_draining_with(app: App, drain: std::sync::Arc<drain::Drain>) -> Router {
     let state = HttpState {
         schema: gql::schema(),
         app: app.clone(),
         documents: Default::default(),
         sockets: Default::default(),
+        drain,
     };
     let router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
@@ -86,30 +96,45 @@ pub fn router(app: App) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains for a bounded time.
+/// Serves `app` on `listener` until `shutdown` resolves, then drains (see [`drain`]): not ready at
+/// once, closing WebSockets after `PORTCULLIS_DRAIN_SECONDS`, then finishing in-flight requests
+/// for a bounded time.
 pub async fn serve(
     app: App,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    let linger = Duration::from_secs(app.config.drain_seconds);
+    let drain = std::sync::Arc::new(drain::Drain::default());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
+    let stages = drain.clone();
     let signal = async move {
         shutdown.await;
         let _ = stop_tx.send(());
+        stages.advance(drain::Stage::Draining);
+        tracing::info!(seconds = linger.as_secs(), "draining: not ready, still serving");
+        tokio::time::sleep(linger).await;
+        stages.advance(drain::Stage::Closing);
+        // Close frames go out (and are answered) before the listener and the process stop.
+        tokio::time::sleep(CLOSE_FRAMES).await;
+        let _ = closed_tx.send(());
     };
     let server = axum::serve(
         listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        router_draining_with(app, drain).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(signal);
+    .with_graceful_shutdown(async move {
+        let _ = closed_rx.await;
+    });
+    tokio::spawn(signal);
     let server = tokio::spawn(async move { server.await });
     tokio::pin!(server);
     tokio::select! {
         finished = &mut server => return finished.map_err(Error::internal)?.map_err(Error::internal),
         _ = stop_rx => {}
     }
-    tracing::info!("shutting down: draining connections");
-    match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+    match tokio::time::timeout(linger + CLOSE_FRAMES + SHUTDOWN_GRACE, &mut server).await {
         Ok(finished) => finished.map_err(Error::internal)?.map_err(Error::internal),
         Err(_) => {
             tracing::warn!("connections still open after the grace period; closing them");

@@ -31,6 +31,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 pub(crate) use self::clients::Clients;
 use self::messages::{ClientMessage, Protocol, code};
+use super::drain::{RESTART_CODE, RESTART_REASON, Stage};
 use super::{HttpState, principal};
 use crate::app::App;
 use crate::db::Id;
@@ -47,6 +48,9 @@ const BUFFER_BYTES: usize = 8 * 1024;
 
 /// Upgrades `GET /graphql` to a WebSocket, unless the client already holds as many as allowed.
 pub(crate) async fn upgrade(state: HttpState, mut parts: Parts) -> Response {
+    if state.drain.stage() == Stage::Closing {
+        return (StatusCode::SERVICE_UNAVAILABLE, RESTART_REASON).into_response();
+    }
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(upgrade) => upgrade.protocols(messages::PROTOCOLS),
         Err(rejection) => return rejection.into_response(),
@@ -159,6 +163,12 @@ impl Connection {
         let mut keepalive = tokio::time::interval_at(Instant::now() + keepalive_period, keepalive_period);
         let keepalive_on = config.ws_keepalive_seconds > 0;
         let mut heard_since_ping = true;
+        let mut drain = self.state.drain.watch();
+        let closing = async move {
+            // The drain outlives every connection (the state holds it), so this ends only there.
+            let _ = drain.wait_for(|stage| *stage == Stage::Closing).await;
+        };
+        tokio::pin!(closing);
         let end = loop {
             let awaiting_init = matches!(self.phase, Phase::AwaitingInit);
             let holds_credential = matches!(self.phase, Phase::Ready(Some(_)));
@@ -188,6 +198,7 @@ impl Connection {
                     }
                 }
                 _ = recheck.tick(), if holds_credential => self.recheck().await,
+                () = &mut closing => Err(End::close(RESTART_CODE, RESTART_REASON)),
                 _ = keepalive.tick(), if keepalive_on => {
                     if heard_since_ping {
                         heard_since_ping = false;

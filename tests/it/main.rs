@@ -10,6 +10,7 @@ mod authz;
 mod browser;
 mod browser_passkeys;
 mod differential;
+mod drain;
 mod email;
 mod forbidden;
 mod http_spec;

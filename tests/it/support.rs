@@ -131,6 +131,8 @@ pub fn test_config(url: &str) -> Config {
     // Test receivers listen on loopback over plain HTTP.
     config.webhook_allow_http = true;
     config.webhook_allow_private = true;
+    // Servers stopped by tests have no load balancer to wait for.
+    config.drain_seconds = 0;
     config
 }
 

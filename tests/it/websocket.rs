@@ -56,6 +56,16 @@ impl Server {
         format!("ws://{}/graphql", self.addr)
     }
 
+    pub(crate) fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Signals shutdown and hands back the serving task, to watch the drain from outside.
+    pub(crate) fn begin_shutdown(self) -> JoinHandle<portcullis::error::Result<()>> {
+        let _ = self.stop.send(());
+        self.task
+    }
+
     /// Signals shutdown and expects the server to finish cleanly once clients are gone.
     pub(crate) async fn stop(self) {
         let _ = self.stop.send(());
