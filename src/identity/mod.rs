@@ -6,6 +6,7 @@
 pub mod api_keys;
 pub mod authenticate;
 pub mod bootstrap;
+pub mod key_sync;
 pub mod branding;
 pub mod live_credentials;
 pub mod organizations;
@@ -15,6 +16,7 @@ pub mod rate_limit;
 pub(crate) mod secrets;
 pub mod sessions;
 pub mod tokens;
+mod unknown_kids;
 pub mod users;
 pub(crate) mod validate;
 pub mod visibility;
