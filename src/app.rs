@@ -11,10 +11,10 @@ use crate::config::Config;
 use crate::db::{self, Db, Timestamp};
 use crate::email::Mailer;
 use crate::error::Result;
-use crate::identity::{bootstrap, key_sync};
 use crate::identity::live_credentials::LiveCredentials;
 use crate::identity::rate_limit::RateLimits;
 use crate::identity::tokens::KeyRing;
+use crate::identity::{bootstrap, key_sync};
 use crate::passkeys::RelyingParty;
 
 /// Everything a request, a job or a CLI command needs. Cheap to clone; never global.

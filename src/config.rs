@@ -108,7 +108,12 @@ pub struct Config {
     /// How long, in seconds, a rotated-in signing key is published in the JWKS before any instance
     /// signs with it (the previous key signs until then). Verifiers that cache the JWKS for less
     /// than this never meet a token whose key they have not fetched. 0 switches at once.
-    #[arg(long, global = true, env = "PORTCULLIS_KEY_PUBLISH_SECONDS", default_value_t = 600)]
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_KEY_PUBLISH_SECONDS",
+        default_value_t = 600
+    )]
     pub key_publish_seconds: u32,
 
     /// Lifetime of a login session and its refresh tokens, in days.

@@ -32,13 +32,11 @@ pub async fn rotate_to(conn: &mut DbConn, row: &SigningKeyRow) -> Result<()> {
         .execute(c)
         .await)?;
     with_conn!(conn, |c| diesel::update(
-        signing_keys::table
-            .filter(signing_keys::id.ne(row.id))
-            .filter(
-                signing_keys::retired_at
-                    .is_null()
-                    .or(signing_keys::retired_at.gt(row.activates_at)),
-            )
+        signing_keys::table.filter(signing_keys::id.ne(row.id)).filter(
+            signing_keys::retired_at
+                .is_null()
+                .or(signing_keys::retired_at.gt(row.activates_at)),
+        )
     )
     .set(signing_keys::retired_at.eq(row.activates_at))
     .execute(c)

@@ -11,9 +11,9 @@ use super::{Backend, Db};
 use crate::error::{Error, Result};
 
 /// The PostgreSQL advisory lock (`pg_advisory_lock`, session level) held while an instance starts:
-/// the ASCII bytes of "portcull". Advisory locks are per database, so gateways on other databases
-/// of one server do not wait for each other. Nothing else in the gateway uses advisory locks; an
-/// operator's own tooling must not use this key.
+/// the ASCII bytes of "portcull" (8101820098873224300). Advisory locks are per database, so
+/// gateways on other databases of one server do not wait for each other. Nothing else in the
+/// gateway uses advisory locks; an operator's own tooling must not use this key.
 pub const STARTUP_LOCK_KEY: i64 = 0x706f_7274_6375_6c6c;
 
 /// Held while an instance starts; [`StartupLock::release`] ends it. Dropped without release (a

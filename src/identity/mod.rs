@@ -6,8 +6,8 @@
 pub mod api_keys;
 pub mod authenticate;
 pub mod bootstrap;
-pub mod key_sync;
 pub mod branding;
+pub mod key_sync;
 pub mod live_credentials;
 pub mod organizations;
 pub(crate) mod passwords;

@@ -66,7 +66,10 @@ impl UnknownKids {
         if state.missed.get(&kid).is_some_and(|&at| within_interval(at, now)) {
             return false;
         }
-        if !state.interval_start.is_some_and(|start| within_interval(start, now)) {
+        if !state
+            .interval_start
+            .is_some_and(|start| within_interval(start, now))
+        {
             state.interval_start = Some(now);
             state.used = 0;
         }

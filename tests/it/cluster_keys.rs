@@ -26,7 +26,8 @@ const VIEWER: &str = "{ viewer { user { email } } }";
 /// The `kid` in a JWT's header.
 fn kid_of(token: &str) -> String {
     let header = token.split('.').next().expect("a JWT");
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("base64")).expect("JSON");
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("base64")).expect("JSON");
     header["kid"].as_str().expect("a kid").to_owned()
 }
 
@@ -76,7 +77,11 @@ async fn unknown_kids_cause_a_bounded_number_of_key_reloads(t: TestApp) {
     for kid in [older.as_str(), "not-a-uuid", &Uuid::new_v4().to_string()] {
         assert_refused(&t, &signed_by_a_stranger(&claims, kid), "old or non-v7 kid").await;
     }
-    assert_eq!(keys.unknown_kid_lookups(), 0, "old and non-v7 kids are never looked up");
+    assert_eq!(
+        keys.unknown_kid_lookups(),
+        0,
+        "old and non-v7 kids are never looked up"
+    );
 
     let statements = t.app.db.statements_executed();
     let repeated = Uuid::now_v7().to_string();
@@ -172,7 +177,11 @@ async fn rotated_keys_are_published_before_they_sign(backend: Backend) {
         let new_kid = rotated.kid.to_string();
         assert_eq!(rotated.activates_at, t.app.now() + TimeDelta::seconds(600));
         assert_eq!(published_kids(&t).await, [new_kid.clone(), old_kid.clone()]);
-        assert_eq!(kid_of(&t.admin_token().await), old_kid, "published, not yet signing");
+        assert_eq!(
+            kid_of(&t.admin_token().await),
+            old_kid,
+            "published, not yet signing"
+        );
 
         t.clock.advance(TimeDelta::seconds(599));
         let last_of_old = t.admin_token().await;
@@ -186,7 +195,9 @@ async fn rotated_keys_are_published_before_they_sign(backend: Backend) {
         t.clock.advance(TimeDelta::seconds(300));
         let mut config = test_config(&url);
         config.key_publish_seconds = 600;
-        let later = App::start(config, t.clock.clone()).await.expect("a later instance starts");
+        let later = App::start(config, t.clock.clone())
+            .await
+            .expect("a later instance starts");
         let later = TestApp {
             router: portcullis::http::router(later.clone()),
             app: later,
@@ -271,7 +282,11 @@ impl Gateway {
             if ready {
                 return;
             }
-            assert!(Instant::now() < deadline, "portcullis at {} never ready", self.url);
+            assert!(
+                Instant::now() < deadline,
+                "portcullis at {} never ready",
+                self.url
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -401,9 +416,14 @@ async fn three_instances_started_at_once_make_one_key_and_one_administrator() {
             let token = gateway.admin_token(&http).await;
             assert_eq!(kid_of(&token), kids[0]);
             for other in &gateways {
-                assert!(other.accepts(&http, &token).await, "a token of instance {i} is good everywhere");
+                assert!(
+                    other.accepts(&http, &token).await,
+                    "a token of instance {i} is good everywhere"
+                );
             }
-            let users = gateway.gql(&http, Some(&token), "{ users { totalCount } }", json!({})).await;
+            let users = gateway
+                .gql(&http, Some(&token), "{ users { totalCount } }", json!({}))
+                .await;
             assert_eq!(users["data"]["users"]["totalCount"], 1, "instance {i}: {users:#}");
         }
     })
@@ -459,7 +479,10 @@ async fn a_rotation_from_the_command_line_reaches_every_instance() {
             if signed_new == tokens.len() {
                 break tokens;
             }
-            assert!(Instant::now() < deadline, "the instances never all switched to the new key");
+            assert!(
+                Instant::now() < deadline,
+                "the instances never all switched to the new key"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         assert!(
@@ -469,17 +492,26 @@ async fn a_rotation_from_the_command_line_reaches_every_instance() {
 
         for (i, token) in new_tokens.iter().enumerate() {
             for (j, gateway) in gateways.iter().enumerate() {
-                assert!(gateway.accepts(&http, token).await, "instance {j} accepts instance {i}'s new token");
+                assert!(
+                    gateway.accepts(&http, token).await,
+                    "instance {j} accepts instance {i}'s new token"
+                );
             }
         }
         for gateway in &gateways {
-            assert!(gateway.accepts(&http, &old_token).await, "the old key's tokens stay good");
+            assert!(
+                gateway.accepts(&http, &old_token).await,
+                "the old key's tokens stay good"
+            );
         }
 
         let mut later = Gateway::spawn(&url, PUBLISH_SECONDS);
         later.ready(&http).await;
         assert_eq!(later.published_kids(&http).await, [new_kid.clone(), old_kid]);
-        assert!(later.accepts(&http, &old_token).await, "a later instance accepts the old key's tokens");
+        assert!(
+            later.accepts(&http, &old_token).await,
+            "a later instance accepts the old key's tokens"
+        );
         assert!(later.accepts(&http, &new_tokens[0]).await);
         assert_eq!(kid_of(&later.admin_token(&http).await), new_kid);
     })
