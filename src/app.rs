@@ -12,10 +12,10 @@ use crate::config::Config;
 use crate::db::{self, Db, Timestamp};
 use crate::email::Mailer;
 use crate::error::Result;
-use crate::identity::bootstrap;
 use crate::identity::live_credentials::LiveCredentials;
 use crate::identity::rate_limit::RateLimits;
 use crate::identity::tokens::KeyRing;
+use crate::identity::{bootstrap, key_sync};
 use crate::passkeys::RelyingParty;
 
 /// Everything a request, a job or a CLI command needs. Cheap to clone; never global.
@@ -42,11 +42,15 @@ pub struct App {
 }
 
 impl App {
-    /// Connects, applies pending migrations, loads the signing keys and bootstraps the admin.
+    /// Connects, applies pending migrations, loads the signing keys and bootstraps the admin (on
+    /// PostgreSQL under the start-up lock, one instance at a time).
     pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
         // Checked before anything else: a relying party passkeys cannot work with stops the start.
         let passkeys = RelyingParty::from_config(&config)?;
         let db = Db::connect(&config.database_url(), config.db_pool_size)?;
+        // Instances started together on one database take turns: migrations, the first signing
+        // key and the bootstrap administrator are made once.
+        let starting = db::startup_lock(&db).await?;
         let applied = db::run_migrations(&db).await?;
         for name in &applied {
             tracing::info!(migration = %name, "applied migration");
@@ -59,7 +63,9 @@ impl App {
         let passkeys = Arc::new(passkeys.with_decoy_key(&decoy_key)?);
         let now = Timestamp(clock.now());
         let ttl = TimeDelta::seconds(i64::from(config.access_token_ttl_seconds));
-        let keys = KeyRing::load(&db, now, config.public_url(), ttl).await?;
+        let publish_delay = TimeDelta::seconds(i64::from(config.key_publish_seconds));
+        let keys = Arc::new(KeyRing::load(&db, now, config.public_url(), ttl, publish_delay).await?);
+        key_sync::spawn(&keys, db.clone(), clock.clone());
         let engine = Arc::new(Engine::load(&db).await?);
         engine::spawn_listener(&engine, db.clone());
         if config.authz_poll_ms > 0 {
@@ -79,12 +85,13 @@ impl App {
             db,
             config: Arc::new(config),
             clock,
-            keys: Arc::new(keys),
+            keys,
             limits: Arc::new(RateLimits::default()),
             credentials: Arc::default(),
             engine,
         };
         bootstrap::run(&app).await?;
+        starting.release().await?;
         Ok(app)
     }
 

@@ -105,6 +105,17 @@ pub struct Config {
     )]
     pub access_token_ttl_seconds: u32,
 
+    /// How long, in seconds, a rotated-in signing key is published in the JWKS before any instance
+    /// signs with it (the previous key signs until then). Verifiers that cache the JWKS for less
+    /// than this never meet a token whose key they have not fetched. 0 switches at once.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_KEY_PUBLISH_SECONDS",
+        default_value_t = 600
+    )]
+    pub key_publish_seconds: u32,
+
     /// Lifetime of a login session and its refresh tokens, in days.
     #[arg(
         long,
@@ -344,6 +355,7 @@ impl Config {
             admin_email: None,
             admin_password: None,
             access_token_ttl_seconds: 600,
+            key_publish_seconds: 600,
             session_ttl_days: 30,
             db_pool_size: 8,
             cors_origins: Vec::new(),

@@ -31,7 +31,8 @@ enum Command {
     Schema,
     /// Print the Cedar schema of the gateway's own namespace (its actions and entity types).
     CedarSchema,
-    /// Make a new access-token signing key current; the old one stays published until its tokens expire.
+    /// Publish a new access-token signing key; every instance signs with it after
+    /// PORTCULLIS_KEY_PUBLISH_SECONDS, and the old one stays published until its tokens expire.
     RotateSigningKey,
     /// Audit log maintenance.
     Audit {
@@ -124,7 +125,9 @@ async fn serve(config: Config) -> Result<(), Error> {
 
 async fn migrate(config: Config) -> Result<(), Error> {
     let db = Db::connect(&config.database_url(), 1)?;
+    let starting = db::startup_lock(&db).await?;
     let applied = db::run_migrations(&db).await?;
+    starting.release().await?;
     if applied.is_empty() {
         tracing::info!("database is up to date");
     }
@@ -136,8 +139,14 @@ async fn migrate(config: Config) -> Result<(), Error> {
 
 async fn rotate_signing_key(config: Config) -> Result<(), Error> {
     let app = App::start(config, Arc::new(SystemClock)).await?;
-    let kid = app.keys.rotate(&app.db, app.now()).await?;
-    tracing::info!(%kid, "new signing key is current");
+    let rotated = app.keys.rotate(&app.db, app.now()).await?;
+    tracing::info!(
+        kid = %rotated.kid,
+        activates_at = %rotated.activates_at,
+        "new signing key published; every instance signs with it from its activation"
+    );
+    // For scripts: the new key's id and when instances start signing with it.
+    println!("{} {}", rotated.kid, rotated.activates_at);
     Ok(())
 }
 

@@ -31,6 +31,7 @@ pub mod role_assignments;
 pub mod roles;
 pub mod sessions;
 pub mod signing_keys;
+mod startup_lock;
 pub mod users;
 pub mod webhooks;
 
@@ -51,6 +52,7 @@ use futures_util::FutureExt as _;
 
 pub use migrate::{latest_migration, migration_names, revert_all_migrations, run_migrations};
 pub use page::{Direction, Page, PageOf};
+pub use startup_lock::{STARTUP_LOCK_KEY, StartupLock, startup_lock};
 pub use types::{Id, Timestamp};
 
 use crate::error::{Error, Result};

@@ -104,7 +104,11 @@ pub struct SigningKeyRow {
     /// Raw 32-byte Ed25519 public key.
     pub public_key: Vec<u8>,
     pub created_at: Timestamp,
+    /// When instances stop signing with the key (a later key's `activates_at`); it stays
+    /// published and verifies for one token lifetime more.
     pub retired_at: Option<Timestamp>,
+    /// When instances start signing with the key; until then it is only published.
+    pub activates_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -15,6 +15,8 @@ pub const AUTHZ_CHANNEL: &str = "portcullis_authz";
 pub const AUDIT_CHANNEL: &str = "portcullis_audit";
 /// The channel on which newly enqueued jobs are announced.
 pub const JOBS_CHANNEL: &str = "portcullis_jobs";
+/// The channel on which signing-key rotations are announced.
+pub const KEYS_CHANNEL: &str = "portcullis_keys";
 
 /// Announces a change on `channel` (PostgreSQL only; a no-op on SQLite). Inside a transaction the
 /// notification is delivered at commit, so listeners never see an uncommitted change.

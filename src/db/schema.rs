@@ -102,6 +102,7 @@ diesel::table! {
         public_key -> Binary,
         created_at -> PortableTimestamp,
         retired_at -> Nullable<PortableTimestamp>,
+        activates_at -> PortableTimestamp,
     }
 }
 

@@ -9,6 +9,7 @@ mod audit_feed;
 mod authz;
 mod browser;
 mod browser_passkeys;
+mod cluster_keys;
 mod differential;
 mod drain;
 mod email;

@@ -128,6 +128,8 @@ pub fn test_config(url: &str) -> Config {
     config.webauthn_rp_id = Some("localhost".to_owned());
     config.webauthn_origins = vec![PASSKEY_ORIGIN.to_owned()];
     config.db_pool_size = 4;
+    // A rotation signs with its new key at once, unless a test is about the publication delay.
+    config.key_publish_seconds = 0;
     // Test receivers listen on loopback over plain HTTP.
     config.webhook_allow_http = true;
     config.webhook_allow_private = true;

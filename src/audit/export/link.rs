@@ -41,7 +41,7 @@ pub fn sign_link(app: &App, actor: &Actor, query: &str) -> Result<(String, Times
         query: query_digest(query),
         exp: expires_at.unix_seconds(),
     };
-    let token = app.keys.sign(&claims)?;
+    let token = app.keys.sign(&claims, app.now())?;
     let url = format!(
         "{}/audit/export?{query}&token={token}",
         app.config.public_url().trim_end_matches('/')

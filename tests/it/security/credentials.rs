@@ -4,15 +4,15 @@
 //! (`sessions::expired_and_tampered_access_tokens_are_rejected`), refresh-token reuse ending the
 //! whole family (`sessions::refresh_tokens_rotate_and_reuse_revokes_the_session`), a revoked API key
 //! (`api_keys::api_keys_authenticate_until_revoked`), an export link with edited parameters and
-//! after expiry (`audit_export::signed_links_work_once_for_their_parameters`).
+//! after expiry (`audit_export::signed_links_work_once_for_their_parameters`), a flood of tokens
+//! naming unknown keys (`cluster_keys::unknown_kids_cause_a_bounded_number_of_key_reloads`).
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{Duration, TimeDelta};
+use chrono::Duration;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use portcullis::identity::tokens::{KeyRing, UNKNOWN_KID_RELOAD_INTERVAL};
 use ring::rand::SystemRandom;
 use ring::signature::Ed25519KeyPair;
 use serde_json::{Value, json};
@@ -127,68 +127,6 @@ async fn forged_access_tokens_are_refused(t: TestApp) {
     );
 }
 
-/// Anyone can send tokens naming keys the gateway does not know; they make it reload its key ring
-/// from the database at most once per interval, and only for a `kid` newer than every key it has
-/// (the only kind another instance's rotation makes). The ring still follows a real rotation.
-async fn unknown_kids_reload_the_key_ring_at_most_every_few_seconds(t: TestApp) {
-    let login = t.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let claims = claims_of(login["accessToken"].as_str().unwrap());
-    assert_eq!(published_keys(&t).await.len(), 1);
-    assert_refused(
-        &t,
-        &signed_by_a_stranger(&claims, &Uuid::now_v7().to_string()),
-        "unknown",
-    )
-    .await;
-
-    // Another instance rotates: the key is in the database, not yet in this instance's ring.
-    let other = KeyRing::load(
-        &t.app.db,
-        t.app.now(),
-        t.app.keys.issuer().to_owned(),
-        TimeDelta::minutes(10),
-    )
-    .await
-    .unwrap();
-    other.rotate(&t.app.db, t.app.now()).await.unwrap();
-    for _ in 0..20 {
-        let kid = Uuid::now_v7().to_string();
-        assert_refused(
-            &t,
-            &signed_by_a_stranger(&claims, &kid),
-            "a flood of unknown kids",
-        )
-        .await;
-    }
-    assert_eq!(
-        published_keys(&t).await.len(),
-        1,
-        "no reload within the interval, however many unknown kids"
-    );
-
-    t.clock.advance(UNKNOWN_KID_RELOAD_INTERVAL);
-    let older = Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001).to_string();
-    assert_refused(
-        &t,
-        &signed_by_a_stranger(&claims, &older),
-        "a kid older than ours",
-    )
-    .await;
-    assert_eq!(published_keys(&t).await.len(), 1, "old kids never reload");
-
-    // A token of the rotated key is accepted once the interval has passed: the ring reloads.
-    let user = claims["sub"].as_str().unwrap().parse().unwrap();
-    let session = claims["sid"].as_str().unwrap().parse().unwrap();
-    let rotated = other
-        .issue(user, session, t.app.now() + Duration::days(1), t.app.now())
-        .unwrap();
-    assert_eq!(
-        t.gql(Some(&rotated.token), VIEWER, json!({})).await.data()["viewer"]["user"]["email"],
-        ADMIN_EMAIL
-    );
-    assert_eq!(published_keys(&t).await.len(), 2);
-}
-
 /// An access token never outlives its session: refreshing near the session's end gives a token
 /// that expires with it, and a token that claims to live longer is refused once the session ends.
 async fn access_tokens_end_with_their_session(t: TestApp) {
@@ -289,7 +227,6 @@ async fn export_links_die_with_the_credential_that_made_them(t: TestApp) {
 
 crate::backend_tests!(
     forged_access_tokens_are_refused,
-    unknown_kids_reload_the_key_ring_at_most_every_few_seconds,
     access_tokens_end_with_their_session,
     two_concurrent_refreshes_of_one_token_yield_one_success,
     export_links_die_with_the_credential_that_made_them,
