@@ -8,6 +8,7 @@ use chrono::TimeDelta;
 use super::{AuditAction, Event};
 use crate::app::App;
 use crate::authz::{Action, Resource, guard};
+use crate::db::leader::{self, Periodic};
 use crate::db::{Timestamp, audit};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
@@ -67,8 +68,8 @@ pub async fn delete_before(app: &App, before: Timestamp) -> Result<u64> {
     }
 }
 
-/// The background job: every hour, deletes events older than the retention period (if one is set)
-/// and records what it deleted. Stops when the process does.
+/// The background job: every hour, one instance deletes events older than the retention period (if
+/// one is set) and records what it deleted. Stops when the process does.
 pub fn spawn_job(app: &App) {
     let days = app.config.audit_retention_days;
     if days == 0 {
@@ -80,10 +81,19 @@ pub fn spawn_job(app: &App) {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            let before = app.now() - TimeDelta::days(i64::from(days));
-            match delete_before(&app, before).await {
-                Ok(0) => {}
-                Ok(deleted) => {
+            // One instance at a time, on the database's clock: an instance whose clock runs a year
+            // fast must not delete a year of the log.
+            let run = async {
+                let mut conn = app.db.conn().await?;
+                leader::exclusively(&mut conn, Periodic::Retention, app.now(), async |now| {
+                    let before = now - TimeDelta::days(i64::from(days));
+                    Ok((before, delete_before(&app, before).await?))
+                })
+                .await
+            };
+            match run.await {
+                Ok(None | Some((_, 0))) => {}
+                Ok(Some((before, deleted))) => {
                     tracing::info!(deleted, %before, "audit retention deleted old events");
                     let event = Event::system(AuditAction::AuditPurged)
                         .with("before", before)

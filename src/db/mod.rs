@@ -22,6 +22,7 @@ pub mod ceremonies;
 pub mod gateway_secrets;
 pub mod invitations;
 pub mod jobs;
+pub mod leader;
 pub mod memberships;
 pub mod notify;
 pub mod organizations;

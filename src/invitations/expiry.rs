@@ -16,12 +16,11 @@ const BATCH: i64 = 500;
 
 /// Marks every lapsed pending invitation expired, then deletes invitations that ended more than
 /// `PORTCULLIS_INVITATION_RETENTION_DAYS` ago and idempotency keys past their day. Returns how
-/// many invitations it expired.
-pub async fn sweep(app: &App) -> Result<usize> {
+/// many invitations it expired. `now` is the time it is (the database's, when run periodically).
+pub async fn sweep(app: &App, now: Timestamp) -> Result<usize> {
     let mut expired = 0;
     let mut conn = app.db.conn().await?;
     loop {
-        let now = app.now();
         let marked = conn
             .transaction(async |tx| {
                 let rows = rows::expire_due(tx, now, BATCH).await?;
@@ -35,7 +34,6 @@ pub async fn sweep(app: &App) -> Result<usize> {
             break;
         }
     }
-    let now = app.now();
     let retention = TimeDelta::days(i64::from(app.config.invitation_retention_days));
     let deleted = rows::delete_ended_before(&mut conn, now - retention).await?;
     if deleted > 0 {

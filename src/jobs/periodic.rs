@@ -1,5 +1,6 @@
 //! Work done on a timer rather than on demand: expiring invitations, forgetting old ones, and
-//! clearing settled jobs. Every instance runs it; each step is safe to run concurrently.
+//! clearing settled jobs. Every instance keeps the timer; one at a time does the work, on the
+//! database's clock (see `db::leader`).
 
 use std::time::Duration;
 
@@ -7,7 +8,8 @@ use chrono::TimeDelta;
 use tokio::sync::watch;
 
 use crate::app::App;
-use crate::db::jobs;
+use crate::db::leader::{self, Periodic};
+use crate::db::{Timestamp, jobs};
 use crate::error::Result;
 use crate::invitations;
 
@@ -25,17 +27,31 @@ pub(super) async fn run(app: App, mut stopped: watch::Receiver<bool>) {
             _ = ticks.tick() => {}
             _ = stopped.changed() => return,
         }
-        if let Err(error) = sweep(&app).await {
-            tracing::warn!(error = ?error, "periodic sweep failed");
+        let swept = async {
+            let mut conn = app.db.conn().await?;
+            leader::exclusively(&mut conn, Periodic::Sweeps, app.now(), async |now| {
+                sweep_at(&app, now).await
+            })
+            .await
+        };
+        match swept.await {
+            Ok(Some(())) => {}
+            Ok(None) => tracing::debug!("another instance is sweeping"),
+            Err(error) => tracing::warn!(error = ?error, "periodic sweep failed"),
         }
     }
 }
 
-/// One round of every sweep (also what tests call to move time along).
+/// One round of every sweep on the application's clock (what tests call to move time along).
 pub async fn sweep(app: &App) -> Result<()> {
-    invitations::expiry::sweep(app).await?;
-    let ceremonies = crate::passkeys::ceremony::sweep(app).await?;
-    let links = crate::passkeys::setup_links::sweep(app).await?;
+    sweep_at(app, app.now()).await
+}
+
+/// One round of every sweep as of `now`.
+async fn sweep_at(app: &App, now: Timestamp) -> Result<()> {
+    invitations::expiry::sweep(app, now).await?;
+    let ceremonies = crate::passkeys::ceremony::sweep(app, now).await?;
+    let links = crate::passkeys::setup_links::sweep(app, now).await?;
     if ceremonies + links > 0 {
         tracing::debug!(
             ceremonies,
@@ -44,7 +60,7 @@ pub async fn sweep(app: &App) -> Result<()> {
         );
     }
     let mut conn = app.db.conn().await?;
-    let deleted = jobs::delete_finished_before(&mut conn, app.now() - SETTLED_JOB_RETENTION).await?;
+    let deleted = jobs::delete_finished_before(&mut conn, now - SETTLED_JOB_RETENTION).await?;
     if deleted > 0 {
         tracing::info!(deleted, "deleted settled jobs");
     }

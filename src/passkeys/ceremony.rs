@@ -147,7 +147,7 @@ pub(crate) async fn take(conn: &mut DbConn, id: Id, now: Timestamp) -> Result<Op
 }
 
 /// Deletes ceremonies that can no longer be finished; returns how many.
-pub async fn sweep(app: &App) -> Result<usize> {
+pub async fn sweep(app: &App, now: Timestamp) -> Result<usize> {
     let mut conn = app.db.conn().await?;
-    ceremonies::delete_expired(&mut conn, app.now()).await
+    ceremonies::delete_expired(&mut conn, now).await
 }

@@ -97,7 +97,7 @@ pub async fn start(app: &App, token: &str, new: NewPasskey) -> Result<Started> {
 }
 
 /// Deletes links that expired a day ago or more (kept a little for support questions).
-pub async fn sweep(app: &App) -> Result<usize> {
+pub async fn sweep(app: &App, now: Timestamp) -> Result<usize> {
     let mut conn = app.db.conn().await?;
-    passkeys::delete_setup_links_expired_before(&mut conn, app.now() - TimeDelta::days(1)).await
+    passkeys::delete_setup_links_expired_before(&mut conn, now - TimeDelta::days(1)).await
 }

@@ -84,6 +84,7 @@ async fn unknown_kids_cause_a_bounded_number_of_key_reloads(t: TestApp) {
     );
 
     let statements = t.app.db.statements_executed();
+    let started = std::time::Instant::now();
     let repeated = Uuid::now_v7().to_string();
     for _ in 0..50 {
         assert_refused(&t, &signed_by_a_stranger(&claims, &repeated), "unknown kid").await;
@@ -99,10 +100,14 @@ async fn unknown_kids_cause_a_bounded_number_of_key_reloads(t: TestApp) {
         u64::from(UNKNOWN_KID_LOOKUPS_PER_INTERVAL),
         "250 requests with unknown kids, a bounded number of lookups"
     );
-    // One read per lookup; the slack is for what listeners read in the background at start-up.
+    // One read per lookup. The slack is for what runs in the background whatever the requests:
+    // listeners' first reads, and the audit feed's once-a-second pass (two statements on
+    // PostgreSQL: are events waiting to be positioned, and which are new). A read per request
+    // would be 250 or more.
     let read = t.app.db.statements_executed() - statements;
+    let background = 10 + 3 * started.elapsed().as_secs();
     assert!(
-        read <= u64::from(UNKNOWN_KID_LOOKUPS_PER_INTERVAL) + 10,
+        read <= u64::from(UNKNOWN_KID_LOOKUPS_PER_INTERVAL) + background,
         "250 refused requests sent {read} statements"
     );
 

@@ -18,6 +18,7 @@ mod http_spec;
 mod instances;
 mod invitation_rules;
 mod invitations;
+mod leader;
 mod login_page;
 mod migrations;
 mod organizations;
