@@ -43,7 +43,7 @@ impl App {
     pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
         // Checked before anything else: a relying party passkeys cannot work with stops the start.
         let passkeys = RelyingParty::from_config(&config)?;
-        let db = Db::connect(&config.database_url(), config.db_pool_size)?;
+        let db = Db::connect_with(&config.database_url(), config.db_pool_size, &config.pg_settings())?;
         let applied = db::run_migrations(&db).await?;
         for name in &applied {
             tracing::info!(migration = %name, "applied migration");

@@ -123,7 +123,7 @@ async fn serve(config: Config) -> Result<(), Error> {
 }
 
 async fn migrate(config: Config) -> Result<(), Error> {
-    let db = Db::connect(&config.database_url(), 1)?;
+    let db = Db::connect_with(&config.database_url(), 1, &config.pg_settings())?;
     let applied = db::run_migrations(&db).await?;
     if applied.is_empty() {
         tracing::info!("database is up to date");

@@ -9,6 +9,7 @@ mod audit_feed;
 mod authz;
 mod browser;
 mod browser_passkeys;
+mod db_faults;
 mod differential;
 mod email;
 mod forbidden;
