@@ -1,7 +1,7 @@
 //! Bounded faults on PostgreSQL: every pooled connection carries lock, statement and
 //! idle-in-transaction limits, so a stuck or frozen holder of a lock fails others quickly with a
 //! retryable UNAVAILABLE (or is ended by the server); LISTEN connections may go elsewhere.
-//! PostgreSQL only: these are PostgreSQL's settings (nothing runs without it, outside CI).
+//! PostgreSQL only but for the lock test: these are PostgreSQL's settings.
 
 use std::time::Duration;
 
@@ -148,22 +148,59 @@ async fn pooled_connections_carry_the_configured_limits(t: TestApp) {
     }
 }
 
-async fn a_held_row_lock_fails_a_mutation_with_a_retryable_error(t: TestApp) {
+/// A lock held by another process, outside every gateway pool: the organization's row on
+/// PostgreSQL; on SQLite, which has one writer at a time, the write lock.
+enum Holder {
+    Postgres(Box<AsyncPgConnection>),
+    Sqlite(diesel::SqliteConnection),
+}
+
+impl Holder {
+    async fn take(t: &TestApp, org: &str) -> Holder {
+        let url = t.app.db.url();
+        match url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let mut conn = <diesel::SqliteConnection as diesel::Connection>::establish(path).unwrap();
+                diesel::connection::SimpleConnection::batch_execute(&mut conn, "BEGIN IMMEDIATE").unwrap();
+                Holder::Sqlite(conn)
+            }
+            None => {
+                let mut conn = raw(t).await;
+                conn.batch_execute(&format!(
+                    "BEGIN; SELECT 1 FROM organizations WHERE id = '{org}' FOR UPDATE"
+                ))
+                .await
+                .unwrap();
+                Holder::Postgres(Box::new(conn))
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            Holder::Postgres(mut conn) => conn.batch_execute("ROLLBACK").await.unwrap(),
+            Holder::Sqlite(mut conn) => {
+                diesel::connection::SimpleConnection::batch_execute(&mut conn, "ROLLBACK").unwrap()
+            }
+        }
+    }
+}
+
+/// On SQLite the wait is the fixed 10 s busy timeout; on PostgreSQL the configured lock_timeout.
+async fn a_held_lock_fails_a_mutation_with_a_retryable_error(t: TestApp) {
     let instance = instance(&t, |config| config.database_lock_timeout_ms = 300).await;
     let admin = instance.admin_token().await;
     let org = instance.create_organization(&admin, "locked").await;
     let before = organization_name(&instance, &admin, &org).await;
 
-    // Another process holds the organization's row and does not let go.
-    let mut holder = raw(&t).await;
-    holder
-        .batch_execute(&format!(
-            "BEGIN; SELECT 1 FROM organizations WHERE id = '{org}' FOR UPDATE"
-        ))
-        .await
-        .unwrap();
-
-    let refused = rename(&instance, &admin, &org, "Renamed while locked").await;
+    // Another process holds what the rename needs and does not let go.
+    let holder = Holder::take(&t, &org).await;
+    let refused = tokio::time::timeout(
+        Duration::from_secs(60),
+        rename(&instance, &admin, &org, "Renamed while locked"),
+    )
+    .await
+    .expect("the rename gives up rather than wait for ever");
     let error = &refused["errors"][0];
     assert_eq!(error["extensions"]["code"], "UNAVAILABLE", "{refused:#}");
     assert_eq!(error["extensions"]["reason"], "LOCK_TIMEOUT", "{refused:#}");
@@ -171,7 +208,7 @@ async fn a_held_row_lock_fails_a_mutation_with_a_retryable_error(t: TestApp) {
     assert!(refused["data"]["updateOrganization"].is_null(), "{refused:#}");
 
     // Once the lock is gone: nothing of the failed attempt was written, and a retry succeeds.
-    holder.batch_execute("ROLLBACK").await.unwrap();
+    holder.release().await;
     assert_eq!(organization_name(&instance, &admin, &org).await, before);
     assert_eq!(updated_events(&instance, &admin, &org).await, 0);
     let retried = rename(&instance, &admin, &org, "Renamed after").await;
@@ -299,9 +336,10 @@ async fn listen_connections_use_the_listen_url(t: TestApp) {
     jobs.stop(Duration::from_secs(5)).await;
 }
 
+crate::backend_tests!(a_held_lock_fails_a_mutation_with_a_retryable_error);
+
 postgres_tests!(
     pooled_connections_carry_the_configured_limits,
-    a_held_row_lock_fails_a_mutation_with_a_retryable_error,
     a_transaction_frozen_past_the_idle_limit_is_ended_by_the_server,
     listen_connections_use_the_listen_url,
 );
