@@ -47,7 +47,7 @@ impl App {
     pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
         // Checked before anything else: a relying party passkeys cannot work with stops the start.
         let passkeys = RelyingParty::from_config(&config)?;
-        let db = Db::connect(&config.database_url(), config.db_pool_size)?;
+        let db = Db::connect_with(&config.database_url(), config.db_pool_size, &config.pg_settings())?;
         // Instances started together on one database take turns: migrations, the first signing
         // key and the bootstrap administrator are made once.
         let starting = db::startup_lock(&db).await?;

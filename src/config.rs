@@ -14,6 +14,10 @@
 //! | `PORTCULLIS_ACCESS_TOKEN_TTL_SECONDS` | `600` | lifetime of access tokens |
 //! | `PORTCULLIS_SESSION_TTL_DAYS` | `30` | lifetime of a login session and its refresh tokens |
 //! | `PORTCULLIS_DB_POOL_SIZE` | `16` | database connections per instance |
+//! | `PORTCULLIS_DATABASE_LOCK_TIMEOUT_MS` | `5000` | PostgreSQL `lock_timeout` of every pooled connection (`0`: left to the server) |
+//! | `PORTCULLIS_DATABASE_STATEMENT_TIMEOUT_MS` | `30000` | PostgreSQL `statement_timeout` of every pooled connection (`0`: left to the server) |
+//! | `PORTCULLIS_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS` | `10000` | PostgreSQL `idle_in_transaction_session_timeout` of every pooled connection (`0`: left to the server) |
+//! | `PORTCULLIS_DATABASE_LISTEN_URL` | the database URL | where PostgreSQL LISTEN connections go (direct, when the pool goes through PgBouncer in transaction mode) |
 //! | `PORTCULLIS_CORS_ORIGINS` | unset | comma-separated origins allowed to call the API from a browser |
 //! | `PORTCULLIS_MAX_BODY_BYTES` | `1048576` | largest accepted request body |
 //! | `PORTCULLIS_MAX_BATCH_OPERATIONS` | `10` | most operations in one batched GraphQL request |
@@ -128,6 +132,31 @@ pub struct Config {
     /// Database connections per instance.
     #[arg(long, global = true, env = "PORTCULLIS_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: usize,
+
+    /// PostgreSQL `lock_timeout` of every pooled connection, in milliseconds (0: left to the server).
+    #[arg(long, global = true, env = "PORTCULLIS_DATABASE_LOCK_TIMEOUT_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(i32::MAX)))]
+    pub database_lock_timeout_ms: u32,
+
+    /// PostgreSQL `statement_timeout` of every pooled connection, in milliseconds (0: left to the server).
+    #[arg(long, global = true, env = "PORTCULLIS_DATABASE_STATEMENT_TIMEOUT_MS", default_value_t = 30000,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(i32::MAX)))]
+    pub database_statement_timeout_ms: u32,
+
+    /// PostgreSQL `idle_in_transaction_session_timeout` of every pooled connection, in
+    /// milliseconds (0: left to the server).
+    #[arg(long, global = true, env = "PORTCULLIS_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", default_value_t = 10000,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(i32::MAX)))]
+    pub database_idle_in_transaction_timeout_ms: u32,
+
+    /// Where PostgreSQL LISTEN connections go; defaults to the database URL.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_DATABASE_LISTEN_URL",
+        hide_env_values = true
+    )]
+    pub database_listen_url: Option<String>,
 
     /// Origins allowed to call the API from a browser (comma-separated).
     #[arg(long, global = true, env = "PORTCULLIS_CORS_ORIGINS", value_delimiter = ',')]
@@ -336,6 +365,16 @@ impl Config {
             .unwrap_or_else(|| "sqlite://portcullis.db".to_owned())
     }
 
+    /// How pooled PostgreSQL connections are bounded, and where LISTEN connections go.
+    pub fn pg_settings(&self) -> crate::db::PgSettings {
+        crate::db::PgSettings {
+            lock_timeout_ms: self.database_lock_timeout_ms,
+            statement_timeout_ms: self.database_statement_timeout_ms,
+            idle_in_transaction_timeout_ms: self.database_idle_in_transaction_timeout_ms,
+            listen_url: self.database_listen_url.clone(),
+        }
+    }
+
     /// The URL clients use to reach this gateway, without a trailing slash.
     pub fn public_url(&self) -> String {
         match &self.public_url {
@@ -358,6 +397,10 @@ impl Config {
             key_publish_seconds: 600,
             session_ttl_days: 30,
             db_pool_size: 8,
+            database_lock_timeout_ms: 5000,
+            database_statement_timeout_ms: 30000,
+            database_idle_in_transaction_timeout_ms: 10000,
+            database_listen_url: None,
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
             max_batch_operations: 10,

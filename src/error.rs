@@ -39,6 +39,12 @@ pub enum Error {
     RateLimited { retry_after_secs: u64 },
     /// A live feed's subscriber fell too far behind and was cut off; it resumes after `cursor`.
     Lagged { cursor: String },
+    /// The database gave up on the operation before it finished — a lock held elsewhere for too
+    /// long, a statement over its time limit, a transaction cut off, the connection lost — and
+    /// rolled it back, so retrying shortly may well succeed. `reason` (`extensions.reason`) says
+    /// why; only a connection lost during the commit itself (`CONNECTION_LOST`) leaves a write's
+    /// outcome unknown.
+    Unavailable { reason: &'static str },
     /// Anything unexpected: the detail goes to the log, the caller sees a generic message.
     Internal(anyhow::Error),
 }
@@ -54,6 +60,7 @@ pub enum ErrorCode {
     Conflict,
     RateLimited,
     Lagged,
+    Unavailable,
     Internal,
 }
 
@@ -68,6 +75,7 @@ impl ErrorCode {
             Self::Conflict => "CONFLICT",
             Self::RateLimited => "RATE_LIMITED",
             Self::Lagged => "LAGGED",
+            Self::Unavailable => "UNAVAILABLE",
             Self::Internal => "INTERNAL",
         }
     }
@@ -131,6 +139,7 @@ impl Error {
             Self::Conflict { .. } => ErrorCode::Conflict,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Lagged { .. } => ErrorCode::Lagged,
+            Self::Unavailable { .. } => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -157,6 +166,10 @@ impl Error {
             }
             Self::Lagged { .. } => {
                 "the subscriber fell too far behind; subscribe again with `after` set to extensions.resumeAfter"
+                    .to_owned()
+            }
+            Self::Unavailable { .. } => {
+                "the database could not complete the operation; retry shortly"
                     .to_owned()
             }
             Self::Internal(_) => "internal error".to_owned(),
@@ -192,10 +205,12 @@ impl From<Error> for async_graphql::Error {
         };
         let retry_after = match &error {
             Error::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            Error::Unavailable { .. } => Some(1),
             _ => None,
         };
         let (reason, existing) = match &error {
             Error::Conflict { reason, existing, .. } => (*reason, existing.clone()),
+            Error::Unavailable { reason } => (Some(*reason), None),
             _ => (None, None),
         };
         let resume_after = match &error {

@@ -124,7 +124,7 @@ async fn serve(config: Config) -> Result<(), Error> {
 }
 
 async fn migrate(config: Config) -> Result<(), Error> {
-    let db = Db::connect(&config.database_url(), 1)?;
+    let db = Db::connect_with(&config.database_url(), 1, &config.pg_settings())?;
     let starting = db::startup_lock(&db).await?;
     let applied = db::run_migrations(&db).await?;
     starting.release().await?;

@@ -139,7 +139,7 @@ fn spawn_listener(feed: &Arc<Feed>, db: Db, wake: Arc<Notify>) {
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         while weak.strong_count() > 0 {
-            if let Err(error) = notify::listen(db.url(), notify::AUDIT_CHANNEL, &wake).await {
+            if let Err(error) = notify::listen(db.listen_url(), notify::AUDIT_CHANNEL, &wake).await {
                 tracing::warn!(error = ?error, retry_in = ?backoff, "audit feed listener disconnected");
             }
             tokio::time::sleep(backoff).await;

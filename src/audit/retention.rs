@@ -83,14 +83,10 @@ pub fn spawn_job(app: &App) {
             ticks.tick().await;
             // One instance at a time, on the database's clock: an instance whose clock runs a year
             // fast must not delete a year of the log.
-            let run = async {
-                let mut conn = app.db.conn().await?;
-                leader::exclusively(&mut conn, Periodic::Retention, app.now(), async |now| {
-                    let before = now - TimeDelta::days(i64::from(days));
-                    Ok((before, delete_before(&app, before).await?))
-                })
-                .await
-            };
+            let run = leader::exclusively(&app.db, Periodic::Retention, app.now(), async |now| {
+                let before = now - TimeDelta::days(i64::from(days));
+                Ok((before, delete_before(&app, before).await?))
+            });
             match run.await {
                 Ok(None | Some((_, 0))) => {}
                 Ok(Some((before, deleted))) => {

@@ -355,7 +355,7 @@ pub fn spawn_listener(engine: &Arc<Engine>, db: Db) {
         async move {
             let mut backoff = std::time::Duration::from_millis(100);
             while engine.strong_count() > 0 {
-                if let Err(error) = notify::listen(db.url(), notify::AUTHZ_CHANNEL, &wake).await {
+                if let Err(error) = notify::listen(db.listen_url(), notify::AUTHZ_CHANNEL, &wake).await {
                     tracing::warn!(error = ?error, retry_in = ?backoff, "authorization listener disconnected");
                 }
                 tokio::time::sleep(backoff).await;

@@ -1,18 +1,20 @@
 //! Periodic work done by one instance at a time, on the database's clock.
 //!
 //! Every instance runs the same timers; on PostgreSQL a pass first tries a session-level advisory
-//! lock (`pg_try_advisory_lock`) and skips its turn when another instance holds it. A process that
-//! dies mid-pass loses its connection, and PostgreSQL releases the lock with it. The pass is handed
+//! lock (`pg_try_advisory_lock`) and skips its turn when another instance holds it. The lock lives
+//! on a connection of its own, opened to the direct (LISTEN) URL for the pass: a session lock
+//! means nothing through a pooler in transaction mode, and a process that dies mid-pass loses the
+//! connection, so PostgreSQL releases the lock with it. The pass is handed
 //! the database's `now()`, so that instances whose clocks disagree agree on what is due: a clock a
 //! year fast must not expire everything. SQLite serves one process: there the pass always runs,
 //! on the caller's clock.
 
 use diesel::sql_types::BigInt;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::types::PortableTimestamp;
-use super::{DbConn, Timestamp};
-use crate::error::Result;
+use super::{Backend, Db, Timestamp};
+use crate::error::{Error, Result};
 
 /// Advisory lock keys of periodic work (see also `startup_lock::STARTUP_LOCK_KEY`): "pcsweeps"
 /// and "pcretain" in ASCII, so they never collide with each other or the start-up lock.
@@ -36,16 +38,18 @@ extern "SQL" {
 /// Runs `work` unless another instance is doing `which` right now (then `Ok(None)`). `work` gets
 /// the database's time on PostgreSQL, `fallback` on SQLite.
 pub async fn exclusively<T>(
-    conn: &mut DbConn,
+    db: &Db,
     which: Periodic,
     fallback: Timestamp,
     work: impl AsyncFnOnce(Timestamp) -> Result<T>,
 ) -> Result<Option<T>> {
-    let DbConn::Postgres(c, _) = conn else {
+    if db.backend() == Backend::Sqlite {
         return work(fallback).await.map(Some);
-    };
+    }
     let key = which as i64;
-    let c: &mut diesel_async::AsyncPgConnection = &mut *c;
+    let c = &mut AsyncPgConnection::establish(db.listen_url())
+        .await
+        .map_err(Error::internal)?;
     let (held, now): (bool, Timestamp) = diesel::select((
         pg_try_advisory_lock(key),
         diesel::dsl::sql::<PortableTimestamp>("now()"),
@@ -56,6 +60,9 @@ pub async fn exclusively<T>(
         return Ok(None);
     }
     let outcome = work(now).await;
-    diesel::select(pg_advisory_unlock(key)).get_result::<bool>(c).await?;
+    // Closing the connection would release it too; unlocking says so on purpose.
+    diesel::select(pg_advisory_unlock(key))
+        .get_result::<bool>(c)
+        .await?;
     outcome.map(Some)
 }

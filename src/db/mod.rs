@@ -12,6 +12,7 @@ mod migrate;
 pub mod models;
 mod page;
 pub mod schema;
+pub mod settings;
 pub mod types;
 
 pub mod api_keys;
@@ -53,6 +54,7 @@ use futures_util::FutureExt as _;
 
 pub use migrate::{latest_migration, migration_names, revert_all_migrations, run_migrations};
 pub use page::{Direction, Page, PageOf};
+pub use settings::PgSettings;
 pub use startup_lock::{STARTUP_LOCK_KEY, StartupLock, startup_lock};
 pub use types::{Id, Timestamp};
 
@@ -173,6 +175,8 @@ enum Pools {
 pub struct Db {
     pools: Pools,
     url: Arc<str>,
+    /// Where LISTEN connections go (keepalives included).
+    listen_url: Arc<str>,
     statements: Arc<AtomicU64>,
     signals: Arc<Signals>,
 }
@@ -203,25 +207,38 @@ pub enum DbConn {
 }
 
 impl Db {
-    /// Opens a pool for `url` (`postgres://…` or `sqlite://<path>`). Connections are made lazily.
+    /// Opens a pool for `url` (`postgres://…` or `sqlite://<path>`) with the default PostgreSQL
+    /// session limits. Connections are made lazily.
     pub fn connect(url: &str, pool_size: usize) -> Result<Self> {
+        Self::connect_with(url, pool_size, &PgSettings::default())
+    }
+
+    /// Opens a pool for `url` whose PostgreSQL connections are bounded by `settings`.
+    pub fn connect_with(url: &str, pool_size: usize, settings: &PgSettings) -> Result<Self> {
         let statements = Arc::new(AtomicU64::new(0));
-        let pools = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let pools = if is_postgres(url) {
             let counter = statements.clone();
             let mut config = ManagerConfig::<AsyncPgConnection>::default();
             // Closed connections are detected on return to the pool; a ping per checkout would
             // double the round trips of every short request.
             config.recycling_method = RecyclingMethod::Fast;
+            let session: Option<Arc<str>> = settings.session_sql().map(Into::into);
             config.custom_setup = Box::new(move |url| {
-                let counter = counter.clone();
+                let (counter, session) = (counter.clone(), session.clone());
                 async move {
                     let mut conn = AsyncPgConnection::establish(url).await?;
+                    if let Some(session) = session {
+                        conn.batch_execute(&session)
+                            .await
+                            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                    }
                     conn.set_instrumentation(StatementCounter(counter));
                     Ok(conn)
                 }
                 .boxed()
             });
-            let manager = AsyncDieselConnectionManager::new_with_config(url, config);
+            let manager =
+                AsyncDieselConnectionManager::new_with_config(settings::with_keepalives(url), config);
             Pools::Postgres(build_pool(manager, pool_size)?)
         } else if let Some(path) = sqlite_path(url) {
             let counter = statements.clone();
@@ -248,9 +265,21 @@ impl Db {
                 "expected a URL starting with postgres:// or sqlite://",
             ));
         };
+        let listen_url = match (&pools, settings.listen_url.as_deref()) {
+            (Pools::Sqlite(_), _) => url.to_owned(),
+            (Pools::Postgres(_), None) => settings::with_keepalives(url),
+            (Pools::Postgres(_), Some(listen)) if is_postgres(listen) => settings::with_keepalives(listen),
+            (Pools::Postgres(_), Some(_)) => {
+                return Err(Error::bad_input(
+                    "databaseListenUrl",
+                    "expected a URL starting with postgres://",
+                ));
+            }
+        };
         Ok(Self {
             pools,
             url: url.into(),
+            listen_url: listen_url.into(),
             statements,
             signals: Arc::default(),
         })
@@ -276,6 +305,12 @@ impl Db {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The URL LISTEN connections open (PostgreSQL): `PORTCULLIS_DATABASE_LISTEN_URL` when set —
+    /// a pooler in transaction mode cannot LISTEN — else the main URL; keepalives included.
+    pub fn listen_url(&self) -> &str {
+        &self.listen_url
     }
 
     /// A connection from the pool.
@@ -432,6 +467,10 @@ impl TransactionManagerOf {
 /// WAL for concurrent readers, enforced foreign keys, and waiting (not failing) on a busy writer.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
 
 /// `sqlite://path`, `sqlite:path` or `sqlite::memory:` → the path diesel opens.
 fn sqlite_path(url: &str) -> Option<&str> {

@@ -29,7 +29,7 @@ pub async fn startup_lock(db: &Db) -> Result<StartupLock> {
     let conn = match db.backend() {
         Backend::Sqlite => None,
         Backend::Postgres => {
-            let mut conn = AsyncPgConnection::establish(db.url())
+            let mut conn = AsyncPgConnection::establish(db.listen_url())
                 .await
                 .map_err(Error::internal)?;
             conn.batch_execute(&format!("SELECT pg_advisory_lock({STARTUP_LOCK_KEY})"))

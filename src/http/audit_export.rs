@@ -72,6 +72,7 @@ fn error_response(error: &Error) -> Response {
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Lagged | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     };
     if let Error::Internal(source) = error {

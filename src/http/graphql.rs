@@ -199,10 +199,12 @@ async fn execute(state: HttpState, parts: &Parts, media: MediaType, batch: Batch
     respond(media, response, state.app.config.max_response_bytes)
 }
 
-/// The credential could not be checked: RATE_LIMITED (429) after too many wrong ones, else 500.
+/// The credential could not be checked: RATE_LIMITED (429) after too many wrong ones, UNAVAILABLE
+/// (503) when the database gave up in time, else 500.
 fn credential_failure(media: MediaType, error: Error) -> Response {
     let status = match error.code() {
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let error: async_graphql::Error = error.into();

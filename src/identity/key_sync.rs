@@ -47,7 +47,7 @@ fn spawn_listener(keys: Weak<KeyRing>, db: Db, clock: Arc<dyn Clock>) {
     let listener = async move {
         let mut backoff = Duration::from_millis(100);
         while keys.strong_count() > 0 {
-            if let Err(error) = notify::listen(db.url(), notify::KEYS_CHANNEL, &wake).await {
+            if let Err(error) = notify::listen(db.listen_url(), notify::KEYS_CHANNEL, &wake).await {
                 tracing::warn!(error = ?error, retry_in = ?backoff, "signing-key listener disconnected");
             }
             tokio::time::sleep(backoff).await;

@@ -27,13 +27,9 @@ pub(super) async fn run(app: App, mut stopped: watch::Receiver<bool>) {
             _ = ticks.tick() => {}
             _ = stopped.changed() => return,
         }
-        let swept = async {
-            let mut conn = app.db.conn().await?;
-            leader::exclusively(&mut conn, Periodic::Sweeps, app.now(), async |now| {
-                sweep_at(&app, now).await
-            })
-            .await
-        };
+        let swept = leader::exclusively(&app.db, Periodic::Sweeps, app.now(), async |now| {
+            sweep_at(&app, now).await
+        });
         match swept.await {
             Ok(Some(())) => {}
             Ok(None) => tracing::debug!("another instance is sweeping"),

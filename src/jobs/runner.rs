@@ -59,7 +59,11 @@ impl Runner {
             stopped.clone(),
         )));
         if app.db.backend() == Backend::Postgres {
-            tasks.push(tokio::spawn(listen(app.db.url().to_owned(), wake, stopped)));
+            tasks.push(tokio::spawn(listen(
+                app.db.listen_url().to_owned(),
+                wake,
+                stopped,
+            )));
         }
         Runner { stop, tasks }
     }

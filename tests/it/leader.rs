@@ -16,8 +16,7 @@ async fn periodic_work_has_one_leader_on_database_time(t: TestApp) {
     let (finish, finished) = oneshot::channel::<()>();
     // The first pass holds its turn until told to finish.
     let first = tokio::spawn(async move {
-        let mut conn = app.db.conn().await.unwrap();
-        exclusively(&mut conn, Periodic::Sweeps, app.now(), async |now| {
+        exclusively(&app.db, Periodic::Sweeps, app.now(), async |now| {
             let _ = started_tx.send(now);
             let _ = finished.await;
             Ok(())
@@ -29,22 +28,21 @@ async fn periodic_work_has_one_leader_on_database_time(t: TestApp) {
         .await
         .expect("the first pass starts")
         .unwrap();
-    let mut conn = t.app.db.conn().await.unwrap();
     match t.app.db.backend() {
         Backend::Postgres => {
             // The database's clock, not the instance's (fixed in 2026-11-26 by the tests).
             let skew = (now.0 - chrono::Utc::now()).num_seconds().abs();
             assert!(skew < 60, "database time, off by {skew} s: {now:?}");
             assert_ne!(now, t.app.now());
-            let second = exclusively(&mut conn, Periodic::Sweeps, t.app.now(), async |_| Ok(())).await;
+            let second = exclusively(&t.app.db, Periodic::Sweeps, t.app.now(), async |_| Ok(())).await;
             assert_eq!(second.unwrap(), None, "another instance holds the turn");
-            let other = exclusively(&mut conn, Periodic::Retention, t.app.now(), async |_| Ok(())).await;
+            let other = exclusively(&t.app.db, Periodic::Retention, t.app.now(), async |_| Ok(())).await;
             assert_eq!(other.unwrap(), Some(()), "other periodic work is not held up");
         }
         Backend::Sqlite => assert_eq!(now, t.app.now(), "one process: its own clock"),
     }
     finish.send(()).unwrap();
     assert_eq!(first.await.unwrap(), Some(()));
-    let again = exclusively(&mut conn, Periodic::Sweeps, t.app.now(), async |_| Ok(())).await;
+    let again = exclusively(&t.app.db, Periodic::Sweeps, t.app.now(), async |_| Ok(())).await;
     assert_eq!(again.unwrap(), Some(()), "free again once the first pass ended");
 }

@@ -10,6 +10,7 @@ mod authz;
 mod browser;
 mod browser_passkeys;
 mod cluster_keys;
+mod db_faults;
 mod differential;
 mod drain;
 mod email;

@@ -714,24 +714,35 @@ async fn failed_sign_ins_are_rate_limited_and_stale_ceremonies_swept(t: TestApp)
     assert!(later.data()["finishPasskeyAuthentication"]["accessToken"].is_string());
 
     // Ceremonies never finished are deleted by the periodic sweep once expired.
-    portcullis::passkeys::ceremony::sweep(&t.app, t.app.now()).await.unwrap(); // the rate-limited one
+    portcullis::passkeys::ceremony::sweep(&t.app, t.app.now())
+        .await
+        .unwrap(); // the rate-limited one
     for _ in 0..3 {
         t.gql(None, START_SIGN_IN, json!({})).await.data();
     }
     assert_eq!(
-        portcullis::passkeys::ceremony::sweep(&t.app, t.app.now()).await.unwrap(),
+        portcullis::passkeys::ceremony::sweep(&t.app, t.app.now())
+            .await
+            .unwrap(),
         0,
         "not expired yet"
     );
     t.clock.advance(TimeDelta::minutes(6));
-    assert_eq!(portcullis::passkeys::ceremony::sweep(&t.app, t.app.now()).await.unwrap(), 3);
+    assert_eq!(
+        portcullis::passkeys::ceremony::sweep(&t.app, t.app.now())
+            .await
+            .unwrap(),
+        3
+    );
     for _ in 0..2 {
         t.gql(None, START_SIGN_IN, json!({})).await.data();
     }
     t.clock.advance(TimeDelta::minutes(6));
     portcullis::jobs::periodic::sweep(&t.app).await.unwrap();
     assert_eq!(
-        portcullis::passkeys::ceremony::sweep(&t.app, t.app.now()).await.unwrap(),
+        portcullis::passkeys::ceremony::sweep(&t.app, t.app.now())
+            .await
+            .unwrap(),
         0,
         "the periodic sweep removed them"
     );
