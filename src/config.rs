@@ -13,12 +13,14 @@
 //! | `PORTCULLIS_ADMIN_EMAIL` / `PORTCULLIS_ADMIN_PASSWORD` | unset | bootstrap super-administrator |
 //! | `PORTCULLIS_ACCESS_TOKEN_TTL_SECONDS` | `600` | lifetime of access tokens |
 //! | `PORTCULLIS_SESSION_TTL_DAYS` | `30` | lifetime of a login session and its refresh tokens |
+//! | `PORTCULLIS_REFRESH_REUSE_GRACE_SECONDS` | `5` | a spent refresh token presented again this soon, by the client that spent it, gets the same successor instead of revoking the session (a retry after a lost answer); `0`: never |
 //! | `PORTCULLIS_DB_POOL_SIZE` | `16` | database connections per instance |
 //! | `PORTCULLIS_DATABASE_LOCK_TIMEOUT_MS` | `5000` | PostgreSQL `lock_timeout` of every pooled connection (`0`: left to the server) |
 //! | `PORTCULLIS_DATABASE_STATEMENT_TIMEOUT_MS` | `30000` | PostgreSQL `statement_timeout` of every pooled connection (`0`: left to the server) |
 //! | `PORTCULLIS_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS` | `10000` | PostgreSQL `idle_in_transaction_session_timeout` of every pooled connection (`0`: left to the server) |
 //! | `PORTCULLIS_DATABASE_LISTEN_URL` | the database URL | where PostgreSQL LISTEN connections go (direct, when the pool goes through PgBouncer in transaction mode) |
 //! | `PORTCULLIS_CORS_ORIGINS` | unset | comma-separated origins allowed to call the API from a browser |
+//! | `PORTCULLIS_TRUSTED_PROXIES` | unset | comma-separated CIDRs (or addresses) of reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client; unset: the socket peer is the client |
 //! | `PORTCULLIS_MAX_BODY_BYTES` | `1048576` | largest accepted request body |
 //! | `PORTCULLIS_MAX_BATCH_OPERATIONS` | `10` | most operations in one batched GraphQL request |
 //! | `PORTCULLIS_MAX_RESPONSE_BYTES` | `8388608` | largest GraphQL response over HTTP; beyond it the rest of the batch is replaced by an error |
@@ -42,9 +44,12 @@
 //! | `PORTCULLIS_STEP_UP_MINUTES` | `10` | how long a passkey step-up keeps a session MFA-verified |
 //! | `PORTCULLIS_PASSKEY_SETUP_LINK_HOURS` | `72` | how long a link to register a first passkey stays valid |
 
-use std::net::SocketAddr;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
 
 use clap::{Args, ValueEnum};
+use ipnet::IpNet;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -129,6 +134,13 @@ pub struct Config {
     )]
     pub session_ttl_days: u32,
 
+    /// Seconds after its first use during which the same client may present a refresh token again
+    /// and get the same successor (a retry whose first answer was lost) instead of the session
+    /// being revoked for reuse; 0 turns this off.
+    #[arg(long, global = true, env = "PORTCULLIS_REFRESH_REUSE_GRACE_SECONDS", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(0..=300))]
+    pub refresh_reuse_grace_seconds: u32,
+
     /// Database connections per instance.
     #[arg(long, global = true, env = "PORTCULLIS_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: usize,
@@ -161,6 +173,11 @@ pub struct Config {
     /// Origins allowed to call the API from a browser (comma-separated).
     #[arg(long, global = true, env = "PORTCULLIS_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+
+    /// Reverse proxies trusted to say who the client is (comma-separated CIDRs or addresses): when
+    /// the socket peer is one, the client is read from `Forwarded` or `X-Forwarded-For`.
+    #[arg(long, global = true, env = "PORTCULLIS_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: TrustedProxies,
 
     /// How often, in milliseconds, to look for authorization changes made by other instances
     /// (0 turns the check off: a single instance sees its own changes at once).
@@ -396,12 +413,14 @@ impl Config {
             access_token_ttl_seconds: 600,
             key_publish_seconds: 600,
             session_ttl_days: 30,
+            refresh_reuse_grace_seconds: 5,
             db_pool_size: 8,
             database_lock_timeout_ms: 5000,
             database_statement_timeout_ms: 30000,
             database_idle_in_transaction_timeout_ms: 10000,
             database_listen_url: None,
             cors_origins: Vec::new(),
+            trusted_proxies: TrustedProxies::default(),
             max_body_bytes: 1024 * 1024,
             max_batch_operations: 10,
             max_response_bytes: 8 * 1024 * 1024,
@@ -430,6 +449,92 @@ impl Config {
             webhook_timeout_seconds: 15,
             webhook_disable_after_hours: 120,
             webhook_max_concurrency: 4,
+        }
+    }
+}
+
+/// The networks of the reverse proxies whose forwarding headers are believed
+/// (`PORTCULLIS_TRUSTED_PROXIES`): empty, nobody's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `ip` is one of them (an IPv4 address in IPv6 form counts as the IPv4 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
+impl FromStr for TrustedProxies {
+    type Err = String;
+
+    /// Comma-separated CIDRs (`10.0.0.0/8`, `2001:db8::/32`) or single addresses (`10.1.2.3`),
+    /// blanks around them ignored. Anything else is refused, naming the setting.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut nets = Vec::new();
+        for item in text.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+            let net = match item.parse::<IpNet>() {
+                Ok(net) => net.trunc(),
+                Err(_) => match item.parse::<IpAddr>() {
+                    Ok(ip) => IpNet::from(ip.to_canonical()),
+                    Err(_) => {
+                        return Err(format!(
+                            "PORTCULLIS_TRUSTED_PROXIES: `{item}` is neither a CIDR (like 10.0.0.0/8) \
+                             nor an IP address"
+                        ));
+                    }
+                },
+            };
+            nets.push(net);
+        }
+        Ok(Self(nets))
+    }
+}
+
+impl fmt::Display for TrustedProxies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nets: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&nets.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trusted_proxies_are_cidrs_or_addresses() {
+        let trusted: TrustedProxies = " 127.0.0.1/32, 10.0.0.0/8,,2001:db8::/32, 192.0.2.7 "
+            .parse()
+            .unwrap();
+        assert_eq!(
+            trusted.to_string(),
+            "127.0.0.1/32,10.0.0.0/8,2001:db8::/32,192.0.2.7/32"
+        );
+        assert!(trusted.contains("10.200.0.1".parse().unwrap()));
+        assert!(
+            trusted.contains("::ffff:10.1.1.1".parse().unwrap()),
+            "IPv4-mapped"
+        );
+        assert!(trusted.contains("2001:db8:1::5".parse().unwrap()));
+        assert!(trusted.contains("192.0.2.7".parse().unwrap()));
+        assert!(!trusted.contains("192.0.2.8".parse().unwrap()));
+        assert!(!trusted.contains("127.0.0.2".parse().unwrap()));
+        assert!("".parse::<TrustedProxies>().unwrap().is_empty());
+        assert_eq!(
+            "10.0.0.1/8".parse::<TrustedProxies>().unwrap().to_string(),
+            "10.0.0.0/8",
+            "host bits are dropped"
+        );
+        for bad in ["10.0.0.0/33", "localhost", "10.0.0.0/8;", "*"] {
+            let refused = bad.parse::<TrustedProxies>().unwrap_err();
+            assert!(refused.contains("PORTCULLIS_TRUSTED_PROXIES"), "{refused}");
+            assert!(refused.contains(bad), "{refused}");
         }
     }
 }

@@ -75,6 +75,15 @@ pub struct RefreshTokenRow {
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub used_at: Option<Timestamp>,
+    /// Address of the client that spent the token (a retry must come from the same one).
+    pub used_ip: Option<String>,
+    /// User agent of the client that spent the token.
+    pub used_user_agent: Option<String>,
+    /// The token issued when this one was spent.
+    pub replaced_by: Option<Id>,
+    /// Random half of what the successor's secret is derived from (the other half is this token's
+    /// secret, never stored); erased once the successor is spent.
+    pub successor_salt: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -71,6 +71,10 @@ diesel::table! {
         created_at -> PortableTimestamp,
         expires_at -> PortableTimestamp,
         used_at -> Nullable<PortableTimestamp>,
+        used_ip -> Nullable<Text>,
+        used_user_agent -> Nullable<Text>,
+        replaced_by -> Nullable<PortableUuid>,
+        successor_salt -> Nullable<Binary>,
     }
 }
 

@@ -136,18 +136,50 @@ pub async fn find_refresh_token(conn: &mut DbConn, id: Id) -> Result<Option<Refr
     Ok(row)
 }
 
+/// How a refresh token was spent: by whom, and what replaced it.
+#[derive(Debug, Clone, Copy)]
+pub struct Spend<'a> {
+    pub at: Timestamp,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub replaced_by: Id,
+    pub successor_salt: &'a [u8],
+}
+
 /// Consumes a refresh token. Only one caller can win: the update matches an unused token only,
-/// so two concurrent refreshes with the same token cannot both succeed.
-pub async fn use_refresh_token(conn: &mut DbConn, id: Id, at: Timestamp) -> Result<bool> {
+/// so two concurrent refreshes with the same token cannot both succeed (on PostgreSQL the second
+/// waits for the first to commit, then matches nothing; SQLite has one writer at a time).
+pub async fn use_refresh_token(conn: &mut DbConn, id: Id, spend: Spend<'_>) -> Result<bool> {
     let changed = with_conn!(conn, |c| diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::id.eq(id))
             .filter(refresh_tokens::used_at.is_null())
     )
-    .set(refresh_tokens::used_at.eq(at))
+    .set((
+        refresh_tokens::used_at.eq(spend.at),
+        refresh_tokens::used_ip.eq(spend.ip),
+        refresh_tokens::used_user_agent.eq(spend.user_agent),
+        refresh_tokens::replaced_by.eq(spend.replaced_by),
+        refresh_tokens::successor_salt.eq(spend.successor_salt),
+    ))
     .execute(c)
     .await)?;
     Ok(changed == 1)
+}
+
+/// Erases what the successor `successor` of a token in `session_id` was derived from, once that
+/// successor is spent: the token it replaced can no longer lead anywhere.
+pub async fn forget_successor_salt(conn: &mut DbConn, session_id: Id, successor: Id) -> Result<()> {
+    let none: Option<Vec<u8>> = None;
+    with_conn!(conn, |c| diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::session_id.eq(session_id))
+            .filter(refresh_tokens::replaced_by.eq(successor))
+    )
+    .set(refresh_tokens::successor_salt.eq(none))
+    .execute(c)
+    .await)?;
+    Ok(())
 }
 
 /// Records a second factor proved now, counting for MFA until `until` (never shortening a longer

@@ -1,6 +1,7 @@
 //! HTTP: the axum router, its middleware and the server loop. The only room that imports axum.
 
 mod audit_export;
+mod client_ip;
 mod documents;
 mod drain;
 mod graphiql;

@@ -7,7 +7,9 @@ use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 
+use super::client_ip::client_ip;
 use crate::app::App;
+use crate::config::TrustedProxies;
 use crate::error::Result;
 use crate::identity::authenticate::{authenticate, bearer_credential};
 use crate::identity::{ClientInfo, Principal};
@@ -26,13 +28,14 @@ pub(crate) async fn from_headers(app: &App, headers: &HeaderMap, client: &Client
     }
 }
 
-/// Address and user agent of the client.
-pub(crate) fn client_info(parts: &Parts) -> ClientInfo {
+/// Address and user agent of the client. The address is the socket peer's, or — when that is a
+/// trusted proxy — the client it forwarded for ([`client_ip`]); none without a socket (in-process).
+pub(crate) fn client_info(parts: &Parts, trusted: &TrustedProxies) -> ClientInfo {
     ClientInfo {
         ip: parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string()),
+            .map(|ConnectInfo(addr)| client_ip(addr.ip(), &parts.headers, trusted).to_string()),
         user_agent: parts
             .headers
             .get(USER_AGENT)

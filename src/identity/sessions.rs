@@ -2,9 +2,23 @@
 //!
 //! A refresh token is `prt_` + base64url(16-byte token id ‖ 32-byte secret); only SHA-256 of the
 //! secret is stored. Each refresh consumes its token and issues the next one in the same session.
-//! Presenting a consumed token means it leaked (or a client raced itself): the whole session, and
-//! so every token descended from that login, is revoked.
+//! Presenting a consumed token means it leaked: the whole session, and so every token descended
+//! from that login, is revoked.
+//!
+//! With one exception, for a client that never got the answer to its refresh (the connection
+//! dropped while the refresh committed) and tries again: the same token presented again within
+//! `PORTCULLIS_REFRESH_REUSE_GRACE_SECONDS` of its first use, by the same client (address and user
+//! agent), while its successor is still unspent, gets that same successor again (and a fresh access
+//! token). Only hashes are stored, so the successor's secret is derived from the presented secret:
+//! HMAC-SHA256 keyed by it over the successor's id and a random salt kept on the spent token until
+//! the successor is spent. Whoever holds the old token can therefore get its successor — exactly
+//! the power a retry has anyway, since a client that lost the answer holds nothing else — but only
+//! from the same client, within the window and while the successor is unspent; computing it
+//! offline also takes the salt, which only the database holds. Two refreshes of one token racing each
+//! other end the same way: one spends it, the other finds it spent and — same client, within the
+//! window — returns the successor the first created; there is never a second successor.
 
+use chrono::TimeDelta;
 use uuid::Uuid;
 
 use super::secrets;
@@ -217,10 +231,11 @@ pub async fn refresh(app: &App, presented: &str, client: &ClientInfo) -> Result<
 async fn refresh_checked(app: &App, presented: &str, client: &ClientInfo, now: Timestamp) -> Result<Grant> {
     let (token_id, secret) =
         parse_refresh_token(presented).ok_or_else(|| Error::unauthenticated("invalid refresh token"))?;
+    let grace = TimeDelta::seconds(i64::from(app.config.refresh_reuse_grace_seconds));
     let mut conn = app.db.conn().await?;
     let outcome = conn
         .transaction(async |tx| {
-            let Some(token) = sessions::find_refresh_token(tx, token_id).await? else {
+            let Some(mut token) = sessions::find_refresh_token(tx, token_id).await? else {
                 return Ok(Refresh::Rejected("invalid refresh token"));
             };
             if !secrets::hashes_match(&secrets::sha256(&secret), &token.secret_hash) {
@@ -232,36 +247,63 @@ async fn refresh_checked(app: &App, presented: &str, client: &ClientInfo, now: T
             if session.revoked_at.is_some() {
                 return Ok(Refresh::Rejected("session revoked"));
             }
-            if token.used_at.is_some() || !sessions::use_refresh_token(tx, token.id, now).await? {
-                sessions::revoke(tx, session.id, now, "refresh_token_reused").await?;
-                let event = Event::anonymous(AuditAction::RefreshReused, client)
+            if token.used_at.is_none() {
+                let successor = Id::new_v7();
+                let salt = secrets::random_bytes::<32>()?;
+                let spend = sessions::Spend {
+                    at: now,
+                    ip: client.ip.as_deref(),
+                    user_agent: client.user_agent.as_deref(),
+                    replaced_by: successor,
+                    successor_salt: &salt,
+                };
+                if sessions::use_refresh_token(tx, token.id, spend).await? {
+                    if let Some(refusal) = refusal(&session, &user, &token, now) {
+                        return Ok(Refresh::Rejected(refusal));
+                    }
+                    // The token just spent was itself a successor: the one it replaced is done.
+                    sessions::forget_successor_salt(tx, session.id, token.id).await?;
+                    let (next, next_row) = successor_token(&session, &secret, successor, &salt, now);
+                    sessions::insert_refresh_token(tx, &next_row).await?;
+                    sessions::touch(tx, session.id, now).await?;
+                    let event = Event::anonymous(AuditAction::SessionRefreshed, client)
+                        .as_user(user.id, &user.display_name)
+                        .target(session_target(&session));
+                    audit::record(tx, now, event).await?;
+                    let mut session = session;
+                    session.last_refreshed_at = now;
+                    return Ok(Refresh::Granted(Box::new((session, user)), next));
+                }
+                // A concurrent refresh spent it first (and has committed): read what it recorded.
+                match sessions::find_refresh_token(tx, token_id).await? {
+                    Some(spent) => token = spent,
+                    None => return Ok(Refresh::Rejected("invalid refresh token")),
+                }
+            }
+            if let Some(next) = retried_successor(tx, &token, &secret, client, grace, now).await? {
+                if let Some(refusal) = refusal(&session, &user, &token, now) {
+                    return Ok(Refresh::Rejected(refusal));
+                }
+                let event = Event::anonymous(AuditAction::SessionRefreshed, client)
                     .as_user(user.id, &user.display_name)
-                    .outcome(Outcome::Failure)
                     .target(session_target(&session))
-                    .with("refreshTokenId", token.id);
+                    .with("retried", true);
                 audit::record(tx, now, event).await?;
-                return Ok(Refresh::Reused);
+                return Ok(Refresh::Granted(Box::new((session, user)), next));
             }
-            if token.expires_at <= now || session.expires_at <= now {
-                return Ok(Refresh::Rejected("session expired"));
-            }
-            if user.status != ACTIVE {
-                return Ok(Refresh::Rejected("account disabled"));
-            }
-            let (next, next_row) = new_refresh_token(&session, now)?;
-            sessions::insert_refresh_token(tx, &next_row).await?;
-            sessions::touch(tx, session.id, now).await?;
-            let event = Event::anonymous(AuditAction::SessionRefreshed, client)
+            sessions::revoke(tx, session.id, now, "refresh_token_reused").await?;
+            let event = Event::anonymous(AuditAction::RefreshReused, client)
                 .as_user(user.id, &user.display_name)
-                .target(session_target(&session));
+                .outcome(Outcome::Failure)
+                .target(session_target(&session))
+                .with("refreshTokenId", token.id);
             audit::record(tx, now, event).await?;
-            Ok(Refresh::Granted(Box::new((session, user)), next))
+            Ok(Refresh::Reused)
         })
         .await?;
     match outcome {
         Refresh::Granted(found, refresh_token) => {
-            let (mut session, user) = *found;
-            session.last_refreshed_at = now;
+            let (session, user) = *found;
             let access = app.keys.issue(user.id, session.id, session.expires_at, now)?;
             Ok(Grant {
                 access_token: access.token,
@@ -280,6 +322,55 @@ async fn refresh_checked(app: &App, presented: &str, client: &ClientInfo, now: T
             ))
         }
     }
+}
+
+/// Why a session may not be refreshed now, if it may not.
+fn refusal(
+    session: &SessionRow,
+    user: &UserRow,
+    token: &RefreshTokenRow,
+    now: Timestamp,
+) -> Option<&'static str> {
+    if token.expires_at <= now || session.expires_at <= now {
+        Some("session expired")
+    } else if user.status != ACTIVE {
+        Some("account disabled")
+    } else {
+        None
+    }
+}
+
+/// The successor of the spent `token` once more, when presenting it again is a retry rather than
+/// reuse: within `grace` of its first use, from the client that used it, and while the successor
+/// is unspent. `None`: it is reuse.
+async fn retried_successor(
+    tx: &mut DbConn,
+    token: &RefreshTokenRow,
+    secret: &[u8],
+    client: &ClientInfo,
+    grace: TimeDelta,
+    now: Timestamp,
+) -> Result<Option<String>> {
+    let Some(used_at) = token.used_at else {
+        return Ok(None);
+    };
+    let same_client = token.used_ip == client.ip && token.used_user_agent == client.user_agent;
+    if grace <= TimeDelta::zero() || now.0 - used_at.0 > grace || !same_client {
+        return Ok(None);
+    }
+    let (Some(successor), Some(salt)) = (token.replaced_by, token.successor_salt.as_deref()) else {
+        return Ok(None);
+    };
+    let Some(row) = sessions::find_refresh_token(tx, successor).await? else {
+        return Ok(None);
+    };
+    let next_secret = successor_secret(secret, successor, salt);
+    let ours = row.session_id == token.session_id
+        && secrets::hashes_match(&secrets::sha256(&next_secret), &row.secret_hash);
+    if !ours || row.used_at.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(encode_refresh_token(successor, &next_secret)))
 }
 
 /// Ends the caller's own session (access tokens of a revoked session stop working at once).
@@ -334,21 +425,57 @@ fn session_target(session: &SessionRow) -> Target {
     Target::new("session", session.id, None)
 }
 
+/// The first refresh token of a session: a random secret.
 fn new_refresh_token(session: &SessionRow, now: Timestamp) -> Result<(String, RefreshTokenRow)> {
-    let id = Id::new_v7();
     let secret = secrets::random_bytes::<32>()?;
-    let mut raw = Vec::with_capacity(48);
-    raw.extend_from_slice(id.0.as_bytes());
-    raw.extend_from_slice(&secret);
+    Ok(refresh_token(session, Id::new_v7(), &secret, now))
+}
+
+/// The token that replaces the one whose secret is `presented`: its secret is derived, so that a
+/// retry of the same refresh can hand it out again (see the module's documentation).
+fn successor_token(
+    session: &SessionRow,
+    presented: &[u8],
+    id: Id,
+    salt: &[u8],
+    now: Timestamp,
+) -> (String, RefreshTokenRow) {
+    refresh_token(session, id, &successor_secret(presented, id, salt), now)
+}
+
+/// HMAC-SHA256 keyed by the spent token's secret over the successor's id and the salt. Whoever
+/// holds the spent token gets the successor by retrying within the window: exactly the power a
+/// retry has anyway (a client that lost the answer holds nothing else). Beyond the window
+/// presenting it is reuse, and computing the successor offline also takes the salt, which only the
+/// database holds and which is erased as soon as the successor is spent.
+fn successor_secret(presented: &[u8], successor: Id, salt: &[u8]) -> [u8; 32] {
+    secrets::hmac_sha256(
+        presented,
+        &[b"portcullis refresh successor v1", successor.0.as_bytes(), salt],
+    )
+}
+
+fn refresh_token(session: &SessionRow, id: Id, secret: &[u8], now: Timestamp) -> (String, RefreshTokenRow) {
     let row = RefreshTokenRow {
         id,
         session_id: session.id,
-        secret_hash: secrets::sha256(&secret),
+        secret_hash: secrets::sha256(secret),
         created_at: now,
         expires_at: session.expires_at,
         used_at: None,
+        used_ip: None,
+        used_user_agent: None,
+        replaced_by: None,
+        successor_salt: None,
     };
-    Ok((format!("{REFRESH_PREFIX}{}", secrets::encode(&raw)), row))
+    (encode_refresh_token(id, secret), row)
+}
+
+fn encode_refresh_token(id: Id, secret: &[u8]) -> String {
+    let mut raw = Vec::with_capacity(48);
+    raw.extend_from_slice(id.0.as_bytes());
+    raw.extend_from_slice(secret);
+    format!("{REFRESH_PREFIX}{}", secrets::encode(&raw))
 }
 
 fn parse_refresh_token(token: &str) -> Option<(Id, Vec<u8>)> {

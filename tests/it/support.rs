@@ -193,6 +193,21 @@ impl Gql {
 }
 
 impl TestApp {
+    /// Another gateway instance on this test's database and clock, its configuration changed by
+    /// `tweak` (from [`test_config`]).
+    pub async fn instance(&self, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = test_config(self.app.db.url());
+        tweak(&mut config);
+        let app = App::start(config, self.clock.clone())
+            .await
+            .expect("the other instance starts");
+        TestApp {
+            router: portcullis::http::router(app.clone()),
+            app,
+            clock: self.clock.clone(),
+        }
+    }
+
     /// Sends a raw HTTP request through the full router.
     pub async fn send(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
         let response = self
