@@ -175,9 +175,20 @@ pub struct Config {
     pub cors_origins: Vec<String>,
 
     /// Reverse proxies trusted to say who the client is (comma-separated CIDRs or addresses): when
-    /// the socket peer is one, the client is read from `Forwarded` or `X-Forwarded-For`.
+    /// the socket peer is one, the client is read from `PORTCULLIS_FORWARDED_HEADER`.
     #[arg(long, global = true, env = "PORTCULLIS_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: TrustedProxies,
+
+    /// The one header trusted proxies name the client in. Only that one is read: a proxy that
+    /// maintains one header passes a client's own copy of the other through unchanged.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_FORWARDED_HEADER",
+        value_enum,
+        default_value = "x-forwarded-for"
+    )]
+    pub forwarded_header: ForwardedHeader,
 
     /// How often, in milliseconds, to look for authorization changes made by other instances
     /// (0 turns the check off: a single instance sees its own changes at once).
@@ -421,6 +432,7 @@ impl Config {
             database_listen_url: None,
             cors_origins: Vec::new(),
             trusted_proxies: TrustedProxies::default(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
             max_body_bytes: 1024 * 1024,
             max_batch_operations: 10,
             max_response_bytes: 8 * 1024 * 1024,
@@ -457,6 +469,18 @@ impl Config {
 /// (`PORTCULLIS_TRUSTED_PROXIES`): empty, nobody's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies(Vec<IpNet>);
+
+/// The header a trusted proxy writes the client's address in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1` (nginx's `$proxy_add_x_forwarded_for`, HAProxy's
+    /// `option forwardfor`).
+    #[value(name = "x-forwarded-for")]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    #[value(name = "forwarded")]
+    Forwarded,
+}
 
 impl TrustedProxies {
     pub fn is_empty(&self) -> bool {

@@ -26,7 +26,7 @@ async fn start(state: &HttpState, parts: &Parts) -> Result<Response, Error> {
     let app = &state.app;
     let query = parts.uri.query().unwrap_or_default();
     let request = parse_query(query)?;
-    let client = client_info(parts, &app.config.trusted_proxies);
+    let client = client_info(parts, &app.config);
     let token = form_urlencoded::parse(query.as_bytes())
         .find(|(name, _)| name == "token")
         .map(|(_, value)| value.into_owned());

@@ -1,7 +1,9 @@
 //! The client's address behind reverse proxies.
 //!
 //! When the socket peer is a trusted proxy (`PORTCULLIS_TRUSTED_PROXIES`), the client is read from
-//! `Forwarded` (RFC 7239, its `for=` parameters) or, without that header, from `X-Forwarded-For`.
+//! the one header the proxies write (`PORTCULLIS_FORWARDED_HEADER`): `X-Forwarded-For`, or
+//! `Forwarded` (RFC 7239, its `for=` parameters). The other is never read: a proxy that maintains
+//! one passes a client's own copy of the other through unchanged.
 //! Each proxy appends the address it received the request from, so the list is walked from the
 //! right, past the trusted proxies: the first address not trusted is the client (everything left
 //! of it is whatever that client chose to send). When every hop is trusted, the left-most is the
@@ -9,33 +11,35 @@
 //! without `for=` — makes the header worthless and the peer is taken instead; so is a header that
 //! is not visible ASCII. From a peer that is not trusted (or none known) the headers are ignored
 //! entirely: anyone can send them.
-//!
-//! A trusted proxy must therefore write (or drop) the header that is read: one that maintains only
-//! `X-Forwarded-For` must not pass a client's own `Forwarded` through (nginx:
-//! `proxy_set_header Forwarded "";`), since `Forwarded` is read first.
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use axum::http::HeaderMap;
 use axum::http::header::FORWARDED;
 
-use crate::config::TrustedProxies;
+use crate::config::{ForwardedHeader, TrustedProxies};
 
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// The address of the client whose request came from `peer` with `headers`.
-pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
+pub(crate) fn client_ip(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &TrustedProxies,
+    header: ForwardedHeader,
+) -> IpAddr {
     let peer = peer.to_canonical();
     if trusted.is_empty() || !trusted.contains(peer) {
         return peer;
     }
-    let found = match joined(headers, FORWARDED.as_str()) {
-        Header::Value(value) => from_forwarded(&value, trusted),
-        Header::Malformed => None,
-        Header::Absent => match joined(headers, X_FORWARDED_FOR) {
+    let found = match header {
+        ForwardedHeader::Forwarded => match joined(headers, FORWARDED.as_str()) {
+            Header::Value(value) => from_forwarded(&value, trusted),
+            Header::Malformed | Header::Absent => None,
+        },
+        ForwardedHeader::XForwardedFor => match joined(headers, X_FORWARDED_FOR) {
             Header::Value(value) => from_x_forwarded_for(&value, trusted),
-            Header::Malformed => None,
-            Header::Absent => None,
+            Header::Malformed | Header::Absent => None,
         },
     };
     found.unwrap_or(peer)
@@ -211,8 +215,18 @@ mod tests {
         text.parse().expect("an address")
     }
 
-    /// The client of a request from `peer` with `headers`, 10.0.0.0/8 trusted.
+    /// The client of a request from `peer` with `headers`, 10.0.0.0/8 trusted, reading
+    /// `X-Forwarded-For`.
     fn client(peer: &str, headers: &[(&str, &[u8])]) -> String {
+        client_reading(ForwardedHeader::XForwardedFor, peer, headers)
+    }
+
+    /// The same, reading `Forwarded`.
+    fn client_forwarded(peer: &str, headers: &[(&str, &[u8])]) -> String {
+        client_reading(ForwardedHeader::Forwarded, peer, headers)
+    }
+
+    fn client_reading(header: ForwardedHeader, peer: &str, headers: &[(&str, &[u8])]) -> String {
         let mut map = HeaderMap::new();
         for (name, value) in headers {
             map.append(
@@ -220,7 +234,7 @@ mod tests {
                 HeaderValue::from_bytes(value).unwrap(),
             );
         }
-        client_ip(ip(peer), &map, &trusted("10.0.0.0/8")).to_string()
+        client_ip(ip(peer), &map, &trusted("10.0.0.0/8"), header).to_string()
     }
 
     #[test]
@@ -228,7 +242,8 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
         let none = TrustedProxies::default();
-        assert_eq!(client_ip(ip("10.0.0.1"), &headers, &none), ip("10.0.0.1"));
+        let header = ForwardedHeader::XForwardedFor;
+        assert_eq!(client_ip(ip("10.0.0.1"), &headers, &none, header), ip("10.0.0.1"));
     }
 
     #[test]
@@ -238,6 +253,7 @@ mod tests {
             ("forwarded", b"for=203.0.113.7"),
         ];
         assert_eq!(client("192.0.2.1", spoofed), "192.0.2.1");
+        assert_eq!(client_forwarded("192.0.2.1", spoofed), "192.0.2.1");
     }
 
     #[test]
@@ -288,7 +304,7 @@ mod tests {
 
     #[test]
     fn forwarded_names_the_client_with_for() {
-        let fwd = |value: &'static str| client("10.0.0.1", &[("forwarded", value.as_bytes())]);
+        let fwd = |value: &'static str| client_forwarded("10.0.0.1", &[("forwarded", value.as_bytes())]);
         assert_eq!(fwd("for=203.0.113.7"), "203.0.113.7");
         assert_eq!(fwd("For=203.0.113.7;proto=https;by=10.0.0.1"), "203.0.113.7");
         assert_eq!(fwd("proto=https; for=203.0.113.7"), "203.0.113.7");
@@ -313,7 +329,7 @@ mod tests {
         // Before the client's own hop, anything.
         assert_eq!(fwd("for=unknown;;, garbage==, for=203.0.113.7"), "203.0.113.7");
         // Several lines are one list, in order.
-        let lines = client(
+        let lines = client_forwarded(
             "10.0.0.1",
             &[("forwarded", b"for=203.0.113.7"), ("forwarded", b"for=10.1.1.1")],
         );
@@ -321,26 +337,23 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_comes_before_x_forwarded_for() {
-        let both = client(
-            "10.0.0.1",
-            &[
-                ("x-forwarded-for", b"198.51.100.1"),
-                ("forwarded", b"for=203.0.113.7"),
-            ],
-        );
-        assert_eq!(both, "203.0.113.7");
-        // A malformed Forwarded is not replaced by X-Forwarded-For: the peer is taken.
-        let broken = client(
-            "10.0.0.1",
-            &[("x-forwarded-for", b"198.51.100.1"), ("forwarded", b"for=")],
-        );
-        assert_eq!(broken, "10.0.0.1");
+    fn only_the_configured_header_is_read() {
+        let both: &[(&str, &[u8])] = &[
+            ("x-forwarded-for", b"198.51.100.1"),
+            ("forwarded", b"for=203.0.113.7"),
+        ];
+        assert_eq!(client("10.0.0.1", both), "198.51.100.1");
+        assert_eq!(client_forwarded("10.0.0.1", both), "203.0.113.7");
+        // A client's own copy of the other header changes nothing, and is no fallback.
+        let only_forwarded: &[(&str, &[u8])] = &[("forwarded", b"for=203.0.113.7")];
+        assert_eq!(client("10.0.0.1", only_forwarded), "10.0.0.1");
+        let only_xff: &[(&str, &[u8])] = &[("x-forwarded-for", b"198.51.100.1")];
+        assert_eq!(client_forwarded("10.0.0.1", only_xff), "10.0.0.1");
     }
 
     #[test]
     fn a_forwarded_hop_that_names_no_address_leaves_the_peer() {
-        let fwd = |value: &'static str| client("10.0.0.1", &[("forwarded", value.as_bytes())]);
+        let fwd = |value: &'static str| client_forwarded("10.0.0.1", &[("forwarded", value.as_bytes())]);
         for bad in [
             "",
             "for=unknown",

@@ -163,7 +163,7 @@ pub(crate) async fn get(State(state): State<HttpState>, request: Request) -> Res
 
 /// Authenticates the caller, runs the operation(s) and shapes the HTTP response.
 async fn execute(state: HttpState, parts: &Parts, media: MediaType, batch: BatchRequest) -> Response {
-    let client = principal::client_info(parts, &state.app.config.trusted_proxies);
+    let client = principal::client_info(parts, &state.app.config);
     let principal = match principal::from_headers(&state.app, &parts.headers, &client).await {
         Ok(principal) => principal,
         Err(error) => return credential_failure(media, error),

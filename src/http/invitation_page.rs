@@ -54,7 +54,7 @@ pub(crate) struct Submission {
 /// `GET /invitations/accept?token=…`
 pub(crate) async fn show(State(state): State<HttpState>, parts: Parts, Query(link): Query<Link>) -> Response {
     let app = state.app;
-    let client = client_info(&parts, &app.config.trusted_proxies);
+    let client = client_info(&parts, &app.config);
     match preview(&app, &link.token, &client).await {
         Ok(found) => {
             let state = if found.account_exists {
@@ -75,7 +75,7 @@ pub(crate) async fn submit(
     Form(form): Form<Submission>,
 ) -> Response {
     let app = state.app;
-    let client = client_info(&parts, &app.config.trusted_proxies);
+    let client = client_info(&parts, &app.config);
     let Ok(found) = preview(&app, &form.token, &client).await else {
         return unavailable(None);
     };

@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 
 use super::client_ip::client_ip;
 use crate::app::App;
-use crate::config::TrustedProxies;
+use crate::config::Config;
 use crate::error::Result;
 use crate::identity::authenticate::{authenticate, bearer_credential};
 use crate::identity::{ClientInfo, Principal};
@@ -30,12 +30,20 @@ pub(crate) async fn from_headers(app: &App, headers: &HeaderMap, client: &Client
 
 /// Address and user agent of the client. The address is the socket peer's, or — when that is a
 /// trusted proxy — the client it forwarded for ([`client_ip`]); none without a socket (in-process).
-pub(crate) fn client_info(parts: &Parts, trusted: &TrustedProxies) -> ClientInfo {
+pub(crate) fn client_info(parts: &Parts, config: &Config) -> ClientInfo {
     ClientInfo {
         ip: parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| client_ip(addr.ip(), &parts.headers, trusted).to_string()),
+            .map(|ConnectInfo(addr)| {
+                client_ip(
+                    addr.ip(),
+                    &parts.headers,
+                    &config.trusted_proxies,
+                    config.forwarded_header,
+                )
+                .to_string()
+            }),
         user_agent: parts
             .headers
             .get(USER_AGENT)

@@ -65,7 +65,7 @@ pub(crate) async fn upgrade(state: HttpState, mut parts: Parts) -> Response {
         )
             .into_response();
     };
-    let client = principal::client_info(&parts, &state.app.config.trusted_proxies);
+    let client = principal::client_info(&parts, &state.app.config);
     let config = state.app.config.clone();
     let address = client.ip.clone().unwrap_or_default();
     let Some(seat) = state.sockets.seat(address, config.ws_max_connections_per_client) else {

@@ -69,9 +69,6 @@ http {{
             proxy_bind {NGINX_ADDRESS};
             proxy_http_version 1.1;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            # The gateway reads Forwarded first: a proxy that keeps X-Forwarded-For drops the
-            # client's own Forwarded, as the README says.
-            proxy_set_header Forwarded \"\";
         }}
     }}
 }}
@@ -264,7 +261,8 @@ async fn the_audit_log_records_the_client_the_trusted_proxy_saw(t: TestApp) {
     assert_logged_in(&spoofed);
     assert_eq!(audited_ip(&gateway.api, "spoofed-xff").await, CLIENT);
 
-    // Nor with a Forwarded header of its own (nginx drops it).
+    // Nor with a Forwarded header of its own: nginx passes it through untouched, and the gateway
+    // reads only the header its proxies write (X-Forwarded-For by default).
     let spoofed = Post::to(nginx.url(), CLIENT, "spoofed-forwarded")
         .header("forwarded", "for=203.0.113.7")
         .login(ADMIN_PASSWORD)
