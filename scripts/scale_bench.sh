@@ -45,3 +45,10 @@ for i in $(seq 1 "$instances"); do
   total=$(( total + ${rate:-0} ))
 done
 echo "instances=$instances connections=$connections seconds=$seconds total audited mutations/s=$total"
+# Positions dense (no gap, no duplicate), nothing left unpositioned, every chain verifies.
+sleep 2
+psql -h 127.0.0.1 -U postgres -d "$db" -Atc "SELECT 'events=' || count(*) || ' first=' || min(seq) || ' last=' || max(seq) || ' dense=' || (count(*) = max(seq) - min(seq) + 1) || ' distinct=' || (count(DISTINCT seq) = count(*)) FROM audit_events"
+if psql -h 127.0.0.1 -U postgres -d "$db" -Atc "SELECT to_regclass('audit_inbox') IS NOT NULL" | grep -q t; then
+  psql -h 127.0.0.1 -U postgres -d "$db" -Atc "SELECT 'waiting in the inbox=' || count(*) FROM audit_inbox"
+fi
+PORTCULLIS_DATABASE_URL="$pg/$db" PORTCULLIS_LOG=warn "$bin" audit verify | tail -3

@@ -33,6 +33,8 @@ pub struct App {
     pub audit_feed: Arc<Feed>,
     /// Positions committed audit events (PostgreSQL); readers settle it to read their own writes.
     pub audit_sequencer: Arc<Sequencer>,
+    /// Audit exports running at once (each holds a pooled connection while it is downloaded).
+    pub export_slots: Arc<tokio::sync::Semaphore>,
     /// Sends email: over SMTP when configured, else into the log.
     pub mailer: Arc<Mailer>,
     /// The WebAuthn relying party passkeys are bound to.
@@ -82,6 +84,7 @@ impl App {
             mailer,
             audit_feed,
             audit_sequencer,
+            export_slots: Arc::new(tokio::sync::Semaphore::new((config.db_pool_size / 4).max(2))),
             db,
             config: Arc::new(config),
             clock,

@@ -189,6 +189,8 @@ async fn verify_audit_log(config: Config, organization: Option<String>) -> Resul
 /// Prints one line per escalated assignment; `Ok(false)` if there is any.
 async fn list_escalations(config: Config) -> Result<bool, Error> {
     let app = App::start(config, Arc::new(SystemClock)).await?;
+    // Who made each assignment comes from the log: events still waiting to be positioned count.
+    app.audit_sequencer.settle().await?;
     let found = portcullis::authz::escalations::find(&app.db).await?;
     for escalation in &found {
         let assignment = &escalation.assignment;

@@ -21,13 +21,16 @@ pub async fn erase(app: &App, actor: &Actor, user: Id) -> Result<u64> {
     guard::check(app, actor, Action::AuditErase, Resource::Gateway).await?;
     let now = app.now();
     let pseudonym = format!("erased-{}", &secrets::encode(&secrets::random_bytes::<9>()?));
-    // Events committed before the erasure are in the log, not waiting in PostgreSQL's inbox.
-    app.audit_sequencer.settle().await?;
     let mut conn = app.db.conn().await?;
     let erased = conn
         .transaction(async |tx| {
-            // Read and rewritten under the rows' locks: a concurrent erasure of someone else in
-            // the same events then rewrites this one's result instead of restoring what it erased.
+            // The log's sequence row first, as positioning and purging take it: erasures take turns
+            // with them and with each other, so none restores what another erased, and no lock
+            // cycle forms. Events still waiting to be positioned are positioned first, so the
+            // erasure sees them too. The rows it reads are locked as well (for SQLite's sake the
+            // IMMEDIATE transaction does it all).
+            audit::lock_log(tx).await?;
+            super::sequencer::position_waiting(tx).await?;
             let account = users::find(tx, user).await?;
             let mut events = audit::involving_user(tx, user).await?;
             if account.is_none() && events.is_empty() {

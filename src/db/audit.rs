@@ -118,10 +118,13 @@ pub async fn inbox_waiting(conn: &mut DbConn) -> Result<bool> {
     Ok(waiting)
 }
 
-/// Up to `limit` committed inbox rows, a transaction's events together and in the order written.
+/// Up to `limit` committed inbox rows in the order they were written. A transaction records its
+/// events after its other writes, so one that waited for another's lock, or read its result, wrote
+/// them after that one committed: this order follows what depends on what (an order by
+/// transaction id would not, since ids are handed out at a transaction's first write).
 pub async fn inbox_batch(conn: &mut DbConn, limit: i64) -> Result<Vec<(i64, PendingEventRow)>> {
     let rows = with_conn!(conn, |c| audit_inbox::table
-        .order((audit_inbox::xid.asc(), audit_inbox::inbox_seq.asc()))
+        .order(audit_inbox::inbox_seq.asc())
         .select((audit_inbox::inbox_seq, PendingEventRow::as_select()))
         .limit(limit)
         .load(c)
@@ -435,19 +438,14 @@ pub async fn oldest_before(
     Ok(rows)
 }
 
-/// Deletes the events up to and including position `through`, with their targets.
+/// Deletes the events up to and including position `through`; their targets go with them (ON DELETE
+/// CASCADE), so rows are locked events first, as an erasure locks them.
 pub async fn delete_through(conn: &mut DbConn, through: i64) -> Result<usize> {
-    let deleted = with_conn!(conn, |c| {
-        let doomed = audit_events::table
-            .filter(audit_events::seq.le(through))
-            .select(audit_events::id);
-        diesel::delete(audit_targets::table.filter(audit_targets::event_id.eq_any(doomed)))
-            .execute(c)
-            .await?;
-        diesel::delete(audit_events::table.filter(audit_events::seq.le(through)))
-            .execute(c)
-            .await
-    })?;
+    let deleted = with_conn!(conn, |c| diesel::delete(
+        audit_events::table.filter(audit_events::seq.le(through))
+    )
+    .execute(c)
+    .await)?;
     Ok(deleted)
 }
 

@@ -60,9 +60,13 @@ pub async fn exclusively<T>(
         return Ok(None);
     }
     let outcome = work(now).await;
-    // Closing the connection would release it too; unlocking says so on purpose.
-    diesel::select(pg_advisory_unlock(key))
+    // The work's result stands whatever happens here: dropping the connection releases the lock
+    // anyway, and a failed unlock must not hide work already done (a purge unrecorded, say).
+    if let Err(error) = diesel::select(pg_advisory_unlock(key))
         .get_result::<bool>(c)
-        .await?;
+        .await
+    {
+        tracing::warn!(error = ?error, "releasing a periodic lock failed; closing its connection");
+    }
     outcome.map(Some)
 }

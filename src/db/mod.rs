@@ -351,7 +351,16 @@ impl DbConn {
         self.begin().await?;
         match work(self).await {
             Ok(value) => {
-                let committed = self.commit().await;
+                let committed = self.commit().await.map_err(|error| match error {
+                    // The COMMIT went out and no answer came back: it may have been made. A client
+                    // told "retry" would make it twice.
+                    Error::Unavailable {
+                        reason: "CONNECTION_LOST",
+                    } => Error::internal(anyhow::anyhow!(
+                        "the connection was lost during COMMIT: the outcome is unknown"
+                    )),
+                    other => other,
+                });
                 let effects = self.effects();
                 let jobs_enqueued = std::mem::take(&mut effects.jobs_enqueued);
                 committed?;
@@ -393,7 +402,21 @@ impl DbConn {
                 .await?
             }
         }
-        match work(self).await {
+        // A read-only snapshot holds no lock anyone waits for, and its reader may go at a client's
+        // pace (an export downloaded slowly): the idle limit that frees a frozen writer's locks
+        // must not end it.
+        let outcome = match self {
+            DbConn::Postgres(c, _) => c
+                .batch_execute("SET LOCAL idle_in_transaction_session_timeout = 0")
+                .await
+                .map_err(Error::from),
+            DbConn::Sqlite(..) => Ok(()),
+        };
+        let outcome = match outcome {
+            Ok(()) => work(self).await,
+            Err(error) => Err(error),
+        };
+        match outcome {
             Ok(value) => {
                 self.commit().await?;
                 Ok(value)

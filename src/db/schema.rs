@@ -196,7 +196,6 @@ diesel::table! {
 
     audit_inbox (inbox_seq) {
         inbox_seq -> BigInt,
-        xid -> BigInt,
         id -> PortableUuid,
         occurred_at -> PortableTimestamp,
         action -> Text,

@@ -68,6 +68,9 @@ pub async fn create(app: &App, actor: &Actor, new: NewEndpoint) -> Result<WithSe
     let event_types = event_types::parse("input.eventTypes", &new.event_types)?;
     let (_, secret) = Secret::mint()?;
     let now = app.now();
+    // Its cursor starts at the log's head: events committed before, but not yet positioned, are
+    // positioned first, so it receives hardly any from before it existed.
+    app.audit_sequencer.settle_for_read().await;
     let mut conn = app.db.conn().await?;
     if let Some(org) = new.organization_id
         && organizations::find(&mut conn, org).await?.is_none()
@@ -75,9 +78,6 @@ pub async fn create(app: &App, actor: &Actor, new: NewEndpoint) -> Result<WithSe
         return Err(Error::NotFound("organization"));
     }
     let event_types_json = serde_json::to_string(&event_types).map_err(Error::internal)?;
-    // Its cursor starts at the log's head: events committed before, but not yet positioned, are
-    // positioned first, so it never receives events from before it existed.
-    app.audit_sequencer.settle_for_read().await;
     let endpoint = conn
         .transaction(async |tx| {
             let row = WebhookEndpointRow {

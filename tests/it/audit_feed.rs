@@ -255,3 +255,64 @@ crate::backend_tests!(
     replay_then_live_without_gaps,
     a_slow_subscriber_is_cut_off_and_resumes
 );
+
+crate::backend_tests!(positions_follow_what_depends_on_what);
+
+/// A transaction that began first but recorded its event after another one committed (it waited
+/// for it, say) comes after it in the log: positions follow the order events were written, not the
+/// order transactions began (PostgreSQL hands out transaction ids at the first write).
+async fn positions_follow_what_depends_on_what(t: TestApp) {
+    if t.app.db.backend() == portcullis::db::Backend::Sqlite {
+        return; // one writer at a time: the first transaction would block the second outright
+    }
+    let (began_tx, began) = tokio::sync::oneshot::channel::<()>();
+    let (go_tx, go) = tokio::sync::oneshot::channel::<()>();
+    let app = t.app.clone();
+    let first = tokio::spawn(async move {
+        let mut conn = app.db.conn().await.unwrap();
+        let now = app.now();
+        conn.transaction(async |tx| {
+            // A write first: this transaction now has the lower transaction id.
+            portcullis::db::gateway_secrets::get_or_create(tx, "order-probe", &[7; 32]).await?;
+            let _ = began_tx.send(());
+            let _ = go.await;
+            audit::record(
+                tx,
+                now,
+                Event::system(AuditAction::PolicyUpdated).with("which", "began first"),
+            )
+            .await
+        })
+        .await
+        .unwrap()
+    });
+    began.await.unwrap();
+    let mut conn = t.app.db.conn().await.unwrap();
+    let now = t.app.now();
+    let second = conn
+        .transaction(async |tx| {
+            audit::record(
+                tx,
+                now,
+                Event::system(AuditAction::PolicyUpdated).with("which", "committed first"),
+            )
+            .await
+        })
+        .await
+        .unwrap();
+    go_tx.send(()).unwrap();
+    let first = first.await.unwrap();
+    t.app.audit_sequencer.settle().await.unwrap();
+    let seq = async |conn: &mut portcullis::db::DbConn, id| {
+        portcullis::db::audit::find(conn, id)
+            .await
+            .unwrap()
+            .expect("positioned")
+            .seq
+    };
+    let (committed_first, began_first) = (seq(&mut conn, second).await, seq(&mut conn, first).await);
+    assert!(
+        committed_first < began_first,
+        "the event written first comes first: {committed_first} vs {began_first}"
+    );
+}

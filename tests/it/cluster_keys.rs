@@ -84,7 +84,6 @@ async fn unknown_kids_cause_a_bounded_number_of_key_reloads(t: TestApp) {
     );
 
     let statements = t.app.db.statements_executed();
-    let started = std::time::Instant::now();
     let repeated = Uuid::now_v7().to_string();
     for _ in 0..50 {
         assert_refused(&t, &signed_by_a_stranger(&claims, &repeated), "unknown kid").await;
@@ -100,16 +99,11 @@ async fn unknown_kids_cause_a_bounded_number_of_key_reloads(t: TestApp) {
         u64::from(UNKNOWN_KID_LOOKUPS_PER_INTERVAL),
         "250 requests with unknown kids, a bounded number of lookups"
     );
-    // One read per lookup. The slack is for what runs in the background whatever the requests:
-    // listeners' first reads, and the audit feed's once-a-second pass (two statements on
-    // PostgreSQL: are events waiting to be positioned, and which are new). A read per request
-    // would be 250 or more.
+    // Few statements for 250 requests: a read per request would be 250 or more. The lookups are
+    // counted exactly above; the rest is what runs in the background whatever the requests do
+    // (listeners' first reads, the audit feed's passes after each commit and once a second).
     let read = t.app.db.statements_executed() - statements;
-    let background = 10 + 3 * started.elapsed().as_secs();
-    assert!(
-        read <= u64::from(UNKNOWN_KID_LOOKUPS_PER_INTERVAL) + background,
-        "250 refused requests sent {read} statements"
-    );
+    assert!(read < 100, "250 refused requests sent {read} statements");
 
     // Another instance rotates (signing at once) and signs: the first token naming the new key is
     // accepted (on PostgreSQL the announcement may have brought it already).

@@ -320,7 +320,7 @@ async fn listen_connections_use_the_listen_url(t: TestApp) {
         .into_iter()
         .map(|row| row.query)
         .collect::<Vec<_>>();
-        if queries.len() == 3 {
+        if queries.len() == 4 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -330,7 +330,8 @@ async fn listen_connections_use_the_listen_url(t: TestApp) {
         [
             "LISTEN portcullis_audit",
             "LISTEN portcullis_authz",
-            "LISTEN portcullis_jobs"
+            "LISTEN portcullis_jobs",
+            "LISTEN portcullis_keys"
         ]
     );
     jobs.stop(Duration::from_secs(5)).await;

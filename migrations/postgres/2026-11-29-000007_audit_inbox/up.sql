@@ -1,11 +1,10 @@
 -- Audited writes no longer take the log's sequence row: a transaction only appends its events to
 -- the inbox, and one sequencer at a time (whoever holds audit_state's row, never a request) moves
--- committed inbox rows into audit_events in batches, giving them their positions and hashes.
--- `xid` groups a transaction's events together when a batch holds several transactions.
+-- committed inbox rows into audit_events in batches, in inbox_seq order, giving them their
+-- positions and hashes.
 
 CREATE TABLE audit_inbox (
     inbox_seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    xid BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
     id uuid NOT NULL UNIQUE,
     occurred_at timestamptz NOT NULL,
     action TEXT NOT NULL,

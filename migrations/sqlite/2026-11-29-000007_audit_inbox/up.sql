@@ -4,7 +4,6 @@
 
 CREATE TABLE audit_inbox (
     inbox_seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    xid BIGINT NOT NULL DEFAULT 0,
     id TEXT NOT NULL UNIQUE,
     occurred_at TEXT NOT NULL,
     action TEXT NOT NULL,

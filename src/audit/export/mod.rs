@@ -101,27 +101,33 @@ impl Export {
     ) -> Result<Self> {
         let scope = read::scope_for(app, actor, &filter).await?;
         let sensitive = read::sees_sensitive(app, actor, scope).await?;
+        let app_for_pages = app.clone();
         let now = app.now();
         let event = Event::by(actor, AuditAction::AuditExported)
             .in_organization(filter.organization_id)
             .with("format", format.as_str())
             .with("filter", describe(&filter));
-        let mut conn = app.db.conn().await?;
-        conn.transaction(async |tx| super::record(tx, now, event).await)
-            .await?;
+        // A running export holds a pooled connection in its snapshot for as long as the download
+        // lasts: only so many at once, so that downloads cannot starve the requests.
+        let slot = app
+            .export_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Error::Unavailable {
+                reason: "EXPORTS_BUSY",
+            })?;
+        {
+            let mut conn = app.db.conn().await?;
+            conn.transaction(async |tx| super::record(tx, now, event).await)
+                .await?;
+        }
         // The export holds what committed before it began, its own record included.
         app.audit_sequencer.settle_for_read().await;
-        let snapshot = rows::last_seq(&mut conn).await?;
-        drop(conn);
         let (sender, pages) = mpsc::channel(READ_AHEAD);
-        tokio::spawn(read_pages(
-            app.clone(),
-            scope,
-            filter,
-            newest_first,
-            snapshot,
-            sender,
-        ));
+        tokio::spawn(async move {
+            read_pages(app_for_pages, scope, filter, newest_first, sender).await;
+            drop(slot);
+        });
         Ok(Self {
             format,
             sensitive,
@@ -173,12 +179,13 @@ async fn read_pages(
     scope: Scope,
     filter: AuditFilter,
     newest_first: bool,
-    snapshot: i64,
     pages: mpsc::Sender<Result<Vec<AuditEventRow>>>,
 ) {
     let read = async {
         let mut conn = app.db.conn().await?;
         conn.snapshot(async |tx| {
+            // The log's head as this snapshot sees it: what the export holds.
+            let snapshot = rows::last_seq(tx).await?;
             let mut cursor: Option<i64> = None;
             loop {
                 let page = SeqPage {
