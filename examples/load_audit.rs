@@ -73,7 +73,7 @@
 //! | `PORTCULLIS_FANOUT_RATE`      | `20` (at most 1000)        | Renames per second in phase 3            |
 //! | `PORTCULLIS_GATEWAY_PID`      | unset                      | Report the gateway's RSS (Linux)         |
 //!
-//! Each run creates its own organizations (`load-audit-<unix seconds>-<n>`: one per connection and
+//! Each run creates its own organizations (`load-audit-<unix seconds>-<pid>-<n>`: one per connection and
 //! one for the fanout producer), so runs against the same database do not disturb each other; the
 //! mutations phase counts only its own organizations' events, so several runs (one per instance of a
 //! cluster, say) can load one database at once.
@@ -1253,7 +1253,7 @@ async fn create_organizations(admin: &Client, count: usize) -> Result<Vec<String
     let run = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let mut ids = Vec::with_capacity(count);
     for n in 0..count {
-        let slug = format!("load-audit-{run}-{n}");
+        let slug = format!("load-audit-{run}-{}-{n}", std::process::id());
         let input = json!({ "input": { "slug": slug, "name": slug } });
         let data = admin.execute(CREATE_ORGANIZATION, &input).await?;
         ids.push(text(&data, "/createOrganization/organization/id")?);

@@ -2,7 +2,7 @@
 //! at once, rotations published before they sign and honoured by every instance, and tokens naming
 //! unknown keys costing the database a bounded number of reads.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use ring::signature::Ed25519KeyPair;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::gateway_process::GatewayProcess;
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, TestDb, test_config};
 
 const VIEWER: &str = "{ viewer { user { email } } }";
@@ -231,63 +232,30 @@ crate::backend_tests!(unknown_kids_cause_a_bounded_number_of_key_reloads);
 /// A bound on waiting, not a speed claim.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// One `portcullis` process serving on a free port; killed on drop.
+/// One `portcullis` process (see `gateway_process`), with what these tests ask of it.
 struct Gateway {
-    child: Child,
+    process: GatewayProcess,
     url: String,
 }
 
 impl Gateway {
     /// Starts the binary on `database_url` (not waiting for it to be ready).
     fn spawn(database_url: &str, publish_seconds: u32) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .arg("serve")
-            .env("PORTCULLIS_DATABASE_URL", database_url)
-            .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
-            // One issuer for all, as behind a load balancer.
-            .env("PORTCULLIS_PUBLIC_URL", "http://localhost:8080")
-            .env("PORTCULLIS_ADMIN_EMAIL", ADMIN_EMAIL)
-            .env("PORTCULLIS_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("PORTCULLIS_KEY_PUBLISH_SECONDS", publish_seconds.to_string())
-            .env("PORTCULLIS_DB_POOL_SIZE", "4")
-            .env("PORTCULLIS_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the portcullis binary");
-        Gateway {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
+        let publish_seconds = publish_seconds.to_string();
+        let process = GatewayProcess::spawn(
+            database_url,
+            &[
+                ("PORTCULLIS_KEY_PUBLISH_SECONDS", &publish_seconds),
+                ("PORTCULLIS_DB_POOL_SIZE", "4"),
+            ],
+        );
+        let url = process.url.clone();
+        Self { process, url }
     }
 
     /// Waits until `/readyz` answers 200.
     async fn ready(&mut self, http: &reqwest::Client) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("the process's status") {
-                panic!("portcullis at {} exited before it was ready: {status}", self.url);
-            }
-            let ready = http
-                .get(format!("{}/readyz", self.url))
-                .send()
-                .await
-                .is_ok_and(|response| response.status().is_success());
-            if ready {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "portcullis at {} never ready",
-                self.url
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.process.ready(http).await;
     }
 
     async fn gql(&self, http: &reqwest::Client, token: Option<&str>, query: &str, variables: Value) -> Value {
@@ -342,13 +310,6 @@ impl Gateway {
             .await
             .expect("JSON");
         kids_of(&jwks)
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -15,6 +15,7 @@ mod differential;
 mod drain;
 mod email;
 mod forbidden;
+mod gateway_process;
 mod http_spec;
 mod instances;
 mod invitation_rules;

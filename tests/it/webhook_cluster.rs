@@ -5,12 +5,12 @@
 //! the same `webhook-id`.
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
+use crate::gateway_process::GatewayProcess;
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestDb};
 use crate::webhook_receiver::WebhookReceiver;
 
@@ -26,77 +26,26 @@ const KILL_BY: usize = 40;
 /// of a killed process's delivery lapses after 20 s).
 const PATIENCE: Duration = Duration::from_secs(75);
 
-/// One `portcullis` process serving on a free port; killed (SIGKILL) on drop.
-struct Gateway {
-    child: Child,
-    url: String,
-}
+/// One `portcullis` process delivering webhooks (see `gateway_process`).
+type Gateway = GatewayProcess;
 
-impl Gateway {
-    /// Starts the binary on `database_url` and waits until `/readyz` answers 200.
-    async fn start(http: &reqwest::Client, database_url: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .arg("serve")
-            .env("PORTCULLIS_DATABASE_URL", database_url)
-            .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
-            // One issuer for both, as behind a load balancer.
-            .env("PORTCULLIS_PUBLIC_URL", "http://localhost:8080")
-            .env("PORTCULLIS_ADMIN_EMAIL", ADMIN_EMAIL)
-            .env("PORTCULLIS_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("PORTCULLIS_WEBHOOK_ALLOW_HTTP", "true")
-            .env("PORTCULLIS_WEBHOOK_ALLOW_PRIVATE", "true")
-            .env("PORTCULLIS_JOB_POLL_MS", "200")
+/// Starts a delivering instance on `database_url` and waits until it is ready.
+async fn start_gateway(http: &reqwest::Client, database_url: &str) -> Gateway {
+    GatewayProcess::start(
+        http,
+        database_url,
+        &[
+            ("PORTCULLIS_WEBHOOK_ALLOW_HTTP", "true"),
+            ("PORTCULLIS_WEBHOOK_ALLOW_PRIVATE", "true"),
+            ("PORTCULLIS_JOB_POLL_MS", "200"),
             // Effective lease: max(20, 3 + 15, 3 + 15) = 20 s.
-            .env("PORTCULLIS_JOB_LEASE_SECONDS", "20")
-            .env("PORTCULLIS_WEBHOOK_TIMEOUT_SECONDS", "3")
-            .env("PORTCULLIS_SMTP_TIMEOUT_SECONDS", "3")
-            .env("PORTCULLIS_DB_POOL_SIZE", "8")
-            .env("PORTCULLIS_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the portcullis binary");
-        let mut gateway = Gateway {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = gateway.child.try_wait().expect("the process's status") {
-                panic!("portcullis on port {port} exited before it was ready: {status}");
-            }
-            let ready = http
-                .get(format!("{}/readyz", gateway.url))
-                .send()
-                .await
-                .is_ok_and(|response| response.status().is_success());
-            if ready {
-                return gateway;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "portcullis on port {port} not ready within 60 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// SIGKILL (`kill -9`): no shutdown, no lease given back.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.kill();
-    }
+            ("PORTCULLIS_JOB_LEASE_SECONDS", "20"),
+            ("PORTCULLIS_WEBHOOK_TIMEOUT_SECONDS", "3"),
+            ("PORTCULLIS_SMTP_TIMEOUT_SECONDS", "3"),
+            ("PORTCULLIS_DB_POOL_SIZE", "8"),
+        ],
+    )
+    .await
 }
 
 /// POSTs a GraphQL operation; `Err` when no HTTP answer came (a killed process).
@@ -255,8 +204,8 @@ async fn kill_one_of_two(database_url: String) {
     receiver.set_mode("accept");
     let http = reqwest::Client::new();
     // One after the other: concurrent cold starts on an empty database are another matter.
-    let survivor = Gateway::start(&http, &database_url).await;
-    let mut victim = Gateway::start(&http, &database_url).await;
+    let survivor = start_gateway(&http, &database_url).await;
+    let mut victim = start_gateway(&http, &database_url).await;
     let survivor_token = admin_token(&http, &survivor).await;
     let victim_token = admin_token(&http, &victim).await;
 
