@@ -24,7 +24,8 @@
 //!    subscribers idle, during the run and after they leave. The delivery latency includes the
 //!    rename's own commit, reported separately. When the gateway ends a subscription (`LAGGED`, or an
 //!    error), the subscriber subscribes again after the last cursor it received, as a real client
-//!    would, and the report counts why subscriptions ended.
+//!    would, and the report counts why subscriptions ended. A connection closed with 1012 (a draining
+//!    gateway) is opened again, through the same URL (a load balancer's), resuming the same way.
 //!
 //! Every phase also reports the CPU the gateway (with `PORTCULLIS_GATEWAY_PID`) and this program
 //! used, in cores busy on average: on a small machine the load generator's share matters.
@@ -116,6 +117,9 @@ const SETUP_LIMIT: Duration = Duration::from_secs(60);
 const WARM_UP_LIMIT: Duration = Duration::from_secs(30);
 /// How long to wait for events still in flight when the producer stops.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+/// The close code of a draining gateway: reconnect and resume.
+const SERVICE_RESTART: u16 = 1012;
+
 /// How often one subscriber subscribes again after the gateway ended its subscription.
 const MAX_RESUBSCRIPTIONS: u32 = 20;
 
@@ -851,8 +855,9 @@ fn subscribe_message(id: u32, after: Option<&str>) -> Message {
     Message::text(message.to_string())
 }
 
-/// Connects, authenticates and subscribes; the handshake permit is held until then.
-async fn open_subscription(fanout: &Fanout) -> Result<Socket> {
+/// Connects, authenticates and subscribes (after `after`, when resuming); the handshake permit is
+/// held until then.
+async fn open_subscription(fanout: &Fanout, after: Option<&str>) -> Result<Socket> {
     let _permit = fanout.handshakes.acquire().await?;
     let mut request = fanout.ws_url.as_str().into_client_request()?;
     request.headers_mut().insert(
@@ -881,14 +886,14 @@ async fn open_subscription(fanout: &Fanout) -> Result<Socket> {
     })
     .await;
     acknowledged.map_err(|_| "no connection_ack in time")??;
-    socket.send(subscribe_message(1, None)).await?;
+    socket.send(subscribe_message(1, after)).await?;
     Ok(socket)
 }
 
 /// One subscriber: records the benchmark events until `stop`.
 async fn subscriber(fanout: Arc<Fanout>, mut stop: watch::Receiver<bool>) -> Subscriber {
     let mut tally = Subscriber::default();
-    let mut socket = match open_subscription(&fanout).await {
+    let mut socket = match open_subscription(&fanout, None).await {
         Ok(socket) => socket,
         Err(error) => {
             tally.problem(format!("connect: {error}"));
@@ -907,6 +912,26 @@ async fn subscriber(fanout: Arc<Fanout>, mut stop: watch::Receiver<bool>) -> Sub
         let received = unix_micros();
         let text = match message {
             Some(Ok(Message::Text(text))) => text,
+            // A draining gateway says "reconnect elsewhere and resume": as a client would, open a
+            // new connection (through the balancer) and subscribe after the last cursor.
+            Some(Ok(Message::Close(Some(frame)))) if u16::from(frame.code) == SERVICE_RESTART => {
+                if !tally.ended("closed with 1012", "the gateway is restarting".to_owned()) {
+                    tally.dropped = true;
+                    break;
+                }
+                match open_subscription(&fanout, tally.last_cursor.as_deref()).await {
+                    Ok(reopened) => {
+                        socket = reopened;
+                        current = 1;
+                        continue;
+                    }
+                    Err(error) => {
+                        tally.dropped = true;
+                        tally.problem(format!("reconnect: {error}"));
+                        break;
+                    }
+                }
+            }
             Some(Ok(Message::Close(_))) | None => {
                 tally.dropped = true;
                 tally.problem("the gateway closed the connection".to_owned());
