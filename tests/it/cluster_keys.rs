@@ -10,19 +10,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{TimeDelta, TimeZone, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use portcullis::app::App;
 use portcullis::clock::FixedClock;
 use portcullis::identity::tokens::{KeyRing, UNKNOWN_KID_LOOKUPS_PER_INTERVAL, UNKNOWN_KID_RELOAD_INTERVAL};
-use ring::rand::SystemRandom;
-use ring::signature::Ed25519KeyPair;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::gateway_process::GatewayProcess;
+use crate::security::credentials::{VIEWER, assert_refused, signed_by_a_stranger};
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, TestDb, test_config};
-
-const VIEWER: &str = "{ viewer { user { email } } }";
 
 /// The `kid` in a JWT's header.
 fn kid_of(token: &str) -> String {
@@ -46,19 +42,6 @@ fn kids_of(jwks: &Value) -> Vec<String> {
         .iter()
         .map(|key| key["kid"].as_str().expect("kid").to_owned())
         .collect()
-}
-
-/// `claims` signed by a key the gateway does not have, under `kid`.
-fn signed_by_a_stranger(claims: &Value, kid: &str) -> String {
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some(kid.to_owned());
-    jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(pkcs8.as_ref())).unwrap()
-}
-
-async fn assert_refused(t: &TestApp, token: &str, why: &str) {
-    let refused = t.gql(Some(token), VIEWER, json!({})).await;
-    assert_eq!(refused.code(), "UNAUTHENTICATED", "{why}: {:?}", refused.0);
 }
 
 async fn assert_accepted(t: &TestApp, token: &str, why: &str) {

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp};
 
-const VIEWER: &str = "{ viewer { user { email } } }";
+pub(crate) const VIEWER: &str = "{ viewer { user { email } } }";
 const REFRESH: &str = "mutation($token: String!) { refreshSession(input: {refreshToken: $token}) { accessToken accessTokenExpiresAt session { expiresAt } } }";
 
 /// The claims of a real token, to put under forged headers and signatures.
@@ -54,14 +54,14 @@ async fn published_keys(t: &TestApp) -> Vec<(String, Vec<u8>)> {
 }
 
 /// `claims` signed by a fresh Ed25519 key that the gateway does not have, under `kid`.
-fn signed_by_a_stranger(claims: &Value, kid: &str) -> String {
+pub(crate) fn signed_by_a_stranger(claims: &Value, kid: &str) -> String {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(kid.to_owned());
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(pkcs8.as_ref())).unwrap()
 }
 
-async fn assert_refused(t: &TestApp, token: &str, why: &str) {
+pub(crate) async fn assert_refused(t: &TestApp, token: &str, why: &str) {
     let refused = t.gql(Some(token), VIEWER, json!({})).await;
     assert_eq!(refused.code(), "UNAUTHENTICATED", "{why}: {:?}", refused.0);
 }

@@ -2,7 +2,7 @@
 //! backends so that every fix stays fixed. One file per front.
 
 mod accounts;
-mod credentials;
+pub(crate) mod credentials;
 mod grants;
 mod input;
 mod limits;
