@@ -19,6 +19,7 @@
 //! | `PORTCULLIS_DATABASE_STATEMENT_TIMEOUT_MS` | `30000` | PostgreSQL `statement_timeout` of every pooled connection (`0`: left to the server) |
 //! | `PORTCULLIS_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS` | `10000` | PostgreSQL `idle_in_transaction_session_timeout` of every pooled connection (`0`: left to the server) |
 //! | `PORTCULLIS_DATABASE_LISTEN_URL` | the database URL | where PostgreSQL LISTEN connections go (direct, when the pool goes through PgBouncer in transaction mode) |
+//! | `PORTCULLIS_DATABASE_REPLICA_URLS` | unset | comma-separated PostgreSQL streaming replicas that serve lists, stats and exports once they have replayed what the reader must see (else the primary does) |
 //! | `PORTCULLIS_CORS_ORIGINS` | unset | comma-separated origins allowed to call the API from a browser |
 //! | `PORTCULLIS_TRUSTED_PROXIES` | unset | comma-separated CIDRs (or addresses) of reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client; unset: the socket peer is the client |
 //! | `PORTCULLIS_MAX_BODY_BYTES` | `1048576` | largest accepted request body |
@@ -169,6 +170,17 @@ pub struct Config {
         hide_env_values = true
     )]
     pub database_listen_url: Option<String>,
+
+    /// PostgreSQL streaming replicas (comma-separated URLs) that serve lists, stats and exports
+    /// once they have replayed what the reader must see.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_DATABASE_REPLICA_URLS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub database_replica_urls: Vec<String>,
 
     /// Origins allowed to call the API from a browser (comma-separated).
     #[arg(long, global = true, env = "PORTCULLIS_CORS_ORIGINS", value_delimiter = ',')]
@@ -400,6 +412,7 @@ impl Config {
             statement_timeout_ms: self.database_statement_timeout_ms,
             idle_in_transaction_timeout_ms: self.database_idle_in_transaction_timeout_ms,
             listen_url: self.database_listen_url.clone(),
+            replica_urls: self.database_replica_urls.clone(),
         }
     }
 
@@ -430,6 +443,7 @@ impl Config {
             database_statement_timeout_ms: 30000,
             database_idle_in_transaction_timeout_ms: 10000,
             database_listen_url: None,
+            database_replica_urls: Vec::new(),
             cors_origins: Vec::new(),
             trusted_proxies: TrustedProxies::default(),
             forwarded_header: ForwardedHeader::XForwardedFor,

@@ -136,6 +136,6 @@ pub async fn list(
     if !own {
         guard::check(app, actor, Action::RoleRead, scope(filter.organization_id)).await?;
     }
-    let mut conn = app.db.conn().await?;
+    let mut conn = app.db.reader().await?;
     rows::list(&mut conn, filter, page).await
 }

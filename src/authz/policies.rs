@@ -235,7 +235,7 @@ pub async fn get(app: &App, actor: &Actor, id: Id) -> Result<Option<PolicyRow>> 
 
 pub async fn list(app: &App, actor: &Actor, filter: &PolicyFilter, page: &Page) -> Result<PageOf<PolicyRow>> {
     guard::check(app, actor, Action::PolicyRead, Resource::Gateway).await?;
-    let mut conn = app.db.conn().await?;
+    let mut conn = app.db.reader().await?;
     rows::list(&mut conn, filter, page).await
 }
 

@@ -172,7 +172,7 @@ pub async fn list(
         organization_id,
         include_global: organization_id.is_some(),
     };
-    let mut conn = app.db.conn().await?;
+    let mut conn = app.db.reader().await?;
     rows::list(&mut conn, &filter, page).await
 }
 

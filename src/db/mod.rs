@@ -29,6 +29,7 @@ pub mod notify;
 pub mod organizations;
 pub mod passkeys;
 pub mod policies;
+pub mod replicas;
 pub mod role_assignments;
 pub mod roles;
 pub mod sessions;
@@ -54,6 +55,7 @@ use futures_util::FutureExt as _;
 
 pub use migrate::{latest_migration, migration_names, revert_all_migrations, run_migrations};
 pub use page::{Direction, Page, PageOf};
+use replicas::{ReadAfter, Replicas, WalPosition};
 pub use settings::PgSettings;
 pub use startup_lock::{STARTUP_LOCK_KEY, StartupLock, startup_lock};
 pub use types::{Id, Timestamp};
@@ -179,6 +181,8 @@ pub struct Db {
     listen_url: Arc<str>,
     statements: Arc<AtomicU64>,
     signals: Arc<Signals>,
+    /// Streaming replicas for reads that allow them (`replicas::scope`); PostgreSQL only.
+    replicas: Option<Arc<Replicas>>,
 }
 
 /// What a process learns when it commits: in-process listeners wake without polling.
@@ -217,29 +221,7 @@ impl Db {
     pub fn connect_with(url: &str, pool_size: usize, settings: &PgSettings) -> Result<Self> {
         let statements = Arc::new(AtomicU64::new(0));
         let pools = if is_postgres(url) {
-            let counter = statements.clone();
-            let mut config = ManagerConfig::<AsyncPgConnection>::default();
-            // Closed connections are detected on return to the pool; a ping per checkout would
-            // double the round trips of every short request.
-            config.recycling_method = RecyclingMethod::Fast;
-            let session: Option<Arc<str>> = settings.session_sql().map(Into::into);
-            config.custom_setup = Box::new(move |url| {
-                let (counter, session) = (counter.clone(), session.clone());
-                async move {
-                    let mut conn = AsyncPgConnection::establish(url).await?;
-                    if let Some(session) = session {
-                        conn.batch_execute(&session)
-                            .await
-                            .map_err(ConnectionError::CouldntSetupConfiguration)?;
-                    }
-                    conn.set_instrumentation(StatementCounter(counter));
-                    Ok(conn)
-                }
-                .boxed()
-            });
-            let manager =
-                AsyncDieselConnectionManager::new_with_config(settings::with_keepalives(url), config);
-            Pools::Postgres(build_pool(manager, pool_size)?)
+            Pools::Postgres(pg_pool(url, pool_size, settings, &statements, PRIMARY_PATIENCE)?)
         } else if let Some(path) = sqlite_path(url) {
             let counter = statements.clone();
             let mut config = ManagerConfig::<SqliteConn>::default();
@@ -258,7 +240,7 @@ impl Db {
                 .boxed()
             });
             let manager = AsyncDieselConnectionManager::new_with_config(path, config);
-            Pools::Sqlite(build_pool(manager, pool_size)?)
+            Pools::Sqlite(build_pool(manager, pool_size, PRIMARY_PATIENCE)?)
         } else {
             return Err(Error::bad_input(
                 "databaseUrl",
@@ -276,12 +258,35 @@ impl Db {
                 ));
             }
         };
+        let replicas = match (&pools, settings.replica_urls.as_slice()) {
+            (_, []) => None,
+            (Pools::Sqlite(_), _) => {
+                return Err(Error::bad_input(
+                    "databaseReplicaUrls",
+                    "read replicas need a PostgreSQL primary",
+                ));
+            }
+            (Pools::Postgres(_), urls) => {
+                let pools = urls
+                    .iter()
+                    .map(|replica| match is_postgres(replica) {
+                        true => pg_pool(replica, pool_size, settings, &statements, REPLICA_PATIENCE),
+                        false => Err(Error::bad_input(
+                            "databaseReplicaUrls",
+                            "expected URLs starting with postgres://",
+                        )),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Some(Arc::new(Replicas::new(pools)))
+            }
+        };
         Ok(Self {
             pools,
             url: url.into(),
             listen_url: listen_url.into(),
             statements,
             signals: Arc::default(),
+            replicas,
         })
     }
 
@@ -315,15 +320,61 @@ impl Db {
 
     /// A connection from the pool.
     pub async fn conn(&self) -> Result<DbConn> {
-        let effects = Effects {
-            signals: self.signals.clone(),
-            jobs_enqueued: false,
-        };
+        let effects = self.effects();
         let conn = match &self.pools {
             Pools::Postgres(pool) => DbConn::Postgres(pool.get().await.map_err(Error::internal)?, effects),
             Pools::Sqlite(pool) => DbConn::Sqlite(pool.get().await.map_err(Error::internal)?, effects),
         };
         Ok(conn)
+    }
+
+    /// A connection for a read that may be served by a replica: inside a [`replicas::scope`], a
+    /// replica that has replayed what the scope asks for, else (and outside any scope) the
+    /// primary. Only for reads whose result the caller shows as it is — never for a check that
+    /// decides access, which must see the latest grant and revocation.
+    pub async fn reader(&self) -> Result<DbConn> {
+        match replicas::current() {
+            Some(after) => self.reader_after(after).await,
+            None => self.conn().await,
+        }
+    }
+
+    /// A connection to a replica that has replayed what `after` asks for, else to the primary:
+    /// for a read that is never a check and states its own freshness (an export sees what was
+    /// committed before it began).
+    pub async fn reader_after(&self, after: ReadAfter) -> Result<DbConn> {
+        let Some(replicas) = &self.replicas else {
+            return self.conn().await;
+        };
+        let target = match after {
+            ReadAfter::Position(position) => position,
+            ReadAfter::Latest => self.written_position().await?.unwrap_or_default(),
+        };
+        match replicas.caught_up(target).await {
+            Some(conn) => Ok(DbConn::Postgres(conn, self.effects())),
+            None => self.conn().await,
+        }
+    }
+
+    /// True when reads may be served by replicas, so responses to writes carry their position.
+    pub fn has_replicas(&self) -> bool {
+        self.replicas.is_some()
+    }
+
+    /// The primary's current WAL position, which covers every transaction committed before the
+    /// call; `None` on SQLite.
+    pub async fn written_position(&self) -> Result<Option<WalPosition>> {
+        match self.conn().await? {
+            DbConn::Postgres(mut conn, _) => Ok(Some(replicas::written(&mut conn).await?)),
+            DbConn::Sqlite(..) => Ok(None),
+        }
+    }
+
+    fn effects(&self) -> Effects {
+        Effects {
+            signals: self.signals.clone(),
+            jobs_enqueued: false,
+        }
     }
 
     /// SQL statements sent to the database by this handle since it was opened.
@@ -502,14 +553,51 @@ fn sqlite_path(url: &str) -> Option<&str> {
         .filter(|path| !path.is_empty())
 }
 
-fn build_pool<C>(manager: AsyncDieselConnectionManager<C>, size: usize) -> Result<Pool<C>>
+/// A pool of PostgreSQL connections to `url`, each bounded by `settings` and counting statements.
+fn pg_pool(
+    url: &str,
+    pool_size: usize,
+    settings: &PgSettings,
+    statements: &Arc<AtomicU64>,
+    patience: Duration,
+) -> Result<Pool<AsyncPgConnection>> {
+    let counter = statements.clone();
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    // Closed connections are detected on return to the pool; a ping per checkout would
+    // double the round trips of every short request.
+    config.recycling_method = RecyclingMethod::Fast;
+    let session: Option<Arc<str>> = settings.session_sql().map(Into::into);
+    config.custom_setup = Box::new(move |url| {
+        let (counter, session) = (counter.clone(), session.clone());
+        async move {
+            let mut conn = AsyncPgConnection::establish(url).await?;
+            if let Some(session) = session {
+                conn.batch_execute(&session)
+                    .await
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            }
+            conn.set_instrumentation(StatementCounter(counter));
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::new_with_config(settings::with_keepalives(url), config);
+    build_pool(manager, pool_size, patience)
+}
+
+/// How long a request waits for a connection to the primary: there is nowhere else to go.
+const PRIMARY_PATIENCE: Duration = Duration::from_secs(10);
+/// How long a read waits for a replica's connection before it reads the primary instead.
+const REPLICA_PATIENCE: Duration = Duration::from_secs(2);
+
+fn build_pool<C>(manager: AsyncDieselConnectionManager<C>, size: usize, patience: Duration) -> Result<Pool<C>>
 where
     AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C>,
 {
     Pool::builder(manager)
         .max_size(size.max(1))
-        .wait_timeout(Some(Duration::from_secs(10)))
-        .create_timeout(Some(Duration::from_secs(10)))
+        .wait_timeout(Some(patience))
+        .create_timeout(Some(patience))
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .context("building the database pool")

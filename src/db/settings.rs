@@ -50,6 +50,8 @@ pub struct PgSettings {
     /// Where LISTEN connections go, when not to the main URL (which may be a transaction-mode
     /// pooler, where LISTEN does not work).
     pub listen_url: Option<String>,
+    /// Streaming replicas that may serve reads which allow them (`db::replicas`).
+    pub replica_urls: Vec<String>,
 }
 
 impl Default for PgSettings {
@@ -61,6 +63,7 @@ impl Default for PgSettings {
             statement_timeout_ms: 30_000,
             idle_in_transaction_timeout_ms: 10_000,
             listen_url: None,
+            replica_urls: Vec::new(),
         }
     }
 }
@@ -152,7 +155,7 @@ mod tests {
             lock_timeout_ms: 0,
             statement_timeout_ms: 0,
             idle_in_transaction_timeout_ms: 0,
-            listen_url: None,
+            ..PgSettings::default()
         };
         assert_eq!(none.session_sql(), None);
     }

@@ -22,8 +22,9 @@ use serde_json::error::Category;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::{HttpState, principal};
+use super::{HttpState, principal, read_your_writes};
 use crate::audit::denials;
+use crate::db::replicas;
 use crate::error::{Error, ErrorCode};
 use crate::graphql::{RequestContext, batch_cost, request_data};
 
@@ -195,8 +196,35 @@ async fn execute(state: HttpState, parts: &Parts, media: MediaType, batch: Batch
     {
         return request_failure(media, StatusCode::BAD_REQUEST, &refusal);
     }
-    let response = denials::collecting(&state.app, state.schema.execute_batch(batch)).await;
-    respond(media, response, state.app.config.max_response_bytes)
+    let reads_only = match &batch {
+        BatchRequest::Single(request) => is_query(&state, request),
+        BatchRequest::Batch(requests) => requests.iter().all(|request| is_query(&state, request)),
+    };
+    let execution = denials::collecting(&state.app, state.schema.execute_batch(batch));
+    if reads_only {
+        let read_after = match read_your_writes::read_after(&parts.headers) {
+            Ok(read_after) => read_after,
+            Err(error) => return error_response(media, StatusCode::BAD_REQUEST, error),
+        };
+        let response = replicas::scope(read_after, execution).await;
+        return respond(media, response, state.app.config.max_response_bytes);
+    }
+    let mut response = execution.await;
+    let written_at = read_your_writes::written_at(&state.app).await;
+    if let Some(position) = written_at {
+        let value = async_graphql::Value::String(position.to_string());
+        match &mut response {
+            BatchResponse::Single(one) => drop(one.extensions.insert("writtenAt".to_owned(), value)),
+            BatchResponse::Batch(many) => many.iter_mut().for_each(|one| {
+                one.extensions.insert("writtenAt".to_owned(), value.clone());
+            }),
+        }
+    }
+    let mut http = respond(media, response, state.app.config.max_response_bytes);
+    if let Some(value) = written_at.and_then(read_your_writes::header) {
+        http.headers_mut().insert(read_your_writes::WRITTEN_AT, value);
+    }
+    http
 }
 
 /// The credential could not be checked: RATE_LIMITED (429) after too many wrong ones, UNAVAILABLE
@@ -207,6 +235,11 @@ fn credential_failure(media: MediaType, error: Error) -> Response {
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
+    error_response(media, status, error)
+}
+
+/// `error` as the only entry of `errors`, its code and field in the entry's extensions.
+fn error_response(media: MediaType, status: StatusCode, error: Error) -> Response {
     let error: async_graphql::Error = error.into();
     let mut server_error = async_graphql::ServerError::new(error.message, None);
     server_error.extensions = error.extensions;
@@ -418,8 +451,18 @@ fn url_decoded_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_
 
 /// True when the operation that would run is a mutation (or subscription: not for GET either).
 fn is_mutation(state: &HttpState, request: &GqlRequest) -> bool {
+    operation_type(state, request).is_some_and(|ty| ty != OperationType::Query)
+}
+
+/// True when the operation that would run is a query: it only reads, so replicas may serve it.
+fn is_query(state: &HttpState, request: &GqlRequest) -> bool {
+    operation_type(state, request) == Some(OperationType::Query)
+}
+
+/// The type of the operation that would run; `None` when none would (execution says why).
+fn operation_type(state: &HttpState, request: &GqlRequest) -> Option<OperationType> {
     let Some(document) = state.documents.parse(&request.query) else {
-        return false; // execution reports the syntax error
+        return None; // execution reports the syntax error
     };
     let operation = match (&request.operation_name, document.operations.iter().count()) {
         (Some(name), _) => document
@@ -429,7 +472,7 @@ fn is_mutation(state: &HttpState, request: &GqlRequest) -> bool {
         (None, 1) => document.operations.iter().next(),
         (None, _) => None,
     };
-    operation.is_some_and(|(_, op)| op.node.ty != OperationType::Query)
+    operation.map(|(_, op)| op.node.ty)
 }
 
 fn is_websocket_upgrade(headers: &HeaderMap) -> bool {

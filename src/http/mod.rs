@@ -12,6 +12,7 @@ mod jwks;
 mod login_page;
 mod page_response;
 mod principal;
+mod read_your_writes;
 mod websocket;
 
 use std::future::Future;

@@ -98,7 +98,7 @@ fn key_target(key: &ApiKeyRow) -> Target {
 
 pub async fn list(app: &App, actor: &Actor, user_id: Id, page: &Page) -> Result<PageOf<ApiKeyRow>> {
     guard::check(app, actor, Action::ApiKeyList, Resource::User(user_id)).await?;
-    let mut conn = app.db.conn().await?;
+    let mut conn = app.db.reader().await?;
     api_keys::list_for_user(&mut conn, user_id, page).await
 }
 

@@ -69,7 +69,7 @@ pub async fn list(
     page: &Page,
 ) -> Result<PageOf<OrganizationRow>> {
     guard::check(app, actor, Action::OrganizationList, Resource::Gateway).await?;
-    let mut conn = app.db.conn().await?;
+    let mut conn = app.db.reader().await?;
     rows::list(&mut conn, filter, page).await
 }
 
@@ -193,7 +193,7 @@ pub async fn members(
         Resource::Organization(organization_id),
     )
     .await?;
-    let mut conn = app.db.conn().await?;
+    let mut conn = app.db.reader().await?;
     memberships::list(&mut conn, MembershipScope::Organization(organization_id), page).await
 }
 
@@ -205,6 +205,6 @@ pub async fn memberships_of(
     page: &Page,
 ) -> Result<PageOf<MembershipRow>> {
     guard::check(app, actor, Action::UserRead, Resource::User(user_id)).await?;
-    let mut conn = app.db.conn().await?;
+    let mut conn = app.db.reader().await?;
     memberships::list(&mut conn, MembershipScope::User(user_id), page).await
 }

@@ -416,7 +416,7 @@ pub async fn revoke(app: &App, actor: &Actor, id: Id) -> Result<SessionRow> {
 
 pub async fn list(app: &App, actor: &Actor, user_id: Id, page: &Page) -> Result<PageOf<SessionRow>> {
     guard::check(app, actor, Action::SessionList, Resource::User(user_id)).await?;
-    let mut conn = app.db.conn().await?;
+    let mut conn = app.db.reader().await?;
     sessions::list_for_user(&mut conn, user_id, page).await
 }
 

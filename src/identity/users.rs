@@ -95,7 +95,7 @@ pub async fn list(app: &App, actor: &Actor, filter: &UserFilter, page: &Page) ->
     {
         return Err(Error::bad_input("status", "must be ACTIVE or DISABLED"));
     }
-    let mut conn = app.db.conn().await?;
+    let mut conn = app.db.reader().await?;
     rows::list(&mut conn, filter, page).await
 }
 

@@ -53,7 +53,7 @@ pub async fn list(
         }
         None => guard::check(app, actor, Action::InvitationList, Resource::Gateway).await?,
     }
-    let mut conn = app.db.conn().await?;
+    let mut conn = app.db.reader().await?;
     rows::list(&mut conn, filter, app.now(), page).await
 }
 

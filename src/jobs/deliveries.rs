@@ -33,7 +33,7 @@ pub async fn list(app: &App, actor: &Actor, filter: &DeliveryFilter, page: &Page
         organization_ids: filter.organization_id.map(|id| vec![id]),
         recipient: filter.to.as_deref().map(|to| to.trim().to_lowercase()),
     };
-    let mut conn = app.db.conn().await?;
+    let mut conn = app.db.reader().await?;
     rows::list(&mut conn, &rows_filter, page).await
 }
 

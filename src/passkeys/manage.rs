@@ -13,7 +13,7 @@ use crate::identity::{Actor, validate};
 
 pub async fn list(app: &App, actor: &Actor, user_id: Id, page: &Page) -> Result<PageOf<PasskeyRow>> {
     guard::check(app, actor, Action::PasskeyList, Resource::User(user_id)).await?;
-    let mut conn = app.db.conn().await?;
+    let mut conn = app.db.reader().await?;
     passkeys::list_for_user(&mut conn, user_id, page).await
 }
 

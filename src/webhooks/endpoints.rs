@@ -288,7 +288,7 @@ pub async fn list(
 ) -> Result<PageOf<WebhookEndpointRow>> {
     guard::check(app, actor, Action::WebhookList, resource_of(organization_id)).await?;
     let scope = organization_id.map_or(EndpointScope::Gateway, EndpointScope::Organization);
-    let mut conn = app.db.conn().await?;
+    let mut conn = app.db.reader().await?;
     rows::list_endpoints(&mut conn, scope, page).await
 }
 

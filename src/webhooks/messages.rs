@@ -42,7 +42,7 @@ pub async fn list(
         resource_of(endpoint.organization_id),
     )
     .await?;
-    let mut conn = app.db.conn().await?;
+    let mut conn = app.db.reader().await?;
     rows::list_messages(&mut conn, filter, page).await
 }
 

@@ -17,9 +17,10 @@ use tokio::sync::mpsc;
 use super::read;
 use super::{ActorType, AuditAction, Event, Outcome};
 use crate::app::App;
-use crate::db::Id;
 use crate::db::audit::{self as rows, AuditFilter, Scope, SeqPage};
 use crate::db::models::AuditEventRow;
+use crate::db::replicas::ReadAfter;
+use crate::db::{DbConn, Id};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 
@@ -101,7 +102,6 @@ impl Export {
     ) -> Result<Self> {
         let scope = read::scope_for(app, actor, &filter).await?;
         let sensitive = read::sees_sensitive(app, actor, scope).await?;
-        let app_for_pages = app.clone();
         let now = app.now();
         let event = Event::by(actor, AuditAction::AuditExported)
             .in_organization(filter.organization_id)
@@ -123,9 +123,10 @@ impl Export {
         }
         // The export holds what committed before it began, its own record included.
         app.audit_sequencer.settle_for_read().await;
+        let conn = app.db.reader_after(ReadAfter::Latest).await?;
         let (sender, pages) = mpsc::channel(READ_AHEAD);
         tokio::spawn(async move {
-            read_pages(app_for_pages, scope, filter, newest_first, sender).await;
+            read_pages(conn, scope, filter, newest_first, sender).await;
             drop(slot);
         });
         Ok(Self {
@@ -175,14 +176,13 @@ impl Export {
 /// Reads the snapshot page by page into `pages` until it is done or the export is dropped, all in
 /// one database snapshot: a purge or an erasure committed meanwhile changes nothing in the file.
 async fn read_pages(
-    app: App,
+    mut conn: DbConn,
     scope: Scope,
     filter: AuditFilter,
     newest_first: bool,
     pages: mpsc::Sender<Result<Vec<AuditEventRow>>>,
 ) {
     let read = async {
-        let mut conn = app.db.conn().await?;
         conn.snapshot(async |tx| {
             // The log's head as this snapshot sees it: what the export holds.
             let snapshot = rows::last_seq(tx).await?;
