@@ -27,6 +27,12 @@
 //!    would, and the report counts why subscriptions ended. A connection closed with 1012 (a draining
 //!    gateway) is opened again, through the same URL (a load balancer's), resuming the same way.
 //!
+//! 4. **refresh** (not run by default; for fault runs): `PORTCULLIS_LOAD_CONNECTIONS` clients each
+//!    log in and exchange their refresh token (`refreshSession`) back to back for
+//!    `PORTCULLIS_LOAD_SECONDS`. A refresh whose answer is lost (a killed instance, a database
+//!    restart: a transport error, a 5xx, `UNAVAILABLE`) is sent again with the same token, as a
+//!    client would; the report counts sessions the gateway revoked for that retry — zero is the target.
+//!
 //! Every phase also reports the CPU the gateway (with `PORTCULLIS_GATEWAY_PID`) and this program
 //! used, in cores busy on average: on a small machine the load generator's share matters.
 //!
@@ -100,6 +106,10 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
 
 const LOGIN: &str = "mutation($email: String!, $password: String!) {
   login(input: { email: $email, password: $password }) { accessToken } }";
+const LOGIN_FOR_REFRESH: &str = "mutation($email: String!, $password: String!) {
+  login(input: { email: $email, password: $password }) { refreshToken } }";
+const REFRESH: &str = "mutation($token: String!) {
+  refreshSession(input: { refreshToken: $token }) { refreshToken } }";
 const CREATE_ORGANIZATION: &str = "mutation($input: CreateOrganizationInput!) {
   createOrganization(input: $input) { organization { id } } }";
 const UPDATE_ORGANIZATION: &str = "mutation($input: UpdateOrganizationInput!) {
@@ -119,6 +129,9 @@ const WARM_UP_LIMIT: Duration = Duration::from_secs(30);
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// The close code of a draining gateway: reconnect and resume.
 const SERVICE_RESTART: u16 = 1012;
+/// How often, and how far apart, a subscriber tries to reconnect after losing its connection.
+const REOPEN_ATTEMPTS: u32 = 40;
+const REOPEN_PAUSE: Duration = Duration::from_millis(250);
 
 /// How often one subscriber subscribes again after the gateway ended its subscription.
 const MAX_RESUBSCRIPTIONS: u32 = 20;
@@ -169,6 +182,41 @@ impl Client {
         match body.get("data") {
             Some(data) if !data.is_null() => Ok(data.clone()),
             _ => Err(format!("HTTP {status}: no data in the response").into()),
+        }
+    }
+
+    /// Runs one operation and says whether it was done, refused (with the error's code), or its
+    /// answer was lost (the client cannot tell whether it happened).
+    async fn attempt(&self, query: &str, variables: &Value) -> Attempt {
+        let sent = self
+            .http
+            .post(&self.endpoint)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => return Attempt::Lost(error.to_string()),
+        };
+        let status = response.status();
+        let body: Value = match response.json().await {
+            Ok(body) => body,
+            Err(error) => return Attempt::Lost(format!("HTTP {status}: {error}")),
+        };
+        match body.pointer("/errors/0") {
+            None => Attempt::Done(body["data"].clone()),
+            Some(error) => {
+                let code = error
+                    .pointer("/extensions/code")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let message = error["message"].as_str().unwrap_or("").to_owned();
+                if status.is_server_error() || code == "UNAVAILABLE" || code == "INTERNAL" {
+                    Attempt::Lost(format!("HTTP {status}: {message}"))
+                } else {
+                    Attempt::Refused(code.to_owned(), message)
+                }
+            }
         }
     }
 
@@ -402,6 +450,7 @@ fn open_files_limit(pid: &str) -> Option<u64> {
 }
 
 /// How the phases are run.
+#[derive(Clone)]
 struct Settings {
     base: String,
     endpoint: String,
@@ -437,10 +486,19 @@ impl Settings {
     }
 }
 
+/// How one operation ended, as a client sees it.
+enum Attempt {
+    Done(Value),
+    Refused(String, String),
+    Lost(String),
+}
+
 /// What renaming connections saw.
 #[derive(Default)]
 struct Tally {
     latencies_us: Vec<u32>,
+    /// When each success was answered (Unix microseconds): the longest silence shows a stall.
+    answered_us: Vec<u64>,
     failures: u64,
     first_failure: Option<String>,
 }
@@ -448,6 +506,7 @@ struct Tally {
 impl Tally {
     fn merge(&mut self, other: Tally) {
         self.latencies_us.extend(other.latencies_us);
+        self.answered_us.extend(other.answered_us);
         self.failures += other.failures;
         if self.first_failure.is_none() {
             self.first_failure = other.first_failure;
@@ -485,6 +544,7 @@ async fn rename_loop(
         match client.rename(&organization, &format!("{label} {n}")).await {
             Ok(()) => {
                 tally.latencies_us.push(micros(started.elapsed()));
+                tally.answered_us.push(unix_micros());
                 done.fetch_add(1, Ordering::Relaxed);
             }
             Err(error) => tally.fail(&error),
@@ -553,10 +613,35 @@ async fn mutations(settings: &Settings, organizations: &[String]) -> Result<()> 
         tally.failures
     );
     println!("  latency ms  {}", percentiles(&mut latencies));
-    let verdict = if recorded == ok as u64 {
-        "one per successful mutation"
+    let mut answered = tally.answered_us;
+    answered.sort_unstable();
+    let longest_silence = answered
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .max()
+        .unwrap_or(0);
+    println!(
+        "  longest time without a successful mutation: {:.0} ms",
+        longest_silence as f64 / 1000.0
+    );
+    // A rename whose answer was lost (a killed instance, a database restart) may have committed:
+    // its event is there though the client saw a failure. Only fewer events than acknowledged
+    // renames, or more than were tried, is wrong.
+    let (ok_count, failures) = (ok as u64, tally.failures);
+    let verdict = if recorded == ok_count {
+        "one per successful mutation".to_owned()
+    } else if recorded > ok_count && recorded <= ok_count + failures {
+        format!(
+            "one per successful mutation, and {} of the {failures} failed ones committed before their answer was lost",
+            recorded - ok_count
+        )
+    } else if recorded < ok_count {
+        format!(
+            "LOST: {} acknowledged mutations have no event",
+            ok_count - recorded
+        )
     } else {
-        "MISMATCH: expected one per successful mutation"
+        "MISMATCH: more events than mutations tried".to_owned()
     };
     println!("  audit log   {recorded} organization.updated events recorded ({verdict})");
     println!("  CPU         {cpu}");
@@ -565,6 +650,102 @@ async fn mutations(settings: &Settings, organizations: &[String]) -> Result<()> 
     }
     if let Some(failure) = tally.first_failure {
         println!("  first failure: {failure}");
+    }
+    Ok(())
+}
+
+/// What one refreshing client saw.
+#[derive(Default)]
+struct Refreshes {
+    ok: u64,
+    /// Presentations of a token whose answer was lost (transport error, 5xx, UNAVAILABLE), sent
+    /// again as a client would.
+    retried: u64,
+    /// Sessions the gateway revoked (UNAUTHENTICATED on a retry): what the grace window prevents.
+    revoked: u64,
+    first_revocation: Option<String>,
+    first_lost: Option<String>,
+}
+
+/// One client: logs in, then exchanges its refresh token back to back until `deadline`; a
+/// refresh whose answer is lost is sent again with the same token.
+async fn refresh_loop(settings: Arc<Settings>, deadline: Instant) -> Result<Refreshes> {
+    let client = Client::new(&settings.endpoint, None, 1)?;
+    let credentials = json!({ "email": settings.email, "password": settings.password });
+    let mut token = loop {
+        match client.execute(LOGIN_FOR_REFRESH, &credentials).await {
+            Ok(data) => break text(&data, "/login/refreshToken")?,
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(REOPEN_PAUSE).await,
+            Err(error) => return Err(error),
+        }
+    };
+    let mut seen = Refreshes::default();
+    let mut retrying = false;
+    while Instant::now() < deadline {
+        match client.attempt(REFRESH, &json!({ "token": token })).await {
+            Attempt::Done(data) => {
+                token = text(&data, "/refreshSession/refreshToken")?;
+                seen.ok += 1;
+                retrying = false;
+            }
+            Attempt::Lost(why) => {
+                seen.retried += 1;
+                seen.first_lost.get_or_insert(why);
+                retrying = true;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Attempt::Refused(code, message) => {
+                if code == "UNAUTHENTICATED" && retrying {
+                    seen.revoked += 1;
+                    seen.first_revocation.get_or_insert(message);
+                } else if code != "RATE_LIMITED" {
+                    return Err(format!("refresh refused: {code}: {message}").into());
+                }
+                // Start a new session, as the user would have to.
+                let data = client.execute(LOGIN_FOR_REFRESH, &credentials).await?;
+                token = text(&data, "/login/refreshToken")?;
+                retrying = false;
+            }
+        }
+    }
+    Ok(seen)
+}
+
+/// Phase 4: refresh-token rotation while faults happen; reports sessions lost to retries.
+async fn refresh(settings: &Settings) -> Result<()> {
+    let settings = Arc::new(settings.clone());
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(settings.seconds);
+    let clients: Vec<_> = (0..settings.connections)
+        .map(|_| tokio::spawn(refresh_loop(settings.clone(), deadline)))
+        .collect();
+    let mut total = Refreshes::default();
+    for client in clients {
+        let seen = client.await??;
+        total.ok += seen.ok;
+        total.retried += seen.retried;
+        total.revoked += seen.revoked;
+        total.first_revocation = total.first_revocation.or(seen.first_revocation);
+        total.first_lost = total.first_lost.or(seen.first_lost);
+    }
+    println!(
+        "\nrefresh (refreshSession): {} clients, {:.1} s",
+        settings.connections,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "  refreshes   {} ok, {} answers lost and the same token sent again",
+        total.ok, total.retried
+    );
+    println!(
+        "  revoked     {} sessions revoked by a retried refresh",
+        total.revoked
+    );
+    if let Some(lost) = total.first_lost {
+        println!("  first lost answer: {lost}");
+    }
+    if let Some(revocation) = total.first_revocation {
+        println!("  first revocation: {revocation}");
     }
     Ok(())
 }
@@ -890,6 +1071,26 @@ async fn open_subscription(fanout: &Fanout, after: Option<&str>) -> Result<Socke
     Ok(socket)
 }
 
+/// Opens the subscription again after the last cursor, trying for a while (a balancer takes a
+/// moment to notice a dead instance); `None`, with the subscriber marked dropped, when it cannot.
+async fn reopen(fanout: &Fanout, tally: &mut Subscriber, why: &str, detail: String) -> Option<Socket> {
+    if !tally.ended(why, detail) {
+        tally.dropped = true;
+        return None;
+    }
+    let mut last_error = String::new();
+    for _ in 0..REOPEN_ATTEMPTS {
+        match open_subscription(fanout, tally.last_cursor.as_deref()).await {
+            Ok(socket) => return Some(socket),
+            Err(error) => last_error = error.to_string(),
+        }
+        tokio::time::sleep(REOPEN_PAUSE).await;
+    }
+    tally.dropped = true;
+    tally.problem(format!("reconnect: {last_error}"));
+    None
+}
+
 /// One subscriber: records the benchmark events until `stop`.
 async fn subscriber(fanout: Arc<Fanout>, mut stop: watch::Receiver<bool>) -> Subscriber {
     let mut tally = Subscriber::default();
@@ -912,37 +1113,41 @@ async fn subscriber(fanout: Arc<Fanout>, mut stop: watch::Receiver<bool>) -> Sub
         let received = unix_micros();
         let text = match message {
             Some(Ok(Message::Text(text))) => text,
-            // A draining gateway says "reconnect elsewhere and resume": as a client would, open a
-            // new connection (through the balancer) and subscribe after the last cursor.
+            // A draining gateway says "reconnect elsewhere and resume"; a gateway that died (or
+            // a balancer that lost it) says nothing. Either way, as a client would, open a new
+            // connection (through the balancer) and subscribe after the last cursor.
             Some(Ok(Message::Close(Some(frame)))) if u16::from(frame.code) == SERVICE_RESTART => {
-                if !tally.ended("closed with 1012", "the gateway is restarting".to_owned()) {
-                    tally.dropped = true;
-                    break;
-                }
-                match open_subscription(&fanout, tally.last_cursor.as_deref()).await {
-                    Ok(reopened) => {
+                match reopen(
+                    &fanout,
+                    &mut tally,
+                    "closed with 1012",
+                    "the gateway is restarting".to_owned(),
+                )
+                .await
+                {
+                    Some(reopened) => {
                         socket = reopened;
                         current = 1;
                         continue;
                     }
-                    Err(error) => {
-                        tally.dropped = true;
-                        tally.problem(format!("reconnect: {error}"));
-                        break;
-                    }
+                    None => break,
                 }
             }
-            Some(Ok(Message::Close(_))) | None => {
-                tally.dropped = true;
-                tally.problem("the gateway closed the connection".to_owned());
-                break;
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                let detail = match message {
+                    Some(Err(error)) => format!("connection: {error}"),
+                    _ => "the gateway closed the connection".to_owned(),
+                };
+                match reopen(&fanout, &mut tally, "connection lost", detail).await {
+                    Some(reopened) => {
+                        socket = reopened;
+                        current = 1;
+                        continue;
+                    }
+                    None => break,
+                }
             }
             Some(Ok(_)) => continue,
-            Some(Err(error)) => {
-                tally.dropped = true;
-                tally.problem(format!("connection: {error}"));
-                break;
-            }
         };
         tally.messages += 1;
         let Ok(message) = serde_json::from_str::<Value>(text.as_str()) else {
@@ -1302,11 +1507,12 @@ async fn main() -> Result<()> {
         .collect();
     if let Some(unknown) = phases
         .iter()
-        .find(|p| !["mutations", "export", "fanout"].contains(&p.as_str()))
+        .find(|p| !["mutations", "export", "fanout", "refresh"].contains(&p.as_str()))
     {
-        return Err(
-            format!("PORTCULLIS_LOAD_PHASES: unknown phase {unknown} (mutations, export, fanout)").into(),
-        );
+        return Err(format!(
+            "PORTCULLIS_LOAD_PHASES: unknown phase {unknown} (mutations, export, fanout, refresh)"
+        )
+        .into());
     }
     let settings = Settings {
         endpoint: format!("{base}/graphql"),
@@ -1334,6 +1540,7 @@ async fn main() -> Result<()> {
         match phase.as_str() {
             "mutations" => mutations(&settings, renamed).await?,
             "export" => export(&settings, renamed).await?,
+            "refresh" => refresh(&settings).await?,
             _ => fanout(&settings, producer).await?,
         }
     }

@@ -160,7 +160,14 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
             .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                HeaderName::from_static(read_your_writes::READ_AFTER),
+            ])
+            // A dashboard reads the position of its writes to hand it back (read replicas).
+            .expose_headers([HeaderName::from_static(read_your_writes::WRITTEN_AT)])
             .max_age(Duration::from_secs(600)),
     )
 }
