@@ -99,19 +99,19 @@ async fn by_api_key(app: &App, presented: &str, client: &ClientInfo) -> Result<A
     // Counted before the secret is compared, handed back when it matches: guesses are limited
     // per client even when many arrive at once.
     let limit_key = client.ip.clone().unwrap_or_default();
-    let attempt = app.limits.api_key.reserve(&limit_key, now)?;
+    let attempt = app.limits.api_key.reserve(&app.db, &limit_key, now).await?;
     let found = match find_api_key(app, prefix, now).await {
         Ok(found) => found,
         Err(error) => {
-            app.limits.api_key.refund(attempt);
+            app.limits.api_key.refund(&app.db, attempt).await;
             return Err(error);
         }
     };
     let Some((key, user)) = found.filter(|(key, _)| api_keys::matches(key, presented)) else {
-        let _ = app.limits.api_key.failed(attempt, now);
+        let _ = app.limits.api_key.failed(&app.db, attempt, now).await;
         return Err(invalid());
     };
-    app.limits.api_key.refund(attempt);
+    app.limits.api_key.refund(&app.db, attempt).await;
     if key.revoked_at.is_some() {
         return Err(Error::unauthenticated("API key revoked"));
     }
