@@ -27,6 +27,7 @@ mod organizations;
 mod passkeys;
 mod proxies;
 mod python_server;
+mod rate_limits;
 mod refresh_grace;
 mod schema;
 mod security;
