@@ -107,6 +107,26 @@ pub async fn count(
     Ok(Counted::Refused { until })
 }
 
+/// Until when the key refuses attempts at `now` — locked, or holding `max` counted attempts — or
+/// `None` when it admits them. A read: callers that count only failures ask this first.
+pub async fn refused_until(
+    conn: &mut DbConn,
+    limiter: &str,
+    key_hash: &[u8],
+    max: i32,
+    now: Timestamp,
+) -> Result<Option<Timestamp>> {
+    let until = with_conn!(conn, |c| ca::table
+        .find((limiter, key_hash))
+        .filter(ca::expires_at.gt(now))
+        .filter(ca::locked_until.is_not_null().or(ca::attempts.ge(max)))
+        .select(ca::expires_at)
+        .get_result::<Timestamp>(c)
+        .await
+        .optional())?;
+    Ok(until)
+}
+
 /// Hands one attempt back to the window it was counted in (none once that window has given way
 /// to another: a new window owes the old one nothing).
 pub async fn hand_back(

@@ -7,6 +7,12 @@
 //! pass the check before the first failure is counted. When a key's budget is spent it is locked
 //! for a while; the caller learns when the lock was set, to audit it.
 //!
+//! API keys, which a service presents on every request, take a cheaper path to the same bound
+//! ([`AttemptLimiter::admit`]): a read refuses a locked client before anything is looked up, and
+//! only wrong keys are counted — a wrong key is answered as such only once its failure was counted
+//! within the budget. Counting and handing back every right key would be two writes on one row for
+//! each request a service makes.
+//!
 //! **Shared across instances.** The counts live in the database (`db::credential_attempts`), not
 //! in this process: every instance on one database spends the same budget, so N instances behind
 //! a load balancer allow no more guesses than one, and nothing is cached here that could let them
@@ -131,6 +137,29 @@ impl AttemptLimiter {
                 None
             }
         }
+    }
+
+    /// For credentials presented on every request a service makes (API keys), where counting
+    /// each right one would cost two writes on one row per request: refuses a locked or spent key
+    /// with one read, before the credential is looked up. Only wrong credentials are counted, after
+    /// the check, by [`Self::count_failure`] — whose refusal the caller answers instead of the
+    /// verdict, so that no more wrong answers reach a client than its budget allows, however many
+    /// arrive at once.
+    pub async fn admit(&self, db: &Db, key: &str, now: Timestamp) -> Result<()> {
+        let key_hash = secrets::sha256(key.as_bytes());
+        let mut conn = db.conn().await?;
+        match credential_attempts::refused_until(&mut conn, self.name, &key_hash, self.max, now).await? {
+            Some(until) => Err(rate_limited(until, now)),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts an attempt found wrong (see [`Self::admit`]): RATE_LIMITED when the budget was
+    /// already spent — the caller answers that, not that the credential was wrong — else the end of
+    /// the lock this failure began, if it did.
+    pub async fn count_failure(&self, db: &Db, key: &str, now: Timestamp) -> Result<Option<Timestamp>> {
+        let reservation = self.reserve(db, key, now).await?;
+        Ok(self.failed(db, reservation, now).await)
     }
 
     fn log_failure(&self, outcome: Result<()>, what: &'static str) {
