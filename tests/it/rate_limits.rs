@@ -249,6 +249,82 @@ async fn racing_reservations_on_two_instances_never_exceed_the_budget(t: TestApp
     assert_eq!(counted, 25);
 }
 
+/// One request with `key` as its bearer credential, from `ip`: the HTTP status and whether it was
+/// authenticated by the key.
+async fn with_api_key(t: &TestApp, ip: &str, key: &str) -> (u16, bool) {
+    let mut request = Request::post("/graphql")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/graphql-response+json")
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .body(Body::from(
+            json!({ "query": "{ viewer { authMethod } }" }).to_string(),
+        ))
+        .unwrap();
+    let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
+    request.extensions_mut().insert(ConnectInfo(addr));
+    let (status, _, body) = t.send(request).await;
+    let body: Value = serde_json::from_slice(&body).expect("JSON response");
+    (status.as_u16(), body["data"]["viewer"]["authMethod"] == "API_KEY")
+}
+
+/// Wrong API keys sent at once to two instances: thirty are answered as wrong, the rest refused,
+/// and then the client is refused even with the right key, on both. Right keys cost no write.
+async fn api_key_guesses_on_two_instances_share_one_budget(t: TestApp) {
+    let other = t.instance(|_| {}).await;
+    let admin = t.admin_token().await;
+    let created = t
+        .gql(
+            Some(&admin),
+            "mutation { createApiKey(input: {name: \"bot\"}) { secret } }",
+            json!({}),
+        )
+        .await;
+    let secret = created.data()["createApiKey"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // (The administrator's login left its account's count behind.)
+    let before = tracked(&t.app.db).await;
+    for _ in 0..5 {
+        for instance in [&t, &other] {
+            assert_eq!(with_api_key(instance, "192.0.2.40", &secret).await, (200, true));
+        }
+    }
+    assert_eq!(tracked(&t.app.db).await, before, "right keys are not counted");
+
+    let mut wrong: Vec<char> = secret.chars().collect();
+    let at = wrong.len() - 10;
+    wrong[at] = if wrong[at] == 'x' { 'y' } else { 'x' };
+    let wrong: String = wrong.into_iter().collect();
+    let guesses: Vec<_> = (0..40)
+        .map(|i| {
+            let instance = if i % 2 == 0 { t.clone() } else { other.clone() };
+            let wrong = wrong.clone();
+            tokio::spawn(async move { with_api_key(&instance, "192.0.2.41", &wrong).await })
+        })
+        .collect();
+    let mut answered_wrong = 0;
+    let mut refused = 0;
+    for guess in guesses {
+        match guess.await.unwrap() {
+            (200, false) => answered_wrong += 1,
+            (429, false) => refused += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((answered_wrong, refused), (30, 10));
+    for instance in [&t, &other] {
+        assert_eq!(
+            with_api_key(instance, "192.0.2.41", &secret).await,
+            (429, false),
+            "a locked client waits even with the right key"
+        );
+    }
+    assert_eq!(with_api_key(&other, "192.0.2.42", &secret).await, (200, true));
+    t.clock.advance(TimeDelta::minutes(5));
+    assert_eq!(with_api_key(&t, "192.0.2.41", &secret).await, (200, true));
+}
+
 /// Counts whose window or lock has ended are deleted by the periodic sweep; live ones stay.
 async fn expired_counts_are_swept(t: TestApp) {
     assert_eq!(tracked(&t.app.db).await, 0);
@@ -296,6 +372,7 @@ crate::backend_tests!(
     two_instances_share_one_account_lockout,
     concurrent_guesses_on_two_instances_never_exceed_the_budget,
     racing_reservations_on_two_instances_never_exceed_the_budget,
+    api_key_guesses_on_two_instances_share_one_budget,
     expired_counts_are_swept,
     an_attempt_that_cannot_be_counted_is_refused,
 );
