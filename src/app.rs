@@ -25,6 +25,8 @@ pub struct App {
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub keys: Arc<KeyRing>,
+    /// The credential rate limits: their rules here, their counts in the database (shared by every
+    /// instance on it).
     pub limits: Arc<RateLimits>,
     /// Sessions and API keys confirmed live in the last second.
     pub credentials: Arc<LiveCredentials>,

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy)]
 #[repr(i64)]
 pub enum Periodic {
-    /// Invitation expiry, passkey ceremonies and setup links, settled jobs.
+    /// Invitation expiry, passkey ceremonies and setup links, settled jobs, credential attempts.
     Sweeps = 0x7063_7377_6565_7073,
     /// Audit retention.
     Retention = 0x7063_7265_7461_696e,

@@ -20,6 +20,7 @@ pub mod audit;
 pub mod branding;
 pub mod cedar_schemas;
 pub mod ceremonies;
+pub mod credential_attempts;
 pub mod gateway_secrets;
 pub mod invitations;
 pub mod jobs;

@@ -486,6 +486,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    credential_attempts (limiter, key_hash) {
+        limiter -> Text,
+        key_hash -> Binary,
+        window_started -> PortableTimestamp,
+        attempts -> Integer,
+        locked_until -> Nullable<PortableTimestamp>,
+        expires_at -> PortableTimestamp,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));

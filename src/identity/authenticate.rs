@@ -96,22 +96,17 @@ async fn by_api_key(app: &App, presented: &str, client: &ClientInfo) -> Result<A
     let invalid = || Error::unauthenticated("invalid API key");
     let prefix = api_keys::prefix_of(presented).ok_or_else(invalid)?;
     let now = app.now();
-    // Counted before the secret is compared, handed back when it matches: guesses are limited
-    // per client even when many arrive at once.
+    // A service presents its key on every request: a locked client is refused with one read before
+    // anything is looked up, and only wrong keys are counted (see `AttemptLimiter::admit`). A wrong
+    // key is answered as such only once counted, so guesses are limited per client even when many
+    // arrive at once, on any number of instances.
     let limit_key = client.ip.clone().unwrap_or_default();
-    let attempt = app.limits.api_key.reserve(&limit_key, now)?;
-    let found = match find_api_key(app, prefix, now).await {
-        Ok(found) => found,
-        Err(error) => {
-            app.limits.api_key.refund(attempt);
-            return Err(error);
-        }
-    };
+    app.limits.api_key.admit(&app.db, &limit_key, now).await?;
+    let found = find_api_key(app, prefix, now).await?;
     let Some((key, user)) = found.filter(|(key, _)| api_keys::matches(key, presented)) else {
-        let _ = app.limits.api_key.failed(attempt, now);
+        let _ = app.limits.api_key.count_failure(&app.db, &limit_key, now).await?;
         return Err(invalid());
     };
-    app.limits.api_key.refund(attempt);
     if key.revoked_at.is_some() {
         return Err(Error::unauthenticated("API key revoked"));
     }

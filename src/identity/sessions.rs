@@ -83,9 +83,14 @@ pub async fn check_password(
     }
     let attempt = app
         .limits
-        .login_attempt(&email, client.ip.as_deref(), app.now())?;
-    let mut conn = app.db.conn().await?;
-    let user = users::find_by_email(&mut conn, &email).await?;
+        .login_attempt(&app.db, &email, client.ip.as_deref(), app.now())
+        .await?;
+    // Not held while the password is hashed, nor while the attempt is settled (which takes a
+    // connection of its own): one request never waits for a second connection while holding one.
+    let user = {
+        let mut conn = app.db.conn().await?;
+        users::find_by_email(&mut conn, &email).await?
+    };
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let password_ok = passwords::verify(password, stored).await?;
     let refusal = match &user {
@@ -98,7 +103,7 @@ pub async fn check_password(
         (Some(user), None) => user,
         (user, refusal) => {
             let now = app.now();
-            let locked_until = attempt.failed(now);
+            let locked_until = attempt.failed(now).await;
             let attributed = |event: Event| match &user {
                 Some(user) => event
                     .as_user(user.id, &user.display_name)
@@ -119,12 +124,13 @@ pub async fn check_password(
                         .with("lockedUntil", until.0),
                 ));
             }
+            let mut conn = app.db.conn().await?;
             conn.transaction(async |tx| audit::record_all(tx, now, events).await)
                 .await?;
             return Err(failed());
         }
     };
-    attempt.succeeded();
+    attempt.succeeded().await;
     Ok(user)
 }
 
@@ -217,13 +223,13 @@ pub async fn refresh(app: &App, presented: &str, client: &ClientInfo) -> Result<
     let now = app.now();
     let limit_key = client.ip.clone().unwrap_or_default();
     // Counted before the token is looked at, handed back when it is accepted.
-    let attempt = app.limits.refresh.reserve(&limit_key, now)?;
+    let attempt = app.limits.refresh.reserve(&app.db, &limit_key, now).await?;
     let result = refresh_checked(app, presented, client, now).await;
     match &result {
         Err(Error::Unauthenticated(_)) => {
-            let _ = app.limits.refresh.failed(attempt, now);
+            let _ = app.limits.refresh.failed(&app.db, attempt, now).await;
         }
-        _ => app.limits.refresh.refund(attempt),
+        _ => app.limits.refresh.refund(&app.db, attempt).await,
     }
     result
 }

@@ -217,7 +217,8 @@ pub(super) async fn by_token(app: &App, presented: &str, client: &ClientInfo) ->
     let attempt = app
         .limits
         .invitation_token
-        .reserve(client.ip.as_deref().unwrap_or("-"), now)?;
+        .reserve(&app.db, client.ip.as_deref().unwrap_or("-"), now)
+        .await?;
     let found = match token::hash_of(presented.trim()) {
         Some(hash) => {
             let mut conn = app.db.conn().await?;
@@ -227,11 +228,11 @@ pub(super) async fn by_token(app: &App, presented: &str, client: &ClientInfo) ->
     };
     match found {
         Some(row) if InvitationStatus::of(&row, now)? == InvitationStatus::Pending => {
-            app.limits.invitation_token.refund(attempt);
+            app.limits.invitation_token.refund(&app.db, attempt).await;
             Ok(row)
         }
         _ => {
-            let _ = app.limits.invitation_token.failed(attempt, now);
+            let _ = app.limits.invitation_token.failed(&app.db, attempt, now).await;
             Err(Error::NotFound("invitation"))
         }
     }

@@ -1,6 +1,6 @@
 //! Work done on a timer rather than on demand: expiring invitations, forgetting old ones, and
-//! clearing settled jobs. Every instance keeps the timer; one at a time does the work, on the
-//! database's clock (see `db::leader`).
+//! clearing settled jobs and the credential attempts whose window or lock has ended. Every instance
+//! keeps the timer; one at a time does the work, on the database's clock (see `db::leader`).
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::app::App;
 use crate::db::leader::{self, Periodic};
-use crate::db::{Timestamp, jobs};
+use crate::db::{Timestamp, credential_attempts, jobs};
 use crate::error::Result;
 use crate::invitations;
 
@@ -59,6 +59,13 @@ async fn sweep_at(app: &App, now: Timestamp) -> Result<()> {
     let deleted = jobs::delete_finished_before(&mut conn, now - SETTLED_JOB_RETENTION).await?;
     if deleted > 0 {
         tracing::info!(deleted, "deleted settled jobs");
+    }
+    // Keeps the rate limits' table as small as the keys of the last window or lockout. The rows
+    // were stamped by the instances' clocks and, on PostgreSQL, are judged here by the database's:
+    // clocks in step differ by too little to matter against windows of minutes.
+    let attempts = credential_attempts::delete_expired(&mut conn, now).await?;
+    if attempts > 0 {
+        tracing::debug!(attempts, "deleted expired credential attempt counts");
     }
     Ok(())
 }

@@ -110,7 +110,7 @@ pub async fn finish(
     let response = credential::assertion(response)?;
     let now = app.now();
     let limit_key = client.ip.clone().unwrap_or_default();
-    let attempt = app.limits.passkey.reserve(&limit_key, now)?;
+    let attempt = app.limits.passkey.reserve(&app.db, &limit_key, now).await?;
     match verify_sign_in(app, ceremony_id, &response, now).await {
         Ok(Verified {
             user,
@@ -118,7 +118,7 @@ pub async fn finish(
             result,
         }) => {
             // Handed back, not reset: a success of its own must not wipe a client's earlier failures.
-            app.limits.passkey.refund(attempt);
+            app.limits.passkey.refund(&app.db, attempt).await;
             let mut conn = app.db.conn().await?;
             let opened = conn
                 .transaction(async |tx| {
@@ -143,12 +143,12 @@ pub async fn finish(
             }
         }
         Err(Refused::Internal(error)) => {
-            app.limits.passkey.refund(attempt);
+            app.limits.passkey.refund(&app.db, attempt).await;
             Err(error)
         }
         Err(refused) => {
             let mut events = refused.events(client);
-            if let Some(until) = app.limits.passkey.failed(attempt, now) {
+            if let Some(until) = app.limits.passkey.failed(&app.db, attempt, now).await {
                 // This failure spent the client's budget: its passkey sign-ins wait until then.
                 events.push(
                     Event::anonymous(AuditAction::LoginLocked, client)

@@ -56,7 +56,7 @@ pub async fn finish(
     let response = credential::assertion(response)?;
     let now = app.now();
     let limit_key = actor.client.ip.clone().unwrap_or_default();
-    let attempt = app.limits.passkey.reserve(&limit_key, now)?;
+    let attempt = app.limits.passkey.reserve(&app.db, &limit_key, now).await?;
     let mut conn = app.db.conn().await?;
     let verified = async {
         let Some(Ceremony::StepUp(step_up)) = ceremony::take(&mut conn, ceremony_id, now).await? else {
@@ -78,10 +78,12 @@ pub async fn finish(
         Ok::<_, Refused>((row, result))
     }
     .await;
+    // Settling the attempt takes a connection of its own: this one is not held meanwhile.
+    drop(conn);
     let (row, result) = match verified {
         Ok(verified) => verified,
         Err(Refused::Internal(error)) => {
-            app.limits.passkey.refund(attempt);
+            app.limits.passkey.refund(&app.db, attempt).await;
             return Err(error);
         }
         Err(Refused::Rejected {
@@ -90,7 +92,7 @@ pub async fn finish(
             counter_regressed,
             ..
         }) => {
-            let _ = app.limits.passkey.failed(attempt, now);
+            let _ = app.limits.passkey.failed(&app.db, attempt, now).await;
             let mut events = vec![
                 Event::by(actor, AuditAction::StepUpFailed)
                     .outcome(Outcome::Failure)
@@ -107,12 +109,13 @@ pub async fn finish(
             return Err(Error::unauthenticated("the step-up failed"));
         }
     };
-    app.limits.passkey.refund(attempt);
+    app.limits.passkey.refund(&app.db, attempt).await;
     let until = now + TimeDelta::minutes(i64::from(app.config.step_up_minutes));
     let event = Event::by(actor, AuditAction::SessionSteppedUp)
         .target(Target::new("session", session_id, None))
         .target(passkey_target(&row))
         .with("mfaExpiresAt", until.0);
+    let mut conn = app.db.conn().await?;
     let session = conn
         .transaction(async |tx| {
             sign_in::record_use(tx, &row, &result, now).await?;

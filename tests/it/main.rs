@@ -28,6 +28,7 @@ mod passkeys;
 mod pg_cluster;
 mod proxies;
 mod python_server;
+mod rate_limits;
 mod refresh_grace;
 mod replicas;
 mod schema;
