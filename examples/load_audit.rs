@@ -132,6 +132,8 @@ const SERVICE_RESTART: u16 = 1012;
 /// How often, and how far apart, a subscriber tries to reconnect after losing its connection.
 const REOPEN_ATTEMPTS: u32 = 40;
 const REOPEN_PAUSE: Duration = Duration::from_millis(250);
+/// How long a renaming connection waits after a failed rename before the next.
+const FAILURE_PAUSE: Duration = Duration::from_millis(50);
 
 /// How often one subscriber subscribes again after the gateway ended its subscription.
 const MAX_RESUBSCRIPTIONS: u32 = 20;
@@ -547,7 +549,11 @@ async fn rename_loop(
                 tally.answered_us.push(unix_micros());
                 done.fetch_add(1, Ordering::Relaxed);
             }
-            Err(error) => tally.fail(&error),
+            Err(error) => {
+                tally.fail(&error);
+                // As a client would: a moment's pause before trying again, not a spin.
+                tokio::time::sleep(FAILURE_PAUSE).await;
+            }
         }
     }
     tally

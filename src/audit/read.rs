@@ -51,7 +51,7 @@ pub async fn list(
     page: &SeqPage,
 ) -> Result<Visible> {
     app.audit_sequencer.settle_for_read().await;
-    let mut conn = app.db.reader().await?;
+    let mut conn = app.db.reader_up_to_date().await?;
     let mut rows = rows::list(&mut conn, scope, filter, page).await?;
     drop(conn);
     if !sees_sensitive(app, actor, scope).await? {
@@ -62,7 +62,7 @@ pub async fn list(
 
 pub async fn count(app: &App, scope: Scope, filter: &AuditFilter) -> Result<i64> {
     app.audit_sequencer.settle_for_read().await;
-    let mut conn = app.db.reader().await?;
+    let mut conn = app.db.reader_up_to_date().await?;
     rows::count(&mut conn, scope, filter).await
 }
 
@@ -167,7 +167,7 @@ pub async fn stats(
 ) -> Result<(Vec<Bucket>, bool)> {
     let scope = scope_for(app, actor, filter).await?;
     app.audit_sequencer.settle_for_read().await;
-    let mut conn = app.db.reader().await?;
+    let mut conn = app.db.reader_up_to_date().await?;
     let mut found = rows::stats(&mut conn, scope, filter, group_by, interval, MAX_BUCKETS + 1).await?;
     let truncated = found.len() as i64 > MAX_BUCKETS;
     found.truncate(MAX_BUCKETS as usize);

@@ -15,11 +15,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Mutex;
 
 use super::record;
-use crate::db::{Backend, Db, DbConn, audit};
+use crate::db::{Backend, Db, DbConn, audit, settings};
 use crate::error::Result;
 
 /// Events positioned per transaction: bounds how long a pass holds the sequence row.
 const BATCH: i64 = 1_000;
+
+/// How long a pass may sit silent holding the sequence row before the server ends its session. A
+/// pass only sends statements back to back, so silence means a frozen process (SIGSTOP, a stalled
+/// VM) — whose kernel keeps its connections open — and every instance's positioning waits on it.
+const PASS_SILENCE_MS: u32 = 2_000;
 
 /// One process's way into positioning. Passes within a process run one at a time, and a caller
 /// whom a pass that began after it arrived has already served does not run another: a burst of
@@ -73,6 +78,7 @@ impl Sequencer {
         loop {
             let batch = conn
                 .transaction(async |tx| {
+                    settings::limit_idle_in_transaction(tx, PASS_SILENCE_MS).await?;
                     audit::lock_log(tx).await?;
                     position_batch(tx).await
                 })

@@ -1,16 +1,22 @@
 //! Periodic work done by one instance at a time, on the database's clock.
 //!
-//! Every instance runs the same timers; on PostgreSQL a pass first tries a session-level advisory
-//! lock (`pg_try_advisory_lock`) and skips its turn when another instance holds it. The lock lives
-//! on a connection of its own, opened to the direct (LISTEN) URL for the pass: a session lock
-//! means nothing through a pooler in transaction mode, and a process that dies mid-pass loses the
-//! connection, so PostgreSQL releases the lock with it. The pass is handed
-//! the database's `now()`, so that instances whose clocks disagree agree on what is due: a clock a
-//! year fast must not expire everything. SQLite serves one process: there the pass always runs,
+//! Every instance runs the same timers; on PostgreSQL a pass first tries a transaction-level
+//! advisory lock (`pg_try_advisory_xact_lock`) and skips its turn when another instance holds it.
+//! The lock lives in a transaction on a connection of its own, opened to the direct (LISTEN) URL
+//! for the pass: an advisory lock means nothing through a pooler in transaction mode. A process
+//! that dies mid-pass loses the connection, and one that freezes (SIGSTOP, a stalled VM) leaves the
+//! transaction idle, which the server ends after `idle_in_transaction_session_timeout`: either
+//! way the lock is released and another instance takes the next turn. The kernel keeps a frozen
+//! process's TCP connections alive, so keepalives alone would not. A pass that outlives that
+//! limit may find a second pass beside it; every periodic job is safe to overlap (deletes of what
+//! is due, purges under the log's row lock), the lock only saves the duplicate work.
+//!
+//! The pass is handed the database's `now()`, so that instances whose clocks disagree agree on
+//! what is due: a clock a year fast must not expire everything. SQLite serves one process: there the pass always runs,
 //! on the caller's clock.
 
 use diesel::sql_types::BigInt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use super::types::PortableTimestamp;
 use super::{Backend, Db, Timestamp};
@@ -29,10 +35,8 @@ pub enum Periodic {
 
 #[diesel::declare_sql_function]
 extern "SQL" {
-    /// Takes a session-level advisory lock if it is free.
-    fn pg_try_advisory_lock(key: BigInt) -> diesel::sql_types::Bool;
-    /// Releases one.
-    fn pg_advisory_unlock(key: BigInt) -> diesel::sql_types::Bool;
+    /// Takes a transaction-level advisory lock if it is free.
+    fn pg_try_advisory_xact_lock(key: BigInt) -> diesel::sql_types::Bool;
 }
 
 /// Runs `work` unless another instance is doing `which` right now (then `Ok(None)`). `work` gets
@@ -50,8 +54,13 @@ pub async fn exclusively<T>(
     let c = &mut AsyncPgConnection::establish(db.listen_url())
         .await
         .map_err(Error::internal)?;
+    let silence = match db.idle_in_transaction_timeout_ms() {
+        0 => String::new(),
+        ms => format!("SET LOCAL idle_in_transaction_session_timeout = {ms}"),
+    };
+    c.batch_execute(&format!("BEGIN; {silence}")).await?;
     let (held, now): (bool, Timestamp) = diesel::select((
-        pg_try_advisory_lock(key),
+        pg_try_advisory_xact_lock(key),
         diesel::dsl::sql::<PortableTimestamp>("now()"),
     ))
     .get_result(c)
@@ -60,13 +69,10 @@ pub async fn exclusively<T>(
         return Ok(None);
     }
     let outcome = work(now).await;
-    // The work's result stands whatever happens here: dropping the connection releases the lock
-    // anyway, and a failed unlock must not hide work already done (a purge unrecorded, say).
-    if let Err(error) = diesel::select(pg_advisory_unlock(key))
-        .get_result::<bool>(c)
-        .await
-    {
-        tracing::warn!(error = ?error, "releasing a periodic lock failed; closing its connection");
+    // The work's result stands whatever happens here: a closed connection released the lock
+    // already, and a failed release must not hide work already done (a purge unrecorded, say).
+    if let Err(error) = c.batch_execute("COMMIT").await {
+        tracing::warn!(error = ?error, "ending a periodic turn failed; its lock went with its connection");
     }
     outcome.map(Some)
 }

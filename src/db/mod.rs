@@ -184,6 +184,9 @@ pub struct Db {
     signals: Arc<Signals>,
     /// Streaming replicas for reads that allow them (`replicas::scope`); PostgreSQL only.
     replicas: Option<Arc<Replicas>>,
+    /// `idle_in_transaction_session_timeout` of pooled connections (0: the server's), also how long
+    /// a periodic leader may fall silent before it loses its turn (`leader`).
+    idle_in_transaction_timeout_ms: u32,
 }
 
 /// What a process learns when it commits: in-process listeners wake without polling.
@@ -288,6 +291,7 @@ impl Db {
             statements,
             signals: Arc::default(),
             replicas,
+            idle_in_transaction_timeout_ms: settings.idle_in_transaction_timeout_ms,
         })
     }
 
@@ -340,6 +344,17 @@ impl Db {
         }
     }
 
+    /// [`reader`](Self::reader) for reads that must see everything committed before the call
+    /// whatever position the client handed over: inside a [`replicas::scope`], a replica only if it
+    /// has caught up with the primary (reads of the audit log, whose events are positioned after
+    /// their writers commit and the client's position announced).
+    pub async fn reader_up_to_date(&self) -> Result<DbConn> {
+        match replicas::current() {
+            Some(_) => self.reader_after(ReadAfter::Latest).await,
+            None => self.conn().await,
+        }
+    }
+
     /// A connection to a replica that has replayed what `after` asks for, else to the primary:
     /// for a read that is never a check and states its own freshness (an export sees what was
     /// committed before it began).
@@ -355,6 +370,12 @@ impl Db {
             Some(conn) => Ok(DbConn::Postgres(conn, self.effects())),
             None => self.conn().await,
         }
+    }
+
+    /// How long a session may sit idle inside a transaction before the server ends it (0: the
+    /// server's setting).
+    pub fn idle_in_transaction_timeout_ms(&self) -> u32 {
+        self.idle_in_transaction_timeout_ms
     }
 
     /// True when reads may be served by replicas, so responses to writes carry their position.

@@ -37,6 +37,20 @@ pub async fn current(conn: &mut DbConn, name: &str) -> Result<Option<String>> {
     }
 }
 
+/// Ends this transaction's session if it sits idle inside it for `ms` — for a transaction that
+/// holds a lock everyone needs and never waits on anything but the database, so that a frozen
+/// holder is cut off sooner than the pool-wide limit would. No-op on SQLite.
+pub async fn limit_idle_in_transaction(tx: &mut DbConn, ms: u32) -> Result<()> {
+    if let DbConn::Postgres(c, _) = tx {
+        diesel_async::SimpleAsyncConnection::batch_execute(
+            &mut **c,
+            &format!("SET LOCAL idle_in_transaction_session_timeout = {ms}"),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Session limits for pooled PostgreSQL connections and the URL of LISTEN connections.
 /// Ignored on SQLite.
 #[derive(Debug, Clone, PartialEq, Eq)]

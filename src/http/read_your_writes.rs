@@ -21,16 +21,14 @@ pub(crate) fn read_after(headers: &HeaderMap) -> Result<ReadAfter> {
     ReadAfter::from_header(value)
 }
 
-/// The position that covers what this request wrote, audit events included; `None` without
-/// replicas (nobody needs it) or when the primary could not say (the client then reads the
-/// latest, which is always safe).
+/// The position that covers what this request wrote; `None` without replicas (nobody needs it)
+/// or when the primary could not say (the client then reads the latest, which is always safe).
+/// Its audit events may not be positioned yet: reads of the log settle and then ask for the
+/// latest position anyway (`audit::read`), so no request waits for the sequencer here.
 pub(crate) async fn written_at(app: &App) -> Option<WalPosition> {
     if !app.db.has_replicas() {
         return None;
     }
-    // The request's audit events wait in the inbox until a pass positions them; position them
-    // now, so a later read at this position finds them.
-    app.audit_sequencer.settle_for_read().await;
     match app.db.written_position().await {
         Ok(position) => position,
         Err(error) => {
