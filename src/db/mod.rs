@@ -57,6 +57,7 @@ pub use page::{Direction, Page, PageOf};
 pub use settings::PgSettings;
 pub use startup_lock::{STARTUP_LOCK_KEY, StartupLock, startup_lock};
 pub use types::{Id, Timestamp};
+pub use users::fold_case;
 
 use crate::error::{Error, Result};
 
@@ -250,6 +251,9 @@ impl Db {
                 async move {
                     let mut conn = SqliteConn::establish(&path).await?;
                     conn.batch_execute(SQLITE_PRAGMAS)
+                        .await
+                        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                    conn.spawn_blocking(users::register_lower)
                         .await
                         .map_err(ConnectionError::CouldntSetupConfiguration)?;
                     conn.set_instrumentation(StatementCounter(counter));
