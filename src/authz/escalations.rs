@@ -19,8 +19,8 @@ use std::collections::{HashMap, HashSet};
 use super::Action;
 use super::engine::ORG_MEMBER_ROLE;
 use super::grants::{actions_of, is_gateway_wide, stored_permissions};
-use crate::audit::{ActorType, AuditAction};
-use crate::db::audit::{self as log, AuditFilter, Scope, SeqPage};
+use crate::audit::{ActionMatch, ActorType, AuditAction, AuditFilter};
+use crate::db::audit::{self as log, Scope, SeqPage};
 use crate::db::models::{RoleAssignmentRow, RoleRow};
 use crate::db::{Db, DbConn, Id, memberships, role_assignments, roles};
 use crate::error::{Error, Result};
@@ -128,7 +128,7 @@ struct Assigner {
 
 async fn assigner(conn: &mut DbConn, assignment: Id) -> Result<Option<Assigner>> {
     let filter = AuditFilter {
-        actions: vec![AuditAction::RoleAssigned.name().to_owned()],
+        actions: vec![ActionMatch::Exact(AuditAction::RoleAssigned)],
         target_ids: vec![assignment.to_string()],
         ..AuditFilter::default()
     };
@@ -139,7 +139,7 @@ async fn assigner(conn: &mut DbConn, assignment: Id) -> Result<Option<Assigner>>
         newest_first: true,
         from_end: false,
     };
-    let events = log::list(conn, Scope::All, &filter, &page).await?;
+    let events = log::list(conn, Scope::All, &filter.criteria(), &page).await?;
     Ok(events.into_iter().next().map(|event| Assigner {
         system: event.actor_type == ActorType::System.as_str(),
         user: event.actor_user_id,

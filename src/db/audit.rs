@@ -21,9 +21,11 @@ pub enum Scope {
     ActorUser(Id),
 }
 
-/// Narrows a read; empty lists and `None` do not filter.
+/// What the WHERE clause of a read needs to know: the SQL side of `crate::audit::AuditFilter`,
+/// which builds it (`criteria()`) and matches the same events in memory. db/ is the bottom layer and
+/// does not name the domain type. Empty lists and `None` do not filter.
 #[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
+pub struct Criteria {
     pub organization_id: Option<Id>,
     /// Exact action names.
     pub actions: Vec<String>,
@@ -230,7 +232,7 @@ pub async fn find(conn: &mut DbConn, id: Id) -> Result<Option<AuditEventRow>> {
 macro_rules! predicate {
     ($scope:expr, $filter:expr) => {{
         let scope: Scope = $scope;
-        let filter: &AuditFilter = $filter;
+        let filter: &Criteria = $filter;
         let mut all: Vec<Box<dyn BoxableExpression<audit_events::table, _, SqlType = Bool>>> = Vec::new();
         match scope {
             Scope::All => {}
@@ -321,7 +323,7 @@ fn prefix_pattern(prefix: &str) -> String {
 pub async fn list(
     conn: &mut DbConn,
     scope: Scope,
-    filter: &AuditFilter,
+    filter: &Criteria,
     page: &SeqPage,
 ) -> Result<Vec<AuditEventRow>> {
     // Reading newest first, "after" a cursor means older; taking from the end flips the scan.
@@ -356,7 +358,7 @@ pub async fn list(
 }
 
 /// How many events in `scope` match `filter`.
-pub async fn count(conn: &mut DbConn, scope: Scope, filter: &AuditFilter) -> Result<i64> {
+pub async fn count(conn: &mut DbConn, scope: Scope, filter: &Criteria) -> Result<i64> {
     let count = with_conn!(conn, |c| audit_events::table
         .filter(predicate!(scope, filter))
         .count()
@@ -544,7 +546,7 @@ pub enum Interval {
 pub async fn stats(
     conn: &mut DbConn,
     scope: Scope,
-    filter: &AuditFilter,
+    filter: &Criteria,
     group_by: GroupBy,
     interval: Interval,
     limit: i64,

@@ -12,14 +12,14 @@ use super::organizations::{Organization, readable_organization};
 use super::pagination::window;
 use super::users::User;
 use crate::audit::chain::Verification;
-use crate::audit::read::{self, parse_action_filter};
-use crate::audit::{ActorType, Outcome, Target};
+use crate::audit::read;
+use crate::audit::{ActorType, AuditFilter, FilterInput, Outcome, Target};
 use crate::audit::{cursor, export};
-use crate::db::audit::{AuditFilter, Scope, SeqPage};
+use crate::db::audit::{Scope, SeqPage};
 use crate::db::models::AuditEventRow;
 use crate::db::{Id, Timestamp};
 use crate::error::{Error, Result};
-use crate::identity::{Actor, validate, visibility};
+use crate::identity::{Actor, visibility};
 
 /// An opaque cursor: the event's position in the log.
 #[derive(Debug, Clone, Copy)]
@@ -115,56 +115,37 @@ pub struct AuditEventFilter {
 }
 
 impl AuditEventFilter {
+    /// The domain filter; errors name the field as `filter.actorIds`.
     pub(crate) fn model(self) -> Result<AuditFilter> {
-        let mut filter = AuditFilter {
-            organization_id: self
-                .organization_id
-                .map(|id| parse_id("filter.organizationId", &id))
-                .transpose()?,
+        let input = FilterInput {
+            organization_id: self.organization_id.map(|id| id.0),
+            actions: self.actions.unwrap_or_default(),
             actor_ids: self
                 .actor_ids
                 .unwrap_or_default()
-                .iter()
-                .map(|id| parse_id("filter.actorIds", id))
-                .collect::<Result<_>>()?,
+                .into_iter()
+                .map(|id| id.0)
+                .collect(),
             actor_types: self
                 .actor_types
                 .unwrap_or_default()
                 .into_iter()
-                .map(|t| t.model().as_str().to_owned())
+                .map(ActorTypeGql::model)
                 .collect(),
-            target_types: terms("filter.targetTypes", self.target_types)?,
-            target_ids: terms("filter.targetIds", self.target_ids)?,
+            target_types: self.target_types.unwrap_or_default(),
+            target_ids: self.target_ids.unwrap_or_default(),
             outcomes: self
                 .outcomes
                 .unwrap_or_default()
                 .into_iter()
-                .map(|o| o.model().as_str().to_owned())
+                .map(OutcomeGql::model)
                 .collect(),
             since: self.since.map(Timestamp),
             until: self.until.map(Timestamp),
-            search: validate::search("filter.search", self.search)?,
-            ..AuditFilter::default()
+            search: self.search,
         };
-        for entry in self.actions.unwrap_or_default() {
-            parse_action_filter(&entry, &mut filter)?;
-        }
-        if let (Some(since), Some(until)) = (filter.since, filter.until)
-            && since >= until
-        {
-            return Err(Error::bad_input("filter.until", "must be after `since`"));
-        }
-        Ok(filter)
+        AuditFilter::from_input(input, "filter.")
     }
-}
-
-/// Exact-match terms of a filter, each checked like a search term.
-fn terms(field: &str, raw: Option<Vec<String>>) -> Result<Vec<String>> {
-    let raw = raw.unwrap_or_default();
-    for term in &raw {
-        validate::term_text(field, term)?;
-    }
-    Ok(raw)
 }
 
 /// The extra field of an audit connection, counted only when asked for.

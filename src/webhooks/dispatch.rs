@@ -16,7 +16,7 @@ use super::endpoints::patterns;
 use super::event_types;
 use crate::app::App;
 use crate::audit::AuditAction;
-use crate::db::audit::{self as log, AuditFilter, Scope, SeqPage};
+use crate::db::audit::{self as log, Criteria, Scope, SeqPage};
 use crate::db::models::{AuditEventRow, WebhookEndpointRow, WebhookMessageRow};
 use crate::db::webhooks as rows;
 use crate::db::{Id, Timestamp};
@@ -83,7 +83,7 @@ pub async fn pass(app: &App) -> Result<bool> {
             newest_first: false,
             from_end: false,
         };
-        let events = log::list(tx, Scope::All, &AuditFilter::default(), &page).await?;
+        let events = log::list(tx, Scope::All, &Criteria::default(), &page).await?;
         let full = events.len() as i64 == BATCH;
         // Through `head` unless the batch was cut short of it.
         let through = match events.last() {

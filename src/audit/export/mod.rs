@@ -14,11 +14,11 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::read;
 use super::{ActorType, AuditAction, Event, Outcome};
+use super::{AuditFilter, read};
 use crate::app::App;
 use crate::db::Id;
-use crate::db::audit::{self as rows, AuditFilter, Scope, SeqPage};
+use crate::db::audit::{self as rows, Scope, SeqPage};
 use crate::db::models::AuditEventRow;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
@@ -187,6 +187,7 @@ async fn read_pages(
             // The log's head as this snapshot sees it: what the export holds.
             let snapshot = rows::last_seq(tx).await?;
             let mut cursor: Option<i64> = None;
+            let criteria = filter.criteria();
             loop {
                 let page = SeqPage {
                     after: if newest_first {
@@ -199,7 +200,7 @@ async fn read_pages(
                     newest_first,
                     from_end: false,
                 };
-                let events = rows::list(tx, scope, &filter, &page).await?;
+                let events = rows::list(tx, scope, &criteria, &page).await?;
                 let last_page = (events.len() as i64) < PAGE;
                 cursor = events.last().map(|e| e.seq).or(cursor);
                 // A dropped receiver means the download ended: stop reading.
@@ -334,17 +335,19 @@ impl<'a> JsonRecord<'a> {
 
 /// The filter as recorded in the `audit.exported` event.
 fn describe(filter: &AuditFilter) -> Value {
+    // The stored names, as the event has always recorded them.
+    let criteria = filter.criteria();
     json!({
-        "organizationId": filter.organization_id,
-        "actions": filter.actions,
-        "actionPrefixes": filter.action_prefixes,
-        "actorIds": filter.actor_ids,
-        "actorTypes": filter.actor_types,
-        "targetTypes": filter.target_types,
-        "targetIds": filter.target_ids,
-        "outcomes": filter.outcomes,
-        "since": filter.since,
-        "until": filter.until,
-        "search": filter.search,
+        "organizationId": criteria.organization_id,
+        "actions": criteria.actions,
+        "actionPrefixes": criteria.action_prefixes,
+        "actorIds": criteria.actor_ids,
+        "actorTypes": criteria.actor_types,
+        "targetTypes": criteria.target_types,
+        "targetIds": criteria.target_ids,
+        "outcomes": criteria.outcomes,
+        "since": criteria.since,
+        "until": criteria.until,
+        "search": criteria.search,
     })
 }
