@@ -16,9 +16,9 @@ use tokio::sync::{Notify, broadcast, mpsc, watch};
 use super::sequencer::Sequencer;
 use super::{AuditFilter, read};
 use crate::app::App;
-use crate::db::audit::{self as rows, Criteria, Scope, SeqPage};
+use crate::db::audit::{self as rows, Criteria, Scope};
 use crate::db::models::AuditEventRow;
-use crate::db::{Backend, Db, notify};
+use crate::db::{Backend, Db, Page, notify};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::identity::authenticate::revalidate;
@@ -114,21 +114,14 @@ fn spawn_hub(
 async fn publish_new(db: &Db, events: &broadcast::Sender<Arc<AuditEventRow>>, mut last: i64) -> Result<i64> {
     let mut conn = db.conn().await?;
     loop {
-        let page = SeqPage {
-            after: Some(last),
-            before: None,
-            limit: PAGE,
-            newest_first: false,
-            from_end: false,
-        };
+        let page = Page::after(Some(last), PAGE);
         let batch = rows::list(&mut conn, Scope::All, &Criteria::default(), &page).await?;
-        let full = batch.len() as i64 == PAGE;
-        for row in batch {
+        for row in batch.rows {
             last = row.seq;
             // No receivers is fine: nobody is subscribed right now.
             let _ = events.send(Arc::new(row));
         }
-        if !full {
+        if !batch.has_more {
             return Ok(last);
         }
     }
@@ -271,25 +264,18 @@ impl Subscriber {
     /// Sends the stored events after `delivered` up to `snapshot`, oldest first.
     async fn replay(&mut self, delivered: &mut i64, snapshot: i64) -> Result<()> {
         loop {
-            let page = SeqPage {
-                after: Some(*delivered),
-                before: Some(snapshot + 1),
-                limit: PAGE,
-                newest_first: false,
-                from_end: false,
-            };
+            let page = Page::after(Some(*delivered), PAGE).before(snapshot + 1);
             let batch = {
                 let mut conn = self.app.db.conn().await?;
                 rows::list(&mut conn, self.scope, &self.filter.criteria(), &page).await?
             };
-            let full = batch.len() as i64 == PAGE;
-            for row in batch {
+            for row in batch.rows {
                 *delivered = row.seq;
                 if self.sender.send(Ok(self.shown(&row))).await.is_err() {
                     return Ok(());
                 }
             }
-            if !full {
+            if !batch.has_more {
                 *delivered = snapshot;
                 return Ok(());
             }

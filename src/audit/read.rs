@@ -5,9 +5,9 @@
 use super::AuditFilter;
 use crate::app::App;
 use crate::authz::{Action, Resource, guard};
-use crate::db::audit::{self as rows, Scope, SeqPage};
+use crate::db::audit::{self as rows, Scope};
 use crate::db::models::AuditEventRow;
-use crate::db::{Id, audit};
+use crate::db::{Id, Page, audit};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 
@@ -19,6 +19,8 @@ pub const MASKED: &str = "[masked]";
 /// Events the reader may see, with what they may see of them.
 pub struct Visible {
     pub rows: Vec<AuditEventRow>,
+    /// Whether more lie beyond the page in its direction.
+    pub has_more: bool,
     pub scope: Scope,
 }
 
@@ -49,16 +51,20 @@ pub async fn list(
     actor: &Actor,
     scope: Scope,
     filter: &AuditFilter,
-    page: &SeqPage,
+    page: &Page<i64>,
 ) -> Result<Visible> {
     app.audit_sequencer.settle_for_read().await;
     let mut conn = app.db.conn().await?;
-    let mut rows = rows::list(&mut conn, scope, &filter.criteria(), page).await?;
+    let mut window = rows::list(&mut conn, scope, &filter.criteria(), page).await?;
     drop(conn);
     if !sees_sensitive(app, actor, scope).await? {
-        rows.iter_mut().for_each(mask);
+        window.rows.iter_mut().for_each(mask);
     }
-    Ok(Visible { rows, scope })
+    Ok(Visible {
+        rows: window.rows,
+        has_more: window.has_more,
+        scope,
+    })
 }
 
 pub async fn count(app: &App, scope: Scope, filter: &AuditFilter) -> Result<i64> {

@@ -20,9 +20,9 @@ use super::Action;
 use super::engine::ORG_MEMBER_ROLE;
 use super::grants::{actions_of, is_gateway_wide, stored_permissions};
 use crate::audit::{ActionMatch, ActorType, AuditAction, AuditFilter};
-use crate::db::audit::{self as log, Scope, SeqPage};
+use crate::db::audit::{self as log, Scope};
 use crate::db::models::{RoleAssignmentRow, RoleRow};
-use crate::db::{Db, DbConn, Id, memberships, role_assignments, roles};
+use crate::db::{Db, DbConn, Id, Page, memberships, role_assignments, roles};
 use crate::error::{Error, Result};
 
 /// The fixed id of the built-in `org_admin` role.
@@ -132,15 +132,9 @@ async fn assigner(conn: &mut DbConn, assignment: Id) -> Result<Option<Assigner>>
         target_ids: vec![assignment.to_string()],
         ..AuditFilter::default()
     };
-    let page = SeqPage {
-        after: None,
-        before: None,
-        limit: 1,
-        newest_first: true,
-        from_end: false,
-    };
+    let page = Page::after(None, 1).newest_first();
     let events = log::list(conn, Scope::All, &filter.criteria(), &page).await?;
-    Ok(events.into_iter().next().map(|event| Assigner {
+    Ok(events.rows.into_iter().next().map(|event| Assigner {
         system: event.actor_type == ActorType::System.as_str(),
         user: event.actor_user_id,
     }))

@@ -7,10 +7,11 @@ use diesel::sql_types::Bool;
 use diesel_async::RunQueryDsl;
 
 use super::models::{AuditChainRow, AuditEventRow, AuditTargetRow, PendingEventRow};
+use super::page::paginate;
 use super::schema::{audit_chains, audit_events, audit_inbox, audit_state, audit_targets};
 use super::types::{Id, Timestamp};
 use super::users::{like_pattern, lower};
-use super::{DbConn, with_conn};
+use super::{DbConn, Page, Window, with_conn};
 use crate::error::Result;
 
 /// Whose events a reader may see: the whole log, one organization's, or those a user acted in.
@@ -42,21 +43,6 @@ pub struct Criteria {
     pub until: Option<Timestamp>,
     /// Case-insensitive substring of the actor's or a target's display name.
     pub search: Option<String>,
-}
-
-/// A window of the log in `seq` order (commit order): stable while events are appended.
-#[derive(Debug, Clone, Copy)]
-pub struct SeqPage {
-    /// Only events after this one in reading order.
-    pub after: Option<i64>,
-    /// Only events before this one in reading order.
-    pub before: Option<i64>,
-    /// Rows to fetch (callers ask for one more than they show, to learn whether more exist).
-    pub limit: i64,
-    /// Reading order: newest first (descending `seq`) or oldest first.
-    pub newest_first: bool,
-    /// Take the rows from the far end of the window (`last`), still returned in reading order.
-    pub from_end: bool,
 }
 
 /// The gateway-wide chain's key; organizations' chains are keyed by their id.
@@ -319,42 +305,25 @@ fn prefix_pattern(prefix: &str) -> String {
     pattern
 }
 
-/// The events in `scope` matching `filter`, in the page's reading order.
+/// The events in `scope` matching `filter`, in the page's reading order. Keyed by `seq`, the
+/// commit order: stable while events are appended.
 pub async fn list(
     conn: &mut DbConn,
     scope: Scope,
     filter: &Criteria,
-    page: &SeqPage,
-) -> Result<Vec<AuditEventRow>> {
-    // Reading newest first, "after" a cursor means older; taking from the end flips the scan.
-    let descending = page.newest_first != page.from_end;
-    let mut rows = with_conn!(conn, |c| {
-        let mut query = audit_events::table
+    page: &Page<i64>,
+) -> Result<Window<AuditEventRow>> {
+    let rows = with_conn!(conn, |c| paginate!(
+        audit_events::table
             .filter(predicate!(scope, filter))
             .select(AuditEventRow::as_select())
-            .into_boxed();
-        let (lower_bound, upper_bound) = if page.newest_first {
-            (page.before, page.after)
-        } else {
-            (page.after, page.before)
-        };
-        if let Some(seq) = lower_bound {
-            query = query.filter(audit_events::seq.gt(seq));
-        }
-        if let Some(seq) = upper_bound {
-            query = query.filter(audit_events::seq.lt(seq));
-        }
-        let query = if descending {
-            query.order(audit_events::seq.desc())
-        } else {
-            query.order(audit_events::seq.asc())
-        };
-        query.limit(page.limit).load(c).await
-    })?;
-    if page.from_end {
-        rows.reverse();
-    }
-    Ok(rows)
+            .into_boxed(),
+        audit_events::seq,
+        page
+    )
+    .load(c)
+    .await)?;
+    Ok(page.trim(rows))
 }
 
 /// How many events in `scope` match `filter`.

@@ -53,7 +53,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, Tr
 use futures_util::FutureExt as _;
 
 pub use migrate::{latest_migration, migration_names, revert_all_migrations, run_migrations};
-pub use page::{Direction, Page, PageOf};
+pub use page::{Direction, Page, PageOf, Window};
 pub use settings::PgSettings;
 pub use startup_lock::{STARTUP_LOCK_KEY, StartupLock, startup_lock};
 pub use types::{Id, Timestamp};

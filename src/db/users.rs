@@ -26,9 +26,7 @@ extern "SQL" {
 /// every letter as PostgreSQL's does: case-insensitive searches then find `Élodie` for `élodie` on
 /// both backends, and agree with the same search done in memory (the live feed).
 pub(crate) fn register_lower(conn: &mut diesel::SqliteConnection) -> diesel::QueryResult<()> {
-    lower_nullable_utils::register_impl(conn, |text: Option<String>| {
-        text.map(|text| fold_case(&text))
-    })
+    lower_nullable_utils::register_impl(conn, |text: Option<String>| text.map(|text| fold_case(&text)))
 }
 
 /// Narrows a user listing; every field is optional.

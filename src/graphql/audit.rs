@@ -1,7 +1,7 @@
 //! The audit log over GraphQL: events with keyset cursors (newest first by default), one event,
 //! and verification of the hash chains.
 
-use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields};
+use async_graphql::connection::{Connection, CursorType, EmptyFields};
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -9,15 +9,15 @@ use super::context::ContextExt;
 use super::ids::{parse_id, to_id};
 use super::loaders::Loaders;
 use super::organizations::{Organization, readable_organization};
-use super::pagination::window;
+use super::pagination;
 use super::users::User;
 use crate::audit::chain::Verification;
 use crate::audit::read;
 use crate::audit::{ActorType, AuditFilter, FilterInput, Outcome, Target};
 use crate::audit::{cursor, export};
-use crate::db::audit::{Scope, SeqPage};
+use crate::db::audit::Scope;
 use crate::db::models::AuditEventRow;
-use crate::db::{Id, Timestamp};
+use crate::db::{Id, Timestamp, Window};
 use crate::error::{Error, Result};
 use crate::identity::{Actor, visibility};
 
@@ -173,46 +173,20 @@ pub(crate) async fn events_page(
     args: PageArgs,
 ) -> Result<AuditConnection> {
     let newest_first = args.order.unwrap_or_default() == AuditOrder::NewestFirst;
-    let after = args
-        .after
-        .as_deref()
-        .map(|c| parse_cursor("after", c))
-        .transpose()?;
-    let before = args
-        .before
-        .as_deref()
-        .map(|c| parse_cursor("before", c))
-        .transpose()?;
-    let (limit, from_end) = window(args.first, args.last, after.is_some(), before.is_some())?;
-    let page = SeqPage {
-        after,
-        before,
-        limit: limit + 1,
-        newest_first,
-        from_end,
-    };
+    let page = pagination::PageArgs::new(args.first, args.after, args.last, args.before)
+        .page_by(parse_cursor, newest_first)?;
     let visible = read::list(ctx.app()?, actor, scope, &filter, &page).await?;
-    let mut rows = visible.rows;
-    let has_more = rows.len() as i64 > limit;
-    if has_more {
-        if from_end {
-            rows.remove(0);
-        } else {
-            rows.truncate(limit as usize);
-        }
-    }
-    let (has_previous, has_next) = if from_end {
-        (has_more, before.is_some())
-    } else {
-        (after.is_some(), has_more)
+    let window = Window {
+        rows: visible.rows,
+        has_more: visible.has_more,
     };
-    let mut connection =
-        Connection::with_additional_fields(has_previous, has_next, AuditConnectionFields { scope, filter });
-    connection.edges.extend(
-        rows.into_iter()
-            .map(|row| Edge::new(AuditCursor(row.seq), AuditEvent(row))),
-    );
-    Ok(connection)
+    Ok(pagination::connection_with(
+        &page,
+        window,
+        |row| AuditCursor(row.seq),
+        AuditEvent,
+        AuditConnectionFields { scope, filter },
+    ))
 }
 
 /// Relay arguments plus the reading order.

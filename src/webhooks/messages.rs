@@ -13,7 +13,7 @@ use super::payload::TEST_TYPE;
 use crate::app::App;
 use crate::audit::{self, ActionMatch, AuditAction, AuditFilter, Event, Target, cursor};
 use crate::authz::{Action, guard};
-use crate::db::audit::{self as log, Scope, SeqPage};
+use crate::db::audit::{self as log, Scope};
 use crate::db::models::{WebhookAttemptRow, WebhookEndpointRow, WebhookMessageRow};
 use crate::db::webhooks::{self as rows, MessageFilter, MessageWithJob};
 use crate::db::{Id, Page, PageOf, Timestamp};
@@ -169,17 +169,10 @@ pub async fn replay(app: &App, actor: &Actor, endpoint_id: Id, range: ReplayRang
     let mut after = range.after;
     // One event past the cap says whether the range goes on.
     loop {
-        let page = SeqPage {
-            after,
-            before: None,
-            limit: REPLAY_PAGE,
-            newest_first: false,
-            from_end: false,
-        };
-        let batch = log::list(&mut conn, scope, &filter, &page).await?;
-        let full = batch.len() as i64 == REPLAY_PAGE;
-        after = batch.last().map(|e| e.seq).or(after);
-        events.extend(batch);
+        let batch = log::list(&mut conn, scope, &filter, &Page::after(after, REPLAY_PAGE)).await?;
+        let full = batch.has_more;
+        after = batch.rows.last().map(|e| e.seq).or(after);
+        events.extend(batch.rows);
         if !full || events.len() as i64 > MAX_REPLAY {
             break;
         }

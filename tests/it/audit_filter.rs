@@ -7,7 +7,8 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use portcullis::audit::{
     self, ActionMatch, ActorType, AuditAction, AuditFilter, Event, FilterInput, Outcome, Target,
 };
-use portcullis::db::audit::{Scope, SeqPage};
+use portcullis::db::Page;
+use portcullis::db::audit::Scope;
 use portcullis::db::models::AuditEventRow;
 use portcullis::db::{Id, Timestamp};
 use portcullis::error::Error;
@@ -640,20 +641,12 @@ async fn sql_and_memory_select_the_same_events(t: TestApp) {
         labels.insert(ids[0], label);
     }
     t.app.audit_sequencer.settle().await.unwrap();
-    let everything = |scope, criteria| {
-        let page = SeqPage {
-            after: None,
-            before: None,
-            limit: 10_000,
-            newest_first: false,
-            from_end: false,
-        };
-        (scope, criteria, page)
-    };
+    let everything = |scope, criteria| (scope, criteria, Page::after(None, 10_000));
     let (scope, criteria, page) = everything(Scope::All, AuditFilter::default().criteria());
     let log: Vec<AuditEventRow> = portcullis::db::audit::list(&mut conn, scope, &criteria, &page)
         .await
-        .unwrap();
+        .unwrap()
+        .rows;
     assert!(
         labels.keys().all(|id| log.iter().any(|row| row.id == *id)),
         "every seeded event is in the log"
@@ -663,7 +656,8 @@ async fn sql_and_memory_select_the_same_events(t: TestApp) {
         let (scope, criteria, page) = everything(case.scope, case.filter.criteria());
         let selected = portcullis::db::audit::list(&mut conn, scope, &criteria, &page)
             .await
-            .unwrap();
+            .unwrap()
+            .rows;
         let accepted: Vec<AuditEventRow> = log
             .iter()
             .filter(|row| case.filter.matches(case.scope, row))

@@ -17,9 +17,9 @@ use tokio::sync::mpsc;
 use super::{ActorType, AuditAction, Event, Outcome};
 use super::{AuditFilter, read};
 use crate::app::App;
-use crate::db::Id;
-use crate::db::audit::{self as rows, Scope, SeqPage};
+use crate::db::audit::{self as rows, Scope};
 use crate::db::models::AuditEventRow;
+use crate::db::{Id, Page};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 
@@ -189,19 +189,13 @@ async fn read_pages(
             let mut cursor: Option<i64> = None;
             let criteria = filter.criteria();
             loop {
-                let page = SeqPage {
-                    after: if newest_first {
-                        Some(cursor.unwrap_or(snapshot + 1))
-                    } else {
-                        cursor
-                    },
-                    before: (!newest_first).then_some(snapshot + 1),
-                    limit: PAGE,
-                    newest_first,
-                    from_end: false,
+                let page = if newest_first {
+                    Page::after(Some(cursor.unwrap_or(snapshot + 1)), PAGE).newest_first()
+                } else {
+                    Page::after(cursor, PAGE).before(snapshot + 1)
                 };
-                let events = rows::list(tx, scope, &criteria, &page).await?;
-                let last_page = (events.len() as i64) < PAGE;
+                let batch = rows::list(tx, scope, &criteria, &page).await?;
+                let (events, last_page) = (batch.rows, !batch.has_more);
                 cursor = events.last().map(|e| e.seq).or(cursor);
                 // A dropped receiver means the download ended: stop reading.
                 if events.is_empty() || pages.send(Ok(events)).await.is_err() || last_page {
