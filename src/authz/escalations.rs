@@ -135,7 +135,7 @@ async fn assigner(conn: &mut DbConn, assignment: Id) -> Result<Option<Assigner>>
     let page = Page::after(None, 1).newest_first();
     let events = log::list(conn, Scope::All, &filter.criteria(), &page).await?;
     Ok(events.rows.into_iter().next().map(|event| Assigner {
-        system: event.actor_type == ActorType::System.as_str(),
+        system: event.actor_type == ActorType::System,
         user: event.actor_user_id,
     }))
 }

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 use diesel_async::RunQueryDsl;
 
+use super::enums::{ActorType, Outcome};
 use super::models::{AuditChainRow, AuditEventRow, AuditTargetRow, PendingEventRow};
 use super::page::paginate;
 use super::schema::{audit_chains, audit_events, audit_inbox, audit_state, audit_targets};
@@ -33,10 +34,10 @@ pub struct Criteria {
     /// Action name prefixes (`policy.` for `policy.*`).
     pub action_prefixes: Vec<String>,
     pub actor_ids: Vec<Id>,
-    pub actor_types: Vec<String>,
+    pub actor_types: Vec<ActorType>,
     pub target_types: Vec<String>,
     pub target_ids: Vec<String>,
-    pub outcomes: Vec<String>,
+    pub outcomes: Vec<Outcome>,
     /// Inclusive lower bound of `occurred_at`.
     pub since: Option<Timestamp>,
     /// Exclusive upper bound of `occurred_at`.

@@ -20,6 +20,7 @@ pub mod audit;
 pub mod branding;
 pub mod cedar_schemas;
 pub mod ceremonies;
+pub mod enums;
 pub mod gateway_secrets;
 pub mod invitations;
 pub mod jobs;
@@ -52,6 +53,7 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, TransactionManager};
 use futures_util::FutureExt as _;
 
+pub use enums::{ActorType, Outcome};
 pub use migrate::{latest_migration, migration_names, revert_all_migrations, run_migrations};
 pub use page::{Direction, Page, PageOf, Window};
 pub use settings::PgSettings;

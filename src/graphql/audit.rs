@@ -260,11 +260,11 @@ impl AuditEvent {
     }
 
     async fn actor(&self) -> AuditActor {
-        let actor_type = match ActorType::parse(&self.0.actor_type) {
-            Some(ActorType::ApiKey) => ActorTypeGql::ApiKey,
-            Some(ActorType::System) => ActorTypeGql::System,
-            Some(ActorType::Anonymous) => ActorTypeGql::Anonymous,
-            Some(ActorType::User) | None => ActorTypeGql::User,
+        let actor_type = match self.0.actor_type {
+            ActorType::User => ActorTypeGql::User,
+            ActorType::ApiKey => ActorTypeGql::ApiKey,
+            ActorType::System => ActorTypeGql::System,
+            ActorType::Anonymous => ActorTypeGql::Anonymous,
         };
         AuditActor {
             actor_type,
@@ -301,10 +301,10 @@ impl AuditEvent {
     }
 
     async fn outcome(&self) -> OutcomeGql {
-        match Outcome::parse(&self.0.outcome) {
-            Some(Outcome::Failure) => OutcomeGql::Failure,
-            Some(Outcome::Denied) => OutcomeGql::Denied,
-            Some(Outcome::Success) | None => OutcomeGql::Success,
+        match self.0.outcome {
+            Outcome::Success => OutcomeGql::Success,
+            Outcome::Failure => OutcomeGql::Failure,
+            Outcome::Denied => OutcomeGql::Denied,
         }
     }
 

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::{ActorType, AuditAction, Event, Outcome};
+use super::{AuditAction, Event};
 use super::{AuditFilter, read};
 use crate::app::App;
 use crate::db::audit::{self as rows, Scope};
@@ -210,24 +210,6 @@ async fn read_pages(
     }
 }
 
-/// The GraphQL names of stored values (`USER`, `SUCCESS`), shared by both formats.
-fn actor_type_name(stored: &str) -> &'static str {
-    match ActorType::parse(stored) {
-        Some(ActorType::ApiKey) => "API_KEY",
-        Some(ActorType::System) => "SYSTEM",
-        Some(ActorType::Anonymous) => "ANONYMOUS",
-        Some(ActorType::User) | None => "USER",
-    }
-}
-
-fn outcome_name(stored: &str) -> &'static str {
-    match Outcome::parse(stored) {
-        Some(Outcome::Failure) => "FAILURE",
-        Some(Outcome::Denied) => "DENIED",
-        Some(Outcome::Success) | None => "SUCCESS",
-    }
-}
-
 fn csv_record(event: &AuditEventRow) -> [Cow<'_, [u8]>; 16] {
     fn text(value: &Option<String>) -> Cow<'_, [u8]> {
         value.as_deref().unwrap_or_default().as_bytes().into()
@@ -246,8 +228,8 @@ fn csv_record(event: &AuditEventRow) -> [Cow<'_, [u8]>; 16] {
         owned(event.id.to_string()),
         owned(event.occurred_at.to_string()),
         event.action.as_bytes().into(),
-        outcome_name(&event.outcome).as_bytes().into(),
-        actor_type_name(&event.actor_type).as_bytes().into(),
+        event.outcome.public_name().as_bytes().into(),
+        event.actor_type.public_name().as_bytes().into(),
         id(event.actor_id),
         text(&event.actor_name),
         id(event.organization_id),
@@ -306,9 +288,9 @@ impl<'a> JsonRecord<'a> {
             id: event.id,
             occurred_at: event.occurred_at.to_string(),
             action: &event.action,
-            outcome: outcome_name(&event.outcome),
+            outcome: event.outcome.public_name(),
             actor: JsonActor {
-                actor_type: actor_type_name(&event.actor_type),
+                actor_type: event.actor_type.public_name(),
                 id: event.actor_id,
                 display_name: event.actor_name.as_deref(),
             },
@@ -336,10 +318,10 @@ fn describe(filter: &AuditFilter) -> Value {
         "actions": criteria.actions,
         "actionPrefixes": criteria.action_prefixes,
         "actorIds": criteria.actor_ids,
-        "actorTypes": criteria.actor_types,
+        "actorTypes": criteria.actor_types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
         "targetTypes": criteria.target_types,
         "targetIds": criteria.target_ids,
-        "outcomes": criteria.outcomes,
+        "outcomes": criteria.outcomes.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
         "since": criteria.since,
         "until": criteria.until,
         "search": criteria.search,

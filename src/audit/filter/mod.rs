@@ -155,10 +155,10 @@ impl AuditFilter {
             actions,
             action_prefixes,
             actor_ids: self.actor_ids.clone(),
-            actor_types: self.actor_types.iter().map(|t| t.as_str().to_owned()).collect(),
+            actor_types: self.actor_types.clone(),
             target_types: self.target_types.clone(),
             target_ids: self.target_ids.clone(),
-            outcomes: self.outcomes.iter().map(|o| o.as_str().to_owned()).collect(),
+            outcomes: self.outcomes.clone(),
             since: self.since.map(Timestamp::stored),
             until: self.until.map(Timestamp::stored),
             search: self.search.clone(),
@@ -179,8 +179,8 @@ impl AuditFilter {
                 .is_none_or(|org| event.organization_id == Some(org))
             && any_or_empty(&self.actions, |a| a.matches(&event.action))
             && any_or_empty(&self.actor_ids, |id| event.actor_id == Some(*id))
-            && any_or_empty(&self.actor_types, |t| t.as_str() == event.actor_type)
-            && any_or_empty(&self.outcomes, |o| o.as_str() == event.outcome)
+            && any_or_empty(&self.actor_types, |t| *t == event.actor_type)
+            && any_or_empty(&self.outcomes, |o| *o == event.outcome)
             // Both backends store instants to the microsecond: compare at that precision.
             && self
                 .since
