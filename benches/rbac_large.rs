@@ -242,12 +242,7 @@ async fn build_world(url: &str) -> World {
 }
 
 fn page_of_one() -> Page {
-    Page {
-        after: None,
-        before: None,
-        limit: 1,
-        direction: portcullis::db::Direction::Forward,
-    }
+    Page::after(None, 1)
 }
 
 /// `n` distinct actions of one kind, as a Cedar list.

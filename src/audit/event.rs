@@ -5,58 +5,8 @@ use serde_json::{Map, Value};
 
 use super::AuditAction;
 use crate::db::Id;
+pub use crate::db::{ActorType, Outcome};
 use crate::identity::{Actor, AuthMethod, ClientInfo};
-
-/// Who did it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActorType {
-    User,
-    ApiKey,
-    System,
-    Anonymous,
-}
-
-impl ActorType {
-    pub const ALL: [ActorType; 4] = [Self::User, Self::ApiKey, Self::System, Self::Anonymous];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::User => "user",
-            Self::ApiKey => "api_key",
-            Self::System => "system",
-            Self::Anonymous => "anonymous",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == text)
-    }
-}
-
-/// How it ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    Failure,
-    /// Refused by the policy engine.
-    Denied,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 3] = [Self::Success, Self::Failure, Self::Denied];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Failure => "failure",
-            Self::Denied => "denied",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|o| o.as_str() == text)
-    }
-}
 
 /// What it was done to: `{type, id, displayName}` (the display name is personal data).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]

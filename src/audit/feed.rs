@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 
-use super::read;
 use super::sequencer::Sequencer;
+use super::{AuditFilter, read};
 use crate::app::App;
-use crate::db::audit::{self as rows, AuditFilter, Scope, SeqPage};
+use crate::db::audit::{self as rows, Criteria, Scope};
 use crate::db::models::AuditEventRow;
-use crate::db::{Backend, Db, notify};
+use crate::db::{Backend, Db, Page, notify};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::identity::authenticate::revalidate;
@@ -114,21 +114,14 @@ fn spawn_hub(
 async fn publish_new(db: &Db, events: &broadcast::Sender<Arc<AuditEventRow>>, mut last: i64) -> Result<i64> {
     let mut conn = db.conn().await?;
     loop {
-        let page = SeqPage {
-            after: Some(last),
-            before: None,
-            limit: PAGE,
-            newest_first: false,
-            from_end: false,
-        };
-        let batch = rows::list(&mut conn, Scope::All, &AuditFilter::default(), &page).await?;
-        let full = batch.len() as i64 == PAGE;
-        for row in batch {
+        let page = Page::after(Some(last), PAGE);
+        let batch = rows::list(&mut conn, Scope::All, &Criteria::default(), &page).await?;
+        for row in batch.rows {
             last = row.seq;
             // No receivers is fine: nobody is subscribed right now.
             let _ = events.send(Arc::new(row));
         }
-        if !full {
+        if !batch.has_more {
             return Ok(last);
         }
     }
@@ -259,7 +252,7 @@ impl Subscriber {
                 return;
             }
             delivered = row.seq;
-            if !matches(self.scope, &self.filter, &row) {
+            if !self.filter.matches(self.scope, &row) {
                 continue;
             }
             if self.sender.send(Ok(self.shown(&row))).await.is_err() {
@@ -271,25 +264,18 @@ impl Subscriber {
     /// Sends the stored events after `delivered` up to `snapshot`, oldest first.
     async fn replay(&mut self, delivered: &mut i64, snapshot: i64) -> Result<()> {
         loop {
-            let page = SeqPage {
-                after: Some(*delivered),
-                before: Some(snapshot + 1),
-                limit: PAGE,
-                newest_first: false,
-                from_end: false,
-            };
+            let page = Page::after(Some(*delivered), PAGE).before(snapshot + 1);
             let batch = {
                 let mut conn = self.app.db.conn().await?;
-                rows::list(&mut conn, self.scope, &self.filter, &page).await?
+                rows::list(&mut conn, self.scope, &self.filter.criteria(), &page).await?
             };
-            let full = batch.len() as i64 == PAGE;
-            for row in batch {
+            for row in batch.rows {
                 *delivered = row.seq;
                 if self.sender.send(Ok(self.shown(&row))).await.is_err() {
                     return Ok(());
                 }
             }
-            if !full {
+            if !batch.has_more {
                 *delivered = snapshot;
                 return Ok(());
             }
@@ -319,63 +305,6 @@ impl Subscriber {
         }
         row
     }
-}
-
-/// Whether `row` is in `scope` and passes `filter`: the database predicate, for live events.
-pub fn matches(scope: Scope, filter: &AuditFilter, row: &AuditEventRow) -> bool {
-    let in_scope = match scope {
-        Scope::All => true,
-        Scope::Organization(org) => row.organization_id == Some(org),
-        Scope::ActorUser(user) => row.actor_user_id == Some(user),
-    };
-    if !in_scope {
-        return false;
-    }
-    if filter.organization_id.is_some() && row.organization_id != filter.organization_id {
-        return false;
-    }
-    if (!filter.actions.is_empty() || !filter.action_prefixes.is_empty())
-        && !filter.actions.contains(&row.action)
-        && !filter
-            .action_prefixes
-            .iter()
-            .any(|p| row.action.starts_with(p.as_str()))
-    {
-        return false;
-    }
-    if !filter.actor_ids.is_empty() && !row.actor_id.is_some_and(|id| filter.actor_ids.contains(&id)) {
-        return false;
-    }
-    if !filter.actor_types.is_empty() && !filter.actor_types.contains(&row.actor_type) {
-        return false;
-    }
-    if !filter.outcomes.is_empty() && !filter.outcomes.contains(&row.outcome) {
-        return false;
-    }
-    if filter.since.is_some_and(|since| row.occurred_at < since) {
-        return false;
-    }
-    if filter.until.is_some_and(|until| row.occurred_at >= until) {
-        return false;
-    }
-    let targets: Vec<super::Target> = serde_json::from_str(&row.targets).unwrap_or_default();
-    if !filter.target_types.is_empty() || !filter.target_ids.is_empty() {
-        let hit = targets.iter().any(|t| {
-            (filter.target_types.is_empty() || filter.target_types.contains(&t.target_type))
-                && (filter.target_ids.is_empty() || filter.target_ids.contains(&t.id))
-        });
-        if !hit {
-            return false;
-        }
-    }
-    if let Some(search) = &filter.search {
-        let needle = search.to_lowercase();
-        let named = |name: &Option<String>| name.as_ref().is_some_and(|n| n.to_lowercase().contains(&needle));
-        if !named(&row.actor_name) && !targets.iter().any(|t| named(&t.display_name)) {
-            return false;
-        }
-    }
-    true
 }
 
 /// A random `u16`, for spreading timers.

@@ -9,6 +9,7 @@ pub mod erasure;
 mod event;
 pub mod export;
 pub mod feed;
+pub mod filter;
 pub mod read;
 mod record;
 pub mod retention;
@@ -16,4 +17,5 @@ pub mod sequencer;
 
 pub use actions::AuditAction;
 pub use event::{ActorType, Event, Outcome, Target};
+pub use filter::{ActionMatch, AuditFilter, FilterInput};
 pub use record::{record, record_all};

@@ -2,11 +2,12 @@
 //! organization's log (its administrators and auditors) read that organization's; the gateway-wide
 //! log needs `audit.read` on the gateway. IP and user agent are masked without `audit.read_sensitive`.
 
+use super::AuditFilter;
 use crate::app::App;
 use crate::authz::{Action, Resource, guard};
-use crate::db::audit::{self as rows, AuditFilter, Scope, SeqPage};
+use crate::db::audit::{self as rows, Scope};
 use crate::db::models::AuditEventRow;
-use crate::db::{Id, audit};
+use crate::db::{Id, Page, audit};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 
@@ -18,6 +19,8 @@ pub const MASKED: &str = "[masked]";
 /// Events the reader may see, with what they may see of them.
 pub struct Visible {
     pub rows: Vec<AuditEventRow>,
+    /// Whether more lie beyond the page in its direction.
+    pub has_more: bool,
     pub scope: Scope,
 }
 
@@ -48,22 +51,26 @@ pub async fn list(
     actor: &Actor,
     scope: Scope,
     filter: &AuditFilter,
-    page: &SeqPage,
+    page: &Page<i64>,
 ) -> Result<Visible> {
     app.audit_sequencer.settle_for_read().await;
     let mut conn = app.db.reader_up_to_date().await?;
-    let mut rows = rows::list(&mut conn, scope, filter, page).await?;
+    let mut window = rows::list(&mut conn, scope, &filter.criteria(), page).await?;
     drop(conn);
     if !sees_sensitive(app, actor, scope).await? {
-        rows.iter_mut().for_each(mask);
+        window.rows.iter_mut().for_each(mask);
     }
-    Ok(Visible { rows, scope })
+    Ok(Visible {
+        rows: window.rows,
+        has_more: window.has_more,
+        scope,
+    })
 }
 
 pub async fn count(app: &App, scope: Scope, filter: &AuditFilter) -> Result<i64> {
     app.audit_sequencer.settle_for_read().await;
     let mut conn = app.db.reader_up_to_date().await?;
-    rows::count(&mut conn, scope, filter).await
+    rows::count(&mut conn, scope, &filter.criteria()).await
 }
 
 /// One event, if the reader may see it (else `None`, as if it did not exist).
@@ -119,33 +126,6 @@ pub(crate) fn mask(row: &mut AuditEventRow) {
     }
 }
 
-/// Checks an action filter entry: an exact name, or a prefix ending in `.*`.
-pub fn parse_action_filter(entry: &str, filter: &mut AuditFilter) -> Result<()> {
-    let entry = entry.trim();
-    if let Some(prefix) = entry.strip_suffix('*') {
-        let known = super::AuditAction::ALL
-            .iter()
-            .any(|action| action.name().starts_with(prefix));
-        if (prefix.is_empty() || prefix.ends_with('.')) && known {
-            filter.action_prefixes.push(prefix.to_owned());
-            return Ok(());
-        }
-    } else if super::AuditAction::parse(entry).is_some() {
-        filter.actions.push(entry.to_owned());
-        return Ok(());
-    }
-    // Echo the entry only when it is short and printable: an error must not amplify the input.
-    let shown = if entry.chars().count() <= 64 && !entry.chars().any(char::is_control) {
-        format!("`{entry}`")
-    } else {
-        "the entry".to_owned()
-    };
-    Err(Error::bad_input(
-        "filter.actions",
-        format!("{shown} is neither an audit action nor a prefix such as `policy.*`"),
-    ))
-}
-
 /// One bar of a dashboard chart: events in `[start, start + interval)` with one key.
 #[derive(Debug, Clone)]
 pub struct Bucket {
@@ -168,7 +148,15 @@ pub async fn stats(
     let scope = scope_for(app, actor, filter).await?;
     app.audit_sequencer.settle_for_read().await;
     let mut conn = app.db.reader_up_to_date().await?;
-    let mut found = rows::stats(&mut conn, scope, filter, group_by, interval, MAX_BUCKETS + 1).await?;
+    let mut found = rows::stats(
+        &mut conn,
+        scope,
+        &filter.criteria(),
+        group_by,
+        interval,
+        MAX_BUCKETS + 1,
+    )
+    .await?;
     let truncated = found.len() as i64 > MAX_BUCKETS;
     found.truncate(MAX_BUCKETS as usize);
     let suffix = match interval {

@@ -19,10 +19,10 @@ use std::collections::{HashMap, HashSet};
 use super::Action;
 use super::engine::ORG_MEMBER_ROLE;
 use super::grants::{actions_of, is_gateway_wide, stored_permissions};
-use crate::audit::{ActorType, AuditAction};
-use crate::db::audit::{self as log, AuditFilter, Scope, SeqPage};
+use crate::audit::{ActionMatch, ActorType, AuditAction, AuditFilter};
+use crate::db::audit::{self as log, Scope};
 use crate::db::models::{RoleAssignmentRow, RoleRow};
-use crate::db::{Db, DbConn, Id, memberships, role_assignments, roles};
+use crate::db::{Db, DbConn, Id, Page, memberships, role_assignments, roles};
 use crate::error::{Error, Result};
 
 /// The fixed id of the built-in `org_admin` role.
@@ -128,20 +128,14 @@ struct Assigner {
 
 async fn assigner(conn: &mut DbConn, assignment: Id) -> Result<Option<Assigner>> {
     let filter = AuditFilter {
-        actions: vec![AuditAction::RoleAssigned.name().to_owned()],
+        actions: vec![ActionMatch::Exact(AuditAction::RoleAssigned)],
         target_ids: vec![assignment.to_string()],
         ..AuditFilter::default()
     };
-    let page = SeqPage {
-        after: None,
-        before: None,
-        limit: 1,
-        newest_first: true,
-        from_end: false,
-    };
-    let events = log::list(conn, Scope::All, &filter, &page).await?;
-    Ok(events.into_iter().next().map(|event| Assigner {
-        system: event.actor_type == ActorType::System.as_str(),
+    let page = Page::after(None, 1).newest_first();
+    let events = log::list(conn, Scope::All, &filter.criteria(), &page).await?;
+    Ok(events.rows.into_iter().next().map(|event| Assigner {
+        system: event.actor_type == ActorType::System,
         user: event.actor_user_id,
     }))
 }

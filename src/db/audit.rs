@@ -6,11 +6,13 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 use diesel_async::RunQueryDsl;
 
+use super::enums::{ActorType, Outcome};
 use super::models::{AuditChainRow, AuditEventRow, AuditTargetRow, PendingEventRow};
+use super::page::paginate;
 use super::schema::{audit_chains, audit_events, audit_inbox, audit_state, audit_targets};
 use super::types::{Id, Timestamp};
 use super::users::{like_pattern, lower};
-use super::{DbConn, with_conn};
+use super::{DbConn, Page, Window, with_conn};
 use crate::error::Result;
 
 /// Whose events a reader may see: the whole log, one organization's, or those a user acted in.
@@ -21,40 +23,27 @@ pub enum Scope {
     ActorUser(Id),
 }
 
-/// Narrows a read; empty lists and `None` do not filter.
+/// What the WHERE clause of a read needs to know: the SQL side of `crate::audit::AuditFilter`,
+/// which builds it (`criteria()`) and matches the same events in memory. db/ is the bottom layer and
+/// does not name the domain type. Empty lists and `None` do not filter.
 #[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
+pub struct Criteria {
     pub organization_id: Option<Id>,
     /// Exact action names.
     pub actions: Vec<String>,
     /// Action name prefixes (`policy.` for `policy.*`).
     pub action_prefixes: Vec<String>,
     pub actor_ids: Vec<Id>,
-    pub actor_types: Vec<String>,
+    pub actor_types: Vec<ActorType>,
     pub target_types: Vec<String>,
     pub target_ids: Vec<String>,
-    pub outcomes: Vec<String>,
+    pub outcomes: Vec<Outcome>,
     /// Inclusive lower bound of `occurred_at`.
     pub since: Option<Timestamp>,
     /// Exclusive upper bound of `occurred_at`.
     pub until: Option<Timestamp>,
     /// Case-insensitive substring of the actor's or a target's display name.
     pub search: Option<String>,
-}
-
-/// A window of the log in `seq` order (commit order): stable while events are appended.
-#[derive(Debug, Clone, Copy)]
-pub struct SeqPage {
-    /// Only events after this one in reading order.
-    pub after: Option<i64>,
-    /// Only events before this one in reading order.
-    pub before: Option<i64>,
-    /// Rows to fetch (callers ask for one more than they show, to learn whether more exist).
-    pub limit: i64,
-    /// Reading order: newest first (descending `seq`) or oldest first.
-    pub newest_first: bool,
-    /// Take the rows from the far end of the window (`last`), still returned in reading order.
-    pub from_end: bool,
 }
 
 /// The gateway-wide chain's key; organizations' chains are keyed by their id.
@@ -230,7 +219,7 @@ pub async fn find(conn: &mut DbConn, id: Id) -> Result<Option<AuditEventRow>> {
 macro_rules! predicate {
     ($scope:expr, $filter:expr) => {{
         let scope: Scope = $scope;
-        let filter: &AuditFilter = $filter;
+        let filter: &Criteria = $filter;
         let mut all: Vec<Box<dyn BoxableExpression<audit_events::table, _, SqlType = Bool>>> = Vec::new();
         match scope {
             Scope::All => {}
@@ -317,46 +306,29 @@ fn prefix_pattern(prefix: &str) -> String {
     pattern
 }
 
-/// The events in `scope` matching `filter`, in the page's reading order.
+/// The events in `scope` matching `filter`, in the page's reading order. Keyed by `seq`, the
+/// commit order: stable while events are appended.
 pub async fn list(
     conn: &mut DbConn,
     scope: Scope,
-    filter: &AuditFilter,
-    page: &SeqPage,
-) -> Result<Vec<AuditEventRow>> {
-    // Reading newest first, "after" a cursor means older; taking from the end flips the scan.
-    let descending = page.newest_first != page.from_end;
-    let mut rows = with_conn!(conn, |c| {
-        let mut query = audit_events::table
+    filter: &Criteria,
+    page: &Page<i64>,
+) -> Result<Window<AuditEventRow>> {
+    let rows = with_conn!(conn, |c| paginate!(
+        audit_events::table
             .filter(predicate!(scope, filter))
             .select(AuditEventRow::as_select())
-            .into_boxed();
-        let (lower_bound, upper_bound) = if page.newest_first {
-            (page.before, page.after)
-        } else {
-            (page.after, page.before)
-        };
-        if let Some(seq) = lower_bound {
-            query = query.filter(audit_events::seq.gt(seq));
-        }
-        if let Some(seq) = upper_bound {
-            query = query.filter(audit_events::seq.lt(seq));
-        }
-        let query = if descending {
-            query.order(audit_events::seq.desc())
-        } else {
-            query.order(audit_events::seq.asc())
-        };
-        query.limit(page.limit).load(c).await
-    })?;
-    if page.from_end {
-        rows.reverse();
-    }
-    Ok(rows)
+            .into_boxed(),
+        audit_events::seq,
+        page
+    )
+    .load(c)
+    .await)?;
+    Ok(page.trim(rows))
 }
 
 /// How many events in `scope` match `filter`.
-pub async fn count(conn: &mut DbConn, scope: Scope, filter: &AuditFilter) -> Result<i64> {
+pub async fn count(conn: &mut DbConn, scope: Scope, filter: &Criteria) -> Result<i64> {
     let count = with_conn!(conn, |c| audit_events::table
         .filter(predicate!(scope, filter))
         .count()
@@ -544,7 +516,7 @@ pub enum Interval {
 pub async fn stats(
     conn: &mut DbConn,
     scope: Scope,
-    filter: &AuditFilter,
+    filter: &Criteria,
     group_by: GroupBy,
     interval: Interval,
     limit: i64,

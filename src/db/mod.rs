@@ -21,6 +21,7 @@ pub mod branding;
 pub mod cedar_schemas;
 pub mod ceremonies;
 pub mod credential_attempts;
+pub mod enums;
 pub mod gateway_secrets;
 pub mod invitations;
 pub mod jobs;
@@ -54,12 +55,14 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, TransactionManager};
 use futures_util::FutureExt as _;
 
+pub use enums::{ActorType, Outcome};
 pub use migrate::{latest_migration, migration_names, revert_all_migrations, run_migrations};
-pub use page::{Direction, Page, PageOf};
+pub use page::{Direction, Page, PageOf, Window};
 use replicas::{ReadAfter, Replicas, WalPosition};
 pub use settings::PgSettings;
 pub use startup_lock::{STARTUP_LOCK_KEY, StartupLock, startup_lock};
 pub use types::{Id, Timestamp};
+pub use users::fold_case;
 
 use crate::error::{Error, Result};
 
@@ -236,6 +239,9 @@ impl Db {
                 async move {
                     let mut conn = SqliteConn::establish(&path).await?;
                     conn.batch_execute(SQLITE_PRAGMAS)
+                        .await
+                        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                    conn.spawn_blocking(users::register_lower)
                         .await
                         .map_err(ConnectionError::CouldntSetupConfiguration)?;
                     conn.set_instrumentation(StatementCounter(counter));

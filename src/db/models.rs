@@ -2,6 +2,7 @@
 
 use diesel::{AsChangeset, Insertable, Queryable, Selectable};
 
+use crate::db::enums::{ActorType, Outcome};
 use crate::db::types::{Id, Timestamp};
 
 use crate::db::schema::{
@@ -198,13 +199,13 @@ pub struct AuditEventRow {
     pub seq: i64,
     pub occurred_at: Timestamp,
     pub action: String,
-    pub actor_type: String,
+    pub actor_type: ActorType,
     pub actor_id: Option<Id>,
     /// The user behind the actor (the user itself, or an API key's owner).
     pub actor_user_id: Option<Id>,
     pub actor_name: Option<String>,
     pub organization_id: Option<Id>,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub targets: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -226,12 +227,12 @@ pub struct PendingEventRow {
     pub id: Id,
     pub occurred_at: Timestamp,
     pub action: String,
-    pub actor_type: String,
+    pub actor_type: ActorType,
     pub actor_id: Option<Id>,
     pub actor_user_id: Option<Id>,
     pub actor_name: Option<String>,
     pub organization_id: Option<Id>,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub targets: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,

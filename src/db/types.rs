@@ -73,6 +73,14 @@ impl Timestamp {
     pub fn unix_seconds(self) -> i64 {
         self.0.timestamp()
     }
+
+    /// The instant as either backend stores it: cut to the microsecond, as both do when binding
+    /// it, so that comparisons in memory agree with comparisons in SQL.
+    pub fn stored(self) -> Self {
+        use chrono::Timelike as _;
+        let micros = self.0.nanosecond() / 1_000 * 1_000;
+        self.0.with_nanosecond(micros).map_or(self, Timestamp)
+    }
 }
 
 impl std::ops::Add<TimeDelta> for Timestamp {

@@ -14,8 +14,19 @@ use crate::error::Result;
 
 #[diesel::declare_sql_function]
 extern "SQL" {
-    /// SQL `lower()`, the same on both backends.
+    /// SQL `lower()`, the same on both backends (on SQLite once [`register_lower`] replaced it).
     fn lower(x: Text) -> Text;
+
+    /// `lower()` as SQLite calls it, NULL in, NULL out: the signature [`register_lower`] registers.
+    #[sql_name = "lower"]
+    fn lower_nullable(x: diesel::sql_types::Nullable<Text>) -> diesel::sql_types::Nullable<Text>;
+}
+
+/// Replaces SQLite's `lower()`, which lowers ASCII letters only, with [`fold_case`], which lowers
+/// every letter as PostgreSQL's does: case-insensitive searches then find `Élodie` for `élodie` on
+/// both backends, and agree with the same search done in memory (the live feed).
+pub(crate) fn register_lower(conn: &mut diesel::SqliteConnection) -> diesel::QueryResult<()> {
+    lower_nullable_utils::register_impl(conn, |text: Option<String>| text.map(|text| fold_case(&text)))
 }
 
 /// Narrows a user listing; every field is optional.
@@ -147,11 +158,17 @@ pub async fn list(conn: &mut DbConn, filter: &UserFilter, page: &Page) -> Result
     Ok(page.finish(rows, total))
 }
 
+/// Lower-cases `text` as SQL `lower()` does on both backends (character by character), for
+/// comparisons in memory that must agree with the database's.
+pub fn fold_case(text: &str) -> String {
+    text.chars().flat_map(char::to_lowercase).collect()
+}
+
 /// `%term%` for a case-insensitive LIKE, with LIKE's own wildcards escaped.
 pub(crate) fn like_pattern(term: &str) -> String {
     let mut pattern = String::with_capacity(term.len() + 2);
     pattern.push('%');
-    for ch in term.to_lowercase().chars() {
+    for ch in fold_case(term).chars() {
         if matches!(ch, '%' | '_' | '\\') {
             pattern.push('\\');
         }

@@ -1,7 +1,7 @@
 //! The audit log over GraphQL: events with keyset cursors (newest first by default), one event,
 //! and verification of the hash chains.
 
-use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields};
+use async_graphql::connection::{Connection, CursorType, EmptyFields};
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -9,17 +9,17 @@ use super::context::ContextExt;
 use super::ids::{parse_id, to_id};
 use super::loaders::Loaders;
 use super::organizations::{Organization, readable_organization};
-use super::pagination::window;
+use super::pagination;
 use super::users::User;
 use crate::audit::chain::Verification;
-use crate::audit::read::{self, parse_action_filter};
-use crate::audit::{ActorType, Outcome, Target};
+use crate::audit::read;
+use crate::audit::{ActorType, AuditFilter, FilterInput, Outcome, Target};
 use crate::audit::{cursor, export};
-use crate::db::audit::{AuditFilter, Scope, SeqPage};
+use crate::db::audit::Scope;
 use crate::db::models::AuditEventRow;
-use crate::db::{Id, Timestamp};
+use crate::db::{Id, Timestamp, Window};
 use crate::error::{Error, Result};
-use crate::identity::{Actor, validate, visibility};
+use crate::identity::{Actor, visibility};
 
 /// An opaque cursor: the event's position in the log.
 #[derive(Debug, Clone, Copy)]
@@ -115,56 +115,37 @@ pub struct AuditEventFilter {
 }
 
 impl AuditEventFilter {
+    /// The domain filter; errors name the field as `filter.actorIds`.
     pub(crate) fn model(self) -> Result<AuditFilter> {
-        let mut filter = AuditFilter {
-            organization_id: self
-                .organization_id
-                .map(|id| parse_id("filter.organizationId", &id))
-                .transpose()?,
+        let input = FilterInput {
+            organization_id: self.organization_id.map(|id| id.0),
+            actions: self.actions.unwrap_or_default(),
             actor_ids: self
                 .actor_ids
                 .unwrap_or_default()
-                .iter()
-                .map(|id| parse_id("filter.actorIds", id))
-                .collect::<Result<_>>()?,
+                .into_iter()
+                .map(|id| id.0)
+                .collect(),
             actor_types: self
                 .actor_types
                 .unwrap_or_default()
                 .into_iter()
-                .map(|t| t.model().as_str().to_owned())
+                .map(ActorTypeGql::model)
                 .collect(),
-            target_types: terms("filter.targetTypes", self.target_types)?,
-            target_ids: terms("filter.targetIds", self.target_ids)?,
+            target_types: self.target_types.unwrap_or_default(),
+            target_ids: self.target_ids.unwrap_or_default(),
             outcomes: self
                 .outcomes
                 .unwrap_or_default()
                 .into_iter()
-                .map(|o| o.model().as_str().to_owned())
+                .map(OutcomeGql::model)
                 .collect(),
             since: self.since.map(Timestamp),
             until: self.until.map(Timestamp),
-            search: validate::search("filter.search", self.search)?,
-            ..AuditFilter::default()
+            search: self.search,
         };
-        for entry in self.actions.unwrap_or_default() {
-            parse_action_filter(&entry, &mut filter)?;
-        }
-        if let (Some(since), Some(until)) = (filter.since, filter.until)
-            && since >= until
-        {
-            return Err(Error::bad_input("filter.until", "must be after `since`"));
-        }
-        Ok(filter)
+        AuditFilter::from_input(input, "filter.")
     }
-}
-
-/// Exact-match terms of a filter, each checked like a search term.
-fn terms(field: &str, raw: Option<Vec<String>>) -> Result<Vec<String>> {
-    let raw = raw.unwrap_or_default();
-    for term in &raw {
-        validate::term_text(field, term)?;
-    }
-    Ok(raw)
 }
 
 /// The extra field of an audit connection, counted only when asked for.
@@ -192,46 +173,20 @@ pub(crate) async fn events_page(
     args: PageArgs,
 ) -> Result<AuditConnection> {
     let newest_first = args.order.unwrap_or_default() == AuditOrder::NewestFirst;
-    let after = args
-        .after
-        .as_deref()
-        .map(|c| parse_cursor("after", c))
-        .transpose()?;
-    let before = args
-        .before
-        .as_deref()
-        .map(|c| parse_cursor("before", c))
-        .transpose()?;
-    let (limit, from_end) = window(args.first, args.last, after.is_some(), before.is_some())?;
-    let page = SeqPage {
-        after,
-        before,
-        limit: limit + 1,
-        newest_first,
-        from_end,
-    };
+    let page = pagination::PageArgs::new(args.first, args.after, args.last, args.before)
+        .page_by(parse_cursor, newest_first)?;
     let visible = read::list(ctx.app()?, actor, scope, &filter, &page).await?;
-    let mut rows = visible.rows;
-    let has_more = rows.len() as i64 > limit;
-    if has_more {
-        if from_end {
-            rows.remove(0);
-        } else {
-            rows.truncate(limit as usize);
-        }
-    }
-    let (has_previous, has_next) = if from_end {
-        (has_more, before.is_some())
-    } else {
-        (after.is_some(), has_more)
+    let window = Window {
+        rows: visible.rows,
+        has_more: visible.has_more,
     };
-    let mut connection =
-        Connection::with_additional_fields(has_previous, has_next, AuditConnectionFields { scope, filter });
-    connection.edges.extend(
-        rows.into_iter()
-            .map(|row| Edge::new(AuditCursor(row.seq), AuditEvent(row))),
-    );
-    Ok(connection)
+    Ok(pagination::connection_with(
+        &page,
+        window,
+        |row| AuditCursor(row.seq),
+        AuditEvent,
+        AuditConnectionFields { scope, filter },
+    ))
 }
 
 /// Relay arguments plus the reading order.
@@ -305,11 +260,11 @@ impl AuditEvent {
     }
 
     async fn actor(&self) -> AuditActor {
-        let actor_type = match ActorType::parse(&self.0.actor_type) {
-            Some(ActorType::ApiKey) => ActorTypeGql::ApiKey,
-            Some(ActorType::System) => ActorTypeGql::System,
-            Some(ActorType::Anonymous) => ActorTypeGql::Anonymous,
-            Some(ActorType::User) | None => ActorTypeGql::User,
+        let actor_type = match self.0.actor_type {
+            ActorType::User => ActorTypeGql::User,
+            ActorType::ApiKey => ActorTypeGql::ApiKey,
+            ActorType::System => ActorTypeGql::System,
+            ActorType::Anonymous => ActorTypeGql::Anonymous,
         };
         AuditActor {
             actor_type,
@@ -346,10 +301,10 @@ impl AuditEvent {
     }
 
     async fn outcome(&self) -> OutcomeGql {
-        match Outcome::parse(&self.0.outcome) {
-            Some(Outcome::Failure) => OutcomeGql::Failure,
-            Some(Outcome::Denied) => OutcomeGql::Denied,
-            Some(Outcome::Success) | None => OutcomeGql::Success,
+        match self.0.outcome {
+            Outcome::Success => OutcomeGql::Success,
+            Outcome::Failure => OutcomeGql::Failure,
+            Outcome::Denied => OutcomeGql::Denied,
         }
     }
 

@@ -1,10 +1,12 @@
-//! Relay connection arguments in, Relay connections out, over keyset pages.
+//! Relay connection arguments in, Relay connections out, over keyset pages: one way for every
+//! connection, whatever its key (row ids, or the audit log's positions).
 
 use async_graphql::SimpleObject;
-use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields};
+use async_graphql::{ObjectType, OutputType};
 
 use super::ids::{Cursor, parse_cursor};
-use crate::db::{Direction, Id, Page, PageOf};
+use crate::db::{Direction, Id, Page, PageOf, Window};
 use crate::error::{Error, Result};
 
 /// Page size when neither `first` nor `last` is given.
@@ -41,18 +43,20 @@ impl PageArgs {
         }
     }
 
-    /// Validates the arguments into a keyset [`Page`].
+    /// Validates the arguments into a keyset [`Page`] over row ids, oldest first.
     pub fn page(&self) -> Result<Page> {
-        let after = self
-            .after
-            .as_deref()
-            .map(|c| parse_cursor("after", c))
-            .transpose()?;
-        let before = self
-            .before
-            .as_deref()
-            .map(|c| parse_cursor("before", c))
-            .transpose()?;
+        self.page_by(|field, text| parse_cursor(field, text).map(|c| c.0), false)
+    }
+
+    /// Validates the arguments into a keyset [`Page`] whose cursors `decode` reads (naming the
+    /// argument in its error), in ascending or descending key order.
+    pub fn page_by<K: Copy>(
+        &self,
+        decode: impl Fn(&str, &str) -> Result<K>,
+        descending: bool,
+    ) -> Result<Page<K>> {
+        let after = self.after.as_deref().map(|c| decode("after", c)).transpose()?;
+        let before = self.before.as_deref().map(|c| decode("before", c)).transpose()?;
         let (limit, from_end) = window(self.first, self.last, after.is_some(), before.is_some())?;
         let direction = if from_end {
             Direction::Backward
@@ -60,10 +64,11 @@ impl PageArgs {
             Direction::Forward
         };
         Ok(Page {
-            after: after.map(|c| c.0),
-            before: before.map(|c| c.0),
+            after,
+            before,
             limit,
             direction,
+            descending,
         })
     }
 }
@@ -109,24 +114,42 @@ pub fn connection<T, N>(
     node: impl Fn(T) -> N,
 ) -> Paged<N>
 where
-    N: async_graphql::OutputType,
+    N: OutputType,
+{
+    let window = Window {
+        rows: result.rows,
+        has_more: result.has_more,
+    };
+    let fields = ConnectionFields {
+        total_count: result.total_count,
+    };
+    connection_with(page, window, |row| Cursor(id_of(row)), node, fields)
+}
+
+/// Builds a connection over any keyset page: page info from the page and whether more rows lie
+/// beyond it, an edge per row with the cursor `cursor_of` gives it, and `fields` besides.
+pub fn connection_with<K, T, C, N, F>(
+    page: &Page<K>,
+    window: Window<T>,
+    cursor_of: impl Fn(&T) -> C,
+    node: impl Fn(T) -> N,
+    fields: F,
+) -> Connection<C, N, F, EmptyFields>
+where
+    C: CursorType + Send + Sync,
+    N: OutputType,
+    F: ObjectType,
 {
     let (has_previous, has_next) = match page.direction {
-        Direction::Forward => (page.after.is_some(), result.has_more),
-        Direction::Backward => (result.has_more, page.before.is_some()),
+        Direction::Forward => (page.after.is_some(), window.has_more),
+        Direction::Backward => (window.has_more, page.before.is_some()),
     };
-    let mut connection = Connection::with_additional_fields(
-        has_previous,
-        has_next,
-        ConnectionFields {
-            total_count: result.total_count,
-        },
-    );
+    let mut connection = Connection::with_additional_fields(has_previous, has_next, fields);
     connection.edges.extend(
-        result
+        window
             .rows
             .into_iter()
-            .map(|row| Edge::new(Cursor(id_of(&row)), node(row))),
+            .map(|row| Edge::new(cursor_of(&row), node(row))),
     );
     connection
 }

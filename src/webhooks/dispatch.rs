@@ -16,10 +16,10 @@ use super::endpoints::patterns;
 use super::event_types;
 use crate::app::App;
 use crate::audit::AuditAction;
-use crate::db::audit::{self as log, AuditFilter, Scope, SeqPage};
+use crate::db::audit::{self as log, Criteria, Scope};
 use crate::db::models::{AuditEventRow, WebhookEndpointRow, WebhookMessageRow};
 use crate::db::webhooks as rows;
-use crate::db::{Id, Timestamp};
+use crate::db::{Id, Page, Timestamp};
 use crate::error::Result;
 use crate::jobs::{JobKind, NewJob, enqueue};
 
@@ -76,15 +76,9 @@ pub async fn pass(app: &App) -> Result<bool> {
         let Some(from) = endpoints.iter().map(|e| e.cursor_seq).min() else {
             return Ok(false);
         };
-        let page = SeqPage {
-            after: Some(from),
-            before: Some(head.saturating_add(1)),
-            limit: BATCH,
-            newest_first: false,
-            from_end: false,
-        };
-        let events = log::list(tx, Scope::All, &AuditFilter::default(), &page).await?;
-        let full = events.len() as i64 == BATCH;
+        let page = Page::after(Some(from), BATCH).before(head.saturating_add(1));
+        let batch = log::list(tx, Scope::All, &Criteria::default(), &page).await?;
+        let (events, full) = (batch.rows, batch.has_more);
         // Through `head` unless the batch was cut short of it.
         let through = match events.last() {
             Some(last) if full => last.seq,

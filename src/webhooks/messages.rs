@@ -11,9 +11,9 @@ use super::dispatch::{self, REPLAY, TEST};
 use super::endpoints::{self, patterns, resource_of};
 use super::payload::TEST_TYPE;
 use crate::app::App;
-use crate::audit::{self, AuditAction, Event, Target, cursor};
+use crate::audit::{self, ActionMatch, AuditAction, AuditFilter, Event, Target, cursor};
 use crate::authz::{Action, guard};
-use crate::db::audit::{self as log, AuditFilter, Scope, SeqPage};
+use crate::db::audit::{self as log, Scope};
 use crate::db::models::{WebhookAttemptRow, WebhookEndpointRow, WebhookMessageRow};
 use crate::db::webhooks::{self as rows, MessageFilter, MessageWithJob};
 use crate::db::{Id, Page, PageOf, Timestamp};
@@ -148,34 +148,31 @@ pub async fn replay(app: &App, actor: &Actor, endpoint_id: Id, range: ReplayRang
         return Err(Error::bad_input("input.until", "is before `since`"));
     }
     let wanted = patterns(&endpoint);
-    let mut filter = AuditFilter {
-        since: range.since,
-        until: range.until,
+    let filter = AuditFilter {
+        // Checked when the endpoint was saved: one that no longer parses is a fault, not "every
+        // event" (which an empty list would mean).
+        actions: wanted
+            .iter()
+            .map(|pattern| {
+                ActionMatch::parse("eventTypes", pattern)
+                    .map_err(|_| Error::internal(anyhow::anyhow!("stored event type {pattern:?}")))
+            })
+            .collect::<Result<_>>()?,
+        since: range.since.map(Timestamp::stored),
+        until: range.until.map(Timestamp::stored),
         ..AuditFilter::default()
-    };
-    for pattern in &wanted {
-        match pattern.strip_suffix('*') {
-            Some(prefix) => filter.action_prefixes.push(prefix.to_owned()),
-            None => filter.actions.push(pattern.clone()),
-        }
     }
+    .criteria();
     let scope = endpoint.organization_id.map_or(Scope::All, Scope::Organization);
     let mut conn = app.db.conn().await?;
     let mut events = Vec::new();
     let mut after = range.after;
     // One event past the cap says whether the range goes on.
     loop {
-        let page = SeqPage {
-            after,
-            before: None,
-            limit: REPLAY_PAGE,
-            newest_first: false,
-            from_end: false,
-        };
-        let batch = log::list(&mut conn, scope, &filter, &page).await?;
-        let full = batch.len() as i64 == REPLAY_PAGE;
-        after = batch.last().map(|e| e.seq).or(after);
-        events.extend(batch);
+        let batch = log::list(&mut conn, scope, &filter, &Page::after(after, REPLAY_PAGE)).await?;
+        let full = batch.has_more;
+        after = batch.rows.last().map(|e| e.seq).or(after);
+        events.extend(batch.rows);
         if !full || events.len() as i64 > MAX_REPLAY {
             break;
         }

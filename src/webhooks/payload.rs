@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::audit::{ActorType, Outcome, Target, cursor};
+use crate::audit::{Target, cursor};
 use crate::db::Timestamp;
 use crate::db::models::AuditEventRow;
 
@@ -91,17 +91,8 @@ struct ContextData<'a> {
 }
 
 fn data(row: &AuditEventRow) -> Value {
-    let actor_type = match ActorType::parse(&row.actor_type) {
-        Some(ActorType::ApiKey) => "API_KEY",
-        Some(ActorType::System) => "SYSTEM",
-        Some(ActorType::Anonymous) => "ANONYMOUS",
-        Some(ActorType::User) | None => "USER",
-    };
-    let outcome = match Outcome::parse(&row.outcome) {
-        Some(Outcome::Failure) => "FAILURE",
-        Some(Outcome::Denied) => "DENIED",
-        Some(Outcome::Success) | None => "SUCCESS",
-    };
+    let actor_type = row.actor_type.public_name();
+    let outcome = row.outcome.public_name();
     let targets = serde_json::from_str::<Vec<Target>>(&row.targets)
         .unwrap_or_default()
         .into_iter()

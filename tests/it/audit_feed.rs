@@ -8,8 +8,8 @@ use chrono::{TimeZone, Utc};
 use portcullis::app::App;
 use portcullis::audit::feed::{self, Item};
 use portcullis::audit::{self, AuditAction, Event, cursor};
+use portcullis::audit::{ActionMatch, AuditFilter};
 use portcullis::clock::FixedClock;
-use portcullis::db::audit::AuditFilter;
 use portcullis::error::Error;
 use portcullis::identity::authenticate::authenticate;
 use portcullis::identity::{Actor, ClientInfo};
@@ -78,7 +78,7 @@ async fn replay_then_live_without_gaps(t: TestApp) {
     let after = cursor::decode(&before[1].0).unwrap();
     let filter = AuditFilter {
         organization_id: Some(org.parse().unwrap()),
-        actions: vec!["organization.updated".to_owned()],
+        actions: vec![ActionMatch::Exact(AuditAction::OrganizationUpdated)],
         ..AuditFilter::default()
     };
     let mut receiver = feed::subscribe(&t.app, &actor(&t, &admin).await, filter, Some(after), false)

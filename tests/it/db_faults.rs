@@ -288,7 +288,7 @@ async fn listen_connections_use_the_listen_url(t: TestApp) {
         .actor()
         .unwrap()
         .clone();
-    let filter = portcullis::db::audit::AuditFilter {
+    let filter = portcullis::audit::AuditFilter {
         organization_id: Some(org.parse().unwrap()),
         ..Default::default()
     };

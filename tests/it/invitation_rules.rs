@@ -401,7 +401,7 @@ async fn guessing_links_is_throttled_and_resends_are_capped(t: TestApp) {
 
 async fn dashboards_follow_invitations_on_the_live_audit_feed(t: TestApp) {
     use portcullis::audit::feed;
-    use portcullis::db::audit::AuditFilter;
+    use portcullis::audit::{ActionMatch, AuditFilter};
     use portcullis::identity::ClientInfo;
     use portcullis::identity::authenticate::authenticate;
 
@@ -414,11 +414,11 @@ async fn dashboards_follow_invitations_on_the_live_audit_feed(t: TestApp) {
         .unwrap()
         .clone();
     // As the subscription's `actions: ["invitation.*"]` arrives.
-    let mut filter = AuditFilter {
+    let filter = AuditFilter {
         organization_id: Some(org.parse().unwrap()),
+        actions: vec![ActionMatch::parse("actions", "invitation.*").unwrap()],
         ..AuditFilter::default()
     };
-    portcullis::audit::read::parse_action_filter("invitation.*", &mut filter).unwrap();
     let mut live = feed::subscribe(&t.app, &actor, filter, None, false)
         .await
         .unwrap();

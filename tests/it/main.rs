@@ -6,6 +6,7 @@ mod api_keys;
 mod audit;
 mod audit_export;
 mod audit_feed;
+mod audit_filter;
 mod authz;
 mod browser;
 mod browser_passkeys;

@@ -14,13 +14,13 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::read;
-use super::{ActorType, AuditAction, Event, Outcome};
+use super::{AuditAction, Event};
+use super::{AuditFilter, read};
 use crate::app::App;
-use crate::db::audit::{self as rows, AuditFilter, Scope, SeqPage};
+use crate::db::audit::{self as rows, Scope};
 use crate::db::models::AuditEventRow;
 use crate::db::replicas::ReadAfter;
-use crate::db::{DbConn, Id};
+use crate::db::{DbConn, Id, Page};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 
@@ -187,20 +187,15 @@ async fn read_pages(
             // The log's head as this snapshot sees it: what the export holds.
             let snapshot = rows::last_seq(tx).await?;
             let mut cursor: Option<i64> = None;
+            let criteria = filter.criteria();
             loop {
-                let page = SeqPage {
-                    after: if newest_first {
-                        Some(cursor.unwrap_or(snapshot + 1))
-                    } else {
-                        cursor
-                    },
-                    before: (!newest_first).then_some(snapshot + 1),
-                    limit: PAGE,
-                    newest_first,
-                    from_end: false,
+                let page = if newest_first {
+                    Page::after(Some(cursor.unwrap_or(snapshot + 1)), PAGE).newest_first()
+                } else {
+                    Page::after(cursor, PAGE).before(snapshot + 1)
                 };
-                let events = rows::list(tx, scope, &filter, &page).await?;
-                let last_page = (events.len() as i64) < PAGE;
+                let batch = rows::list(tx, scope, &criteria, &page).await?;
+                let (events, last_page) = (batch.rows, !batch.has_more);
                 cursor = events.last().map(|e| e.seq).or(cursor);
                 // A dropped receiver means the download ended: stop reading.
                 if events.is_empty() || pages.send(Ok(events)).await.is_err() || last_page {
@@ -212,24 +207,6 @@ async fn read_pages(
     };
     if let Err(error) = read.await {
         let _ = pages.send(Err(error)).await;
-    }
-}
-
-/// The GraphQL names of stored values (`USER`, `SUCCESS`), shared by both formats.
-fn actor_type_name(stored: &str) -> &'static str {
-    match ActorType::parse(stored) {
-        Some(ActorType::ApiKey) => "API_KEY",
-        Some(ActorType::System) => "SYSTEM",
-        Some(ActorType::Anonymous) => "ANONYMOUS",
-        Some(ActorType::User) | None => "USER",
-    }
-}
-
-fn outcome_name(stored: &str) -> &'static str {
-    match Outcome::parse(stored) {
-        Some(Outcome::Failure) => "FAILURE",
-        Some(Outcome::Denied) => "DENIED",
-        Some(Outcome::Success) | None => "SUCCESS",
     }
 }
 
@@ -251,8 +228,8 @@ fn csv_record(event: &AuditEventRow) -> [Cow<'_, [u8]>; 16] {
         owned(event.id.to_string()),
         owned(event.occurred_at.to_string()),
         event.action.as_bytes().into(),
-        outcome_name(&event.outcome).as_bytes().into(),
-        actor_type_name(&event.actor_type).as_bytes().into(),
+        event.outcome.public_name().as_bytes().into(),
+        event.actor_type.public_name().as_bytes().into(),
         id(event.actor_id),
         text(&event.actor_name),
         id(event.organization_id),
@@ -311,9 +288,9 @@ impl<'a> JsonRecord<'a> {
             id: event.id,
             occurred_at: event.occurred_at.to_string(),
             action: &event.action,
-            outcome: outcome_name(&event.outcome),
+            outcome: event.outcome.public_name(),
             actor: JsonActor {
-                actor_type: actor_type_name(&event.actor_type),
+                actor_type: event.actor_type.public_name(),
                 id: event.actor_id,
                 display_name: event.actor_name.as_deref(),
             },
@@ -334,17 +311,19 @@ impl<'a> JsonRecord<'a> {
 
 /// The filter as recorded in the `audit.exported` event.
 fn describe(filter: &AuditFilter) -> Value {
+    // The stored names, as the event has always recorded them.
+    let criteria = filter.criteria();
     json!({
-        "organizationId": filter.organization_id,
-        "actions": filter.actions,
-        "actionPrefixes": filter.action_prefixes,
-        "actorIds": filter.actor_ids,
-        "actorTypes": filter.actor_types,
-        "targetTypes": filter.target_types,
-        "targetIds": filter.target_ids,
-        "outcomes": filter.outcomes,
-        "since": filter.since,
-        "until": filter.until,
-        "search": filter.search,
+        "organizationId": criteria.organization_id,
+        "actions": criteria.actions,
+        "actionPrefixes": criteria.action_prefixes,
+        "actorIds": criteria.actor_ids,
+        "actorTypes": criteria.actor_types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        "targetTypes": criteria.target_types,
+        "targetIds": criteria.target_ids,
+        "outcomes": criteria.outcomes.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
+        "since": criteria.since,
+        "until": criteria.until,
+        "search": criteria.search,
     })
 }
