@@ -86,12 +86,12 @@ stop_all() {
 }
 balance() { # <instances>
   {
-    printf 'global\n  maxconn 8000\ndefaults\n  mode http\n  retries 3\n  option redispatch\n'
+    printf 'global\n  maxconn 8000\ndefaults\n  mode http\n  retries 3\n  option redispatch\n  timeout check 2s\n'
     printf '  timeout connect 2s\n  timeout client 120s\n  timeout server 120s\n  timeout tunnel 1h\n'
     printf 'frontend gateways\n  bind 127.0.0.1:%s\n  default_backend instances\n' $front
     printf 'backend instances\n  balance roundrobin\n  option httpchk GET /readyz\n'
     for i in $(seq 1 "$1"); do
-      printf '  server g%s 127.0.0.1:%s check inter 500ms fall 1 rise 2\n' "$i" $((front + i))
+      printf '  server g%s 127.0.0.1:%s check inter 500ms fall 2 rise 2\n' "$i" $((front + i))
     done
   } > "$work/haproxy.cfg"
   haproxy -f "$work/haproxy.cfg" -db > "$work/haproxy.log" 2>&1 &
