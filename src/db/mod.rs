@@ -344,10 +344,11 @@ impl Db {
     /// primary. Only for reads whose result the caller shows as it is — never for a check that
     /// decides access, which must see the latest grant and revocation.
     pub async fn reader(&self) -> Result<DbConn> {
-        match replicas::current() {
-            Some(after) => self.reader_after(after).await,
-            None => self.conn().await,
-        }
+        let (Some(replicas), Some(reads)) = (&self.replicas, replicas::current()) else {
+            return self.conn().await;
+        };
+        let target = reads.target(|| self.primary_position()).await?;
+        self.replica_or_primary(replicas, target).await
     }
 
     /// [`reader`](Self::reader) for reads that must see everything committed before the call
@@ -370,12 +371,20 @@ impl Db {
         };
         let target = match after {
             ReadAfter::Position(position) => position,
-            ReadAfter::Latest => self.written_position().await?.unwrap_or_default(),
+            ReadAfter::Latest => self.primary_position().await?,
         };
+        self.replica_or_primary(replicas, target).await
+    }
+
+    async fn replica_or_primary(&self, replicas: &Replicas, target: WalPosition) -> Result<DbConn> {
         match replicas.caught_up(target).await {
             Some(conn) => Ok(DbConn::Postgres(conn, self.effects())),
             None => self.conn().await,
         }
+    }
+
+    async fn primary_position(&self) -> Result<WalPosition> {
+        Ok(self.written_position().await?.unwrap_or_default())
     }
 
     /// How long a session may sit idle inside a transaction before the server ends it (0: the

@@ -16,11 +16,13 @@
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use diesel::sql_types::{Nullable, Text};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
+use tokio::sync::OnceCell;
 
 use crate::error::{Error, Result};
 
@@ -75,18 +77,44 @@ impl ReadAfter {
     }
 }
 
+/// What one request's reads must see; the primary's position is asked for at most once per
+/// request, however many lists (aliases included) the request reads.
+pub(super) struct RequestReads {
+    after: ReadAfter,
+    latest: OnceCell<WalPosition>,
+}
+
+impl RequestReads {
+    /// The position this request's reads must see: the client's, or the primary's as of the
+    /// request's first read (which covers everything committed before the request).
+    pub(super) async fn target<F, Fut>(&self, primary: F) -> Result<WalPosition>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<WalPosition>>,
+    {
+        match self.after {
+            ReadAfter::Position(position) => Ok(position),
+            ReadAfter::Latest => self.latest.get_or_try_init(primary).await.copied(),
+        }
+    }
+}
+
 tokio::task_local! {
-    static READ_AFTER: ReadAfter;
+    static READS: Arc<RequestReads>;
 }
 
 /// Runs `work` with its reads allowed on a replica that has replayed what `after` asks for.
 pub async fn scope<F: Future>(after: ReadAfter, work: F) -> F::Output {
-    READ_AFTER.scope(after, work).await
+    let reads = Arc::new(RequestReads {
+        after,
+        latest: OnceCell::new(),
+    });
+    READS.scope(reads, work).await
 }
 
 /// What the current task's reads must see, when they may go to a replica at all.
-pub(super) fn current() -> Option<ReadAfter> {
-    READ_AFTER.try_with(|after| *after).ok()
+pub(super) fn current() -> Option<Arc<RequestReads>> {
+    READS.try_with(Arc::clone).ok()
 }
 
 /// The streaming replicas of the primary, taken in turn.
