@@ -2,7 +2,7 @@
 
 use diesel::{AsChangeset, Insertable, Queryable, Selectable};
 
-use crate::db::enums::{ActorType, Outcome};
+use crate::db::enums::{ActorType, Outcome, UserStatus};
 use crate::db::types::{Id, Timestamp};
 
 use crate::db::schema::{
@@ -21,8 +21,7 @@ pub struct UserRow {
     pub display_name: String,
     /// Argon2id PHC string; `None` for accounts that cannot log in with a password.
     pub password_hash: Option<String>,
-    /// `active` or `disabled`.
-    pub status: String,
+    pub status: UserStatus,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

@@ -173,7 +173,7 @@ mod tests {
             email: "a@example.com".to_owned(),
             display_name: "A".to_owned(),
             password_hash: None,
-            status: "active".to_owned(),
+            status: crate::identity::users::ACTIVE,
             created_at: now,
             updated_at: now,
         }

@@ -175,7 +175,7 @@ pub async fn accept(
                 email: invitation.email.clone(),
                 display_name,
                 password_hash,
-                status: ACTIVE.to_owned(),
+                status: ACTIVE,
                 created_at: now,
                 updated_at: now,
             };
