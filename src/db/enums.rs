@@ -107,6 +107,31 @@ impl UserStatus {
     }
 }
 
+/// How a stored session was opened (its `auth_method`); API keys never open sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow)]
+#[diesel(sql_type = Text)]
+pub enum SessionMethod {
+    Password,
+    /// User verification: a second factor in itself.
+    Passkey,
+}
+
+impl SessionMethod {
+    pub const ALL: [SessionMethod; 2] = [Self::Password, Self::Passkey];
+
+    /// The stored name (also what `Session.authMethod` and audit details show).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Passkey => "passkey",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == text)
+    }
+}
+
 /// Text-backed `ToSql`/`FromSql` on both backends for an enum with `as_str` and `parse`.
 macro_rules! text_enum {
     ($enum:ty, $what:literal) => {
@@ -142,6 +167,7 @@ macro_rules! text_enum {
 text_enum!(ActorType, "actor type");
 text_enum!(Outcome, "outcome");
 text_enum!(UserStatus, "user status");
+text_enum!(SessionMethod, "session auth method");
 
 #[cfg(test)]
 mod tests {
@@ -164,6 +190,10 @@ mod tests {
         for s in UserStatus::ALL {
             assert_eq!(UserStatus::parse(s.as_str()), Some(s));
         }
+        for m in SessionMethod::ALL {
+            assert_eq!(SessionMethod::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(SessionMethod::parse("api_key"), None);
         assert_eq!(ActorType::parse("robot"), None);
         assert_eq!(UserStatus::parse("ACTIVE"), None);
         assert_eq!(Outcome::parse("SUCCESS"), None);

@@ -2,7 +2,7 @@
 
 use diesel::{AsChangeset, Insertable, Queryable, Selectable};
 
-use crate::db::enums::{ActorType, Outcome, UserStatus};
+use crate::db::enums::{ActorType, Outcome, SessionMethod, UserStatus};
 use crate::db::types::{Id, Timestamp};
 
 use crate::db::schema::{
@@ -50,8 +50,8 @@ pub struct MembershipRow {
 pub struct SessionRow {
     pub id: Id,
     pub user_id: Id,
-    /// How the session was opened: `password` or `passkey`.
-    pub auth_method: String,
+    /// How the session was opened.
+    pub auth_method: SessionMethod,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub created_at: Timestamp,

@@ -184,7 +184,7 @@ mod tests {
         SessionRow {
             id: Id::new_v7(),
             user_id: user.id,
-            auth_method: "password".to_owned(),
+            auth_method: crate::identity::SessionMethod::Password,
             ip: None,
             user_agent: None,
             created_at: now,
