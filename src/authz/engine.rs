@@ -178,7 +178,7 @@ impl Engine {
             member_of: member_of.into_iter().collect(),
             attrs: PrincipalAttrs {
                 email: account.email,
-                status: account.status,
+                status: account.status.as_str().to_owned(),
             },
             ..Holdings::default()
         };

@@ -97,7 +97,7 @@ pub async fn allows(app: &App, actor: &Actor, action: Action, resource: Resource
     let action_uid = types.action(action);
     let attrs = PrincipalAttrs {
         email: actor.user.email.clone(),
-        status: actor.user.status.clone(),
+        status: actor.user.status.as_str().to_owned(),
     };
     let mut entities = vec![principal_entity(principal.clone(), &attrs, parents.clone())?];
     if resource_uid != principal {

@@ -82,6 +82,56 @@ impl Outcome {
     }
 }
 
+/// Whether an account may sign in (a user's status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow)]
+#[diesel(sql_type = Text)]
+pub enum UserStatus {
+    Active,
+    /// Cannot sign in; its sessions were ended and its API keys revoked.
+    Disabled,
+}
+
+impl UserStatus {
+    pub const ALL: [UserStatus; 2] = [Self::Active, Self::Disabled];
+
+    /// The stored name (also the Cedar `status` attribute policies compare against).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// How a stored session was opened (its `auth_method`); API keys never open sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow)]
+#[diesel(sql_type = Text)]
+pub enum SessionMethod {
+    Password,
+    /// User verification: a second factor in itself.
+    Passkey,
+}
+
+impl SessionMethod {
+    pub const ALL: [SessionMethod; 2] = [Self::Password, Self::Passkey];
+
+    /// The stored name (also what `Session.authMethod` and audit details show).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Passkey => "passkey",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == text)
+    }
+}
+
 /// Text-backed `ToSql`/`FromSql` on both backends for an enum with `as_str` and `parse`.
 macro_rules! text_enum {
     ($enum:ty, $what:literal) => {
@@ -116,6 +166,8 @@ macro_rules! text_enum {
 
 text_enum!(ActorType, "actor type");
 text_enum!(Outcome, "outcome");
+text_enum!(UserStatus, "user status");
+text_enum!(SessionMethod, "session auth method");
 
 #[cfg(test)]
 mod tests {
@@ -135,7 +187,15 @@ mod tests {
         for o in Outcome::ALL {
             assert_eq!(o.public_name(), o.as_str().to_ascii_uppercase());
         }
+        for s in UserStatus::ALL {
+            assert_eq!(UserStatus::parse(s.as_str()), Some(s));
+        }
+        for m in SessionMethod::ALL {
+            assert_eq!(SessionMethod::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(SessionMethod::parse("api_key"), None);
         assert_eq!(ActorType::parse("robot"), None);
+        assert_eq!(UserStatus::parse("ACTIVE"), None);
         assert_eq!(Outcome::parse("SUCCESS"), None);
     }
 }

@@ -2,7 +2,7 @@
 
 use diesel::{AsChangeset, Insertable, Queryable, Selectable};
 
-use crate::db::enums::{ActorType, Outcome};
+use crate::db::enums::{ActorType, Outcome, SessionMethod, UserStatus};
 use crate::db::types::{Id, Timestamp};
 
 use crate::db::schema::{
@@ -21,8 +21,7 @@ pub struct UserRow {
     pub display_name: String,
     /// Argon2id PHC string; `None` for accounts that cannot log in with a password.
     pub password_hash: Option<String>,
-    /// `active` or `disabled`.
-    pub status: String,
+    pub status: UserStatus,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -51,8 +50,8 @@ pub struct MembershipRow {
 pub struct SessionRow {
     pub id: Id,
     pub user_id: Id,
-    /// How the session was opened: `password` or `passkey`.
-    pub auth_method: String,
+    /// How the session was opened.
+    pub auth_method: SessionMethod,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub created_at: Timestamp,

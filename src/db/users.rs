@@ -4,6 +4,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
 
+use super::enums::UserStatus;
 use super::error::conflict_on;
 use super::models::UserRow;
 use super::page::paginate;
@@ -34,8 +35,7 @@ pub(crate) fn register_lower(conn: &mut diesel::SqliteConnection) -> diesel::Que
 pub struct UserFilter {
     /// Case-insensitive substring of the email or display name.
     pub search: Option<String>,
-    /// `active` or `disabled`.
-    pub status: Option<String>,
+    pub status: Option<UserStatus>,
 }
 
 const EMAIL_TAKEN: &str = "a user with this email already exists";

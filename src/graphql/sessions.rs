@@ -31,7 +31,7 @@ impl Session {
 
     /// How the session was opened, e.g. `password`.
     async fn auth_method(&self) -> &str {
-        &self.row.auth_method
+        self.row.auth_method.as_str()
     }
 
     /// Client address at login.

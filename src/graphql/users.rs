@@ -26,11 +26,20 @@ pub enum UserStatus {
     Disabled,
 }
 
-impl UserStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => users::ACTIVE,
-            Self::Disabled => users::DISABLED,
+impl From<users::UserStatus> for UserStatus {
+    fn from(status: users::UserStatus) -> Self {
+        match status {
+            users::UserStatus::Active => Self::Active,
+            users::UserStatus::Disabled => Self::Disabled,
+        }
+    }
+}
+
+impl From<UserStatus> for users::UserStatus {
+    fn from(status: UserStatus) -> Self {
+        match status {
+            UserStatus::Active => Self::Active,
+            UserStatus::Disabled => Self::Disabled,
         }
     }
 }
@@ -55,11 +64,7 @@ impl User {
 
     /// Whether the account may sign in.
     async fn status(&self) -> UserStatus {
-        if self.0.status == users::DISABLED {
-            UserStatus::Disabled
-        } else {
-            UserStatus::Active
-        }
+        self.0.status.into()
     }
 
     /// Whether the account has a password (accounts without one cannot use `login`).
@@ -204,7 +209,7 @@ impl UserQuery {
         let filter = filter.unwrap_or_default();
         let filter = RowFilter {
             search: validate::search("filter.search", filter.search)?,
-            status: filter.status.map(|s| s.as_str().to_owned()),
+            status: filter.status.map(Into::into),
         };
         let result = users::list(ctx.app()?, ctx.actor()?, &filter, &page).await?;
         Ok(connection(&page, result, |row| row.id, User))

@@ -57,7 +57,7 @@ async fn by_access_token(app: &App, token: &str, client: &ClientInfo) -> Result<
     }
     Ok(Actor {
         user,
-        method: AuthMethod::of_session(&session.auth_method),
+        method: AuthMethod::of_session(session.auth_method),
         session_id: Some(claims.sid),
         api_key_id: None,
         mfa: Mfa::of_session(&session, now),

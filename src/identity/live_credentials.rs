@@ -173,7 +173,7 @@ mod tests {
             email: "a@example.com".to_owned(),
             display_name: "A".to_owned(),
             password_hash: None,
-            status: "active".to_owned(),
+            status: crate::identity::users::ACTIVE,
             created_at: now,
             updated_at: now,
         }
@@ -184,7 +184,7 @@ mod tests {
         SessionRow {
             id: Id::new_v7(),
             user_id: user.id,
-            auth_method: "password".to_owned(),
+            auth_method: crate::identity::SessionMethod::Password,
             ip: None,
             user_agent: None,
             created_at: now,

@@ -21,4 +21,4 @@ pub mod users;
 pub(crate) mod validate;
 pub mod visibility;
 
-pub use principal::{Actor, AuthMethod, ClientInfo, Mfa, Principal};
+pub use principal::{Actor, AuthMethod, ClientInfo, Mfa, Principal, SessionMethod};

@@ -4,6 +4,8 @@ use crate::db::models::{SessionRow, UserRow};
 use crate::db::{Id, Timestamp};
 use crate::error::{Error, Result};
 
+pub use crate::db::enums::SessionMethod;
+
 /// How the caller proved who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
@@ -25,10 +27,10 @@ impl AuthMethod {
     }
 
     /// How a stored session was opened (its `auth_method` column).
-    pub fn of_session(stored: &str) -> Self {
+    pub fn of_session(stored: SessionMethod) -> Self {
         match stored {
-            "passkey" => Self::Passkey,
-            _ => Self::Password,
+            SessionMethod::Password => Self::Password,
+            SessionMethod::Passkey => Self::Passkey,
         }
     }
 }

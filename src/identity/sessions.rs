@@ -29,7 +29,7 @@ use crate::db::models::{RefreshTokenRow, SessionRow, UserRow};
 use crate::db::{DbConn, Id, Page, PageOf, Timestamp, sessions, users};
 use crate::error::{Error, Result};
 use crate::identity::users::{ACTIVE, user_target};
-use crate::identity::{Actor, AuthMethod, ClientInfo, passwords, validate};
+use crate::identity::{Actor, ClientInfo, SessionMethod, passwords, validate};
 
 const REFRESH_PREFIX: &str = "prt_";
 
@@ -58,7 +58,7 @@ const MAX_LOGIN_PASSWORD_CHARS: usize = 1024;
 /// failure that spends an account's budget locks its logins for a while and is audited.
 pub async fn login(app: &App, email: &str, password: String, client: &ClientInfo) -> Result<Grant> {
     let user = check_password(app, email, password, client).await?;
-    open(app, user, AuthMethod::Password, client).await
+    open(app, user, SessionMethod::Password, client).await
 }
 
 /// Checks an email and password as [`login`] does — validated, rate limited, failures audited —
@@ -135,7 +135,12 @@ pub async fn check_password(
 }
 
 /// Opens a session for `user`, already authenticated by `method`, and issues its tokens.
-pub(crate) async fn open(app: &App, user: UserRow, method: AuthMethod, client: &ClientInfo) -> Result<Grant> {
+pub(crate) async fn open(
+    app: &App,
+    user: UserRow,
+    method: SessionMethod,
+    client: &ClientInfo,
+) -> Result<Grant> {
     let mut conn = app.db.conn().await?;
     let session = new_session(app, &user, method, client);
     let now = session.created_at;
@@ -156,7 +161,7 @@ pub(crate) async fn open_in(
     tx: &mut DbConn,
     app: &App,
     user: &UserRow,
-    method: AuthMethod,
+    method: SessionMethod,
     client: &ClientInfo,
 ) -> Result<(SessionRow, String)> {
     let session = new_session(app, user, method, client);
@@ -183,14 +188,14 @@ pub(crate) fn issue(app: &App, session: SessionRow, user: UserRow, refresh_token
 }
 
 /// A passkey proves user verification, so its session counts as MFA-verified for its lifetime.
-fn new_session(app: &App, user: &UserRow, method: AuthMethod, client: &ClientInfo) -> SessionRow {
+fn new_session(app: &App, user: &UserRow, method: SessionMethod, client: &ClientInfo) -> SessionRow {
     let now = app.now();
     let expires_at = now + app.session_ttl();
-    let mfa = method == AuthMethod::Passkey;
+    let mfa = method == SessionMethod::Passkey;
     SessionRow {
         id: Id::new_v7(),
         user_id: user.id,
-        auth_method: method.as_str().to_owned(),
+        auth_method: method,
         ip: client.ip.clone(),
         user_agent: client.user_agent.clone(),
         created_at: now,

@@ -9,8 +9,10 @@ use crate::db::{Id, Page, PageOf, api_keys, cedar_schemas, sessions};
 use crate::error::{Error, Result};
 use crate::identity::{Actor, passwords, validate};
 
-pub const ACTIVE: &str = "active";
-pub const DISABLED: &str = "disabled";
+pub use crate::db::enums::UserStatus;
+
+pub const ACTIVE: UserStatus = UserStatus::Active;
+pub const DISABLED: UserStatus = UserStatus::Disabled;
 
 /// Fields of a new account.
 #[derive(Debug, Clone)]
@@ -54,7 +56,7 @@ pub(crate) async fn insert(app: &App, new: NewUser, by: Option<&Actor>) -> Resul
         email,
         display_name,
         password_hash,
-        status: ACTIVE.to_owned(),
+        status: ACTIVE,
         created_at: now,
         updated_at: now,
     };
@@ -89,12 +91,6 @@ pub async fn get(app: &App, actor: &Actor, id: Id) -> Result<Option<UserRow>> {
 
 pub async fn list(app: &App, actor: &Actor, filter: &UserFilter, page: &Page) -> Result<PageOf<UserRow>> {
     guard::check(app, actor, Action::UserList, Resource::Gateway).await?;
-    if let Some(status) = &filter.status
-        && status != ACTIVE
-        && status != DISABLED
-    {
-        return Err(Error::bad_input("status", "must be ACTIVE or DISABLED"));
-    }
     let mut conn = app.db.reader().await?;
     rows::list(&mut conn, filter, page).await
 }
@@ -192,7 +188,7 @@ pub async fn disable(app: &App, actor: &Actor, id: Id) -> Result<UserRow> {
     let user = conn
         .transaction(async |tx| {
             let mut user = rows::find(tx, id).await?.ok_or(Error::NotFound("user"))?;
-            user.status = DISABLED.to_owned();
+            user.status = DISABLED;
             user.updated_at = now;
             rows::update(tx, &user).await?;
             let sessions_ended = sessions::revoke_all_for_user(tx, id, now, "user_disabled").await?;
@@ -216,7 +212,7 @@ pub async fn enable(app: &App, actor: &Actor, id: Id) -> Result<UserRow> {
     guard::check(app, actor, Action::UserDisable, Resource::User(id)).await?;
     let mut conn = app.db.conn().await?;
     let mut user = rows::find(&mut conn, id).await?.ok_or(Error::NotFound("user"))?;
-    user.status = ACTIVE.to_owned();
+    user.status = ACTIVE;
     user.updated_at = app.now();
     let event = Event::by(actor, AuditAction::UserEnabled).target(user_target(&user));
     conn.transaction(async |tx| {

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::identity::organizations::organization_target;
 use crate::identity::sessions::{self, Grant};
 use crate::identity::users::{ACTIVE, user_target};
-use crate::identity::{Actor, AuthMethod, ClientInfo, passwords, validate};
+use crate::identity::{Actor, ClientInfo, SessionMethod, passwords, validate};
 use crate::passkeys::ceremony::{self, Ceremony, Purpose, Started};
 use crate::passkeys::register::{self, Holder};
 use crate::passkeys::{NewPasskey, credential, passkey_target};
@@ -175,7 +175,7 @@ pub async fn accept(
                 email: invitation.email.clone(),
                 display_name,
                 password_hash,
-                status: ACTIVE.to_owned(),
+                status: ACTIVE,
                 created_at: now,
                 updated_at: now,
             };
@@ -188,8 +188,8 @@ pub async fn accept(
         Joiner::New(account) => {
             let NewAccount { user, passkey } = account;
             let method = match passkey {
-                Some(_) => AuthMethod::Passkey,
-                None => AuthMethod::Password,
+                Some(_) => SessionMethod::Passkey,
+                None => SessionMethod::Password,
             };
             let grant = sessions::open(app, user.clone(), method, client).await?;
             (user, Some(grant))

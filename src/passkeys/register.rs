@@ -17,7 +17,7 @@ use crate::db::{Id, passkeys};
 use crate::error::{Error, Result};
 use crate::identity::sessions::{self, Grant};
 use crate::identity::users::user_target;
-use crate::identity::{Actor, AuthMethod, ClientInfo, validate};
+use crate::identity::{Actor, ClientInfo, SessionMethod, validate};
 
 /// Which kind of authenticator the browser should offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,7 +203,7 @@ async fn finish_checked(
             if !passkeys::use_setup_link(tx, link_id, now).await? {
                 return Err(Error::bad_input("ceremonyId", "this setup link was already used"));
             }
-            sessions::open_in(tx, app, &account, AuthMethod::Passkey, client)
+            sessions::open_in(tx, app, &account, SessionMethod::Passkey, client)
                 .await
                 .map(Some)
         })

@@ -18,7 +18,7 @@ use crate::db::{DbConn, Id, Timestamp, passkeys, users};
 use crate::error::{Error, Result};
 use crate::identity::sessions::{self, Grant};
 use crate::identity::users::{ACTIVE, user_target};
-use crate::identity::{AuthMethod, ClientInfo, validate};
+use crate::identity::{AuthMethod, ClientInfo, SessionMethod, validate};
 
 /// Longest email read at all (as for password logins).
 const MAX_EMAIL_BYTES: usize = 320;
@@ -123,7 +123,7 @@ pub async fn finish(
             let opened = conn
                 .transaction(async |tx| {
                     record_use(tx, &passkey, &result, now).await?;
-                    sessions::open_in(tx, app, &user, AuthMethod::Passkey, client).await
+                    sessions::open_in(tx, app, &user, SessionMethod::Passkey, client).await
                 })
                 .await;
             match opened {
